@@ -1,0 +1,101 @@
+"""Routing rules and aliases, table-driven."""
+
+from __future__ import annotations
+
+import pytest
+
+from tokligence.errors import GatewayError
+from tokligence.routing import Router, decide_mode, parse_aliases, parse_rules, pattern_matches
+
+
+@pytest.mark.parametrize(
+    ("pattern", "model", "expected"),
+    [
+        ("gpt-4o", "gpt-4o", True),
+        ("gpt-4o", "GPT-4O", True),
+        ("gpt-4o", "gpt-4o-mini", False),
+        ("gpt*", "gpt-4o-mini", True),
+        ("gpt*", "chatgpt", False),
+        ("*-mini", "gpt-4o-mini", True),
+        ("*-mini", "gpt-4o", False),
+        ("*sonnet*", "claude-sonnet-4", True),
+        ("*sonnet*", "claude-opus-4", False),
+        ("*", "anything", True),
+    ],
+)
+def test_pattern_matching(pattern: str, model: str, expected: bool) -> None:
+    assert pattern_matches(pattern, model) is expected
+
+
+def test_rule_syntax_of_the_original_gateway() -> None:
+    text = "# comment\ngpt*=>openai, claude*=anthropic|openrouter\n; other comment\n*mini* => openai"
+    rules = parse_rules(text)
+    assert [(r.pattern, r.providers) for r in rules] == [
+        ("gpt*", ("openai",)),
+        ("claude*", ("anthropic", "openrouter")),
+        ("*mini*", ("openai",)),
+    ]
+
+
+@pytest.mark.parametrize("text", ["gpt*", "=>openai", "gpt*=>"])
+def test_malformed_rules_are_errors(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_rules(text)
+
+
+def test_first_matching_rule_wins_and_loopback_always_routes() -> None:
+    router = Router(
+        rules=parse_rules("claude-x*=>b, claude*=>a"), aliases=(), providers={"a", "b"}
+    )
+    assert router.resolve("claude-x1").providers == ("b",)
+    assert router.resolve("claude-3").providers == ("a",)
+    assert router.resolve("loopback").providers == ("loopback",)
+
+
+def test_unrouted_model_is_a_clear_not_found_listing_routes() -> None:
+    router = Router(rules=parse_rules("gpt*=>a"), aliases=(), providers={"a"})
+    with pytest.raises(GatewayError) as caught:
+        router.resolve("mystery-model")
+    assert caught.value.status == 404
+    assert caught.value.code == "model_not_found"
+    assert "mystery-model" in caught.value.message and "gpt*=>a" in caught.value.message
+
+
+def test_rule_naming_an_unconfigured_provider_is_refused() -> None:
+    with pytest.raises(ValueError, match="'openai'"):
+        Router(rules=parse_rules("gpt*=>openai"), aliases=(), providers=set())
+
+
+def test_aliases_rewrite_the_upstream_model_only() -> None:
+    router = Router(
+        rules=parse_rules("claude*=>loopback"),
+        aliases=parse_aliases("claude-sonnet* => loopback-big"),
+        providers=set(),
+    )
+    route = router.resolve("claude-sonnet-4")
+    assert (route.requested_model, route.upstream_model) == ("claude-sonnet-4", "loopback-big")
+    assert router.resolve("claude-opus").upstream_model == "claude-opus"
+
+
+@pytest.mark.parametrize(
+    ("mode", "client", "provider", "expected"),
+    [
+        ("auto", "openai_chat", "openai_chat", "passthrough"),
+        ("auto", "openai_chat", "anthropic_messages", "translation"),
+        ("passthrough", "openai_chat", "openai_chat", "passthrough"),
+        ("translation", "openai_chat", "anthropic_messages", "translation"),
+        ("passthrough", "openai_chat", None, "native"),
+        ("translation", "anthropic_messages", None, "native"),
+    ],
+)
+def test_work_modes(mode: str, client: str, provider: str | None, expected: str) -> None:
+    assert decide_mode(mode, client, provider) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("mode", "client", "provider"),
+    [("passthrough", "openai_chat", "anthropic_messages"), ("translation", "openai_chat", "openai_chat")],
+)
+def test_work_modes_refuse_with_a_clear_error(mode: str, client: str, provider: str) -> None:
+    with pytest.raises(GatewayError, match=f"work_mode={mode}"):
+        decide_mode(mode, client, provider)  # type: ignore[arg-type]

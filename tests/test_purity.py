@@ -1,0 +1,98 @@
+"""STYLE rule 1: protocol code imports no I/O library, directly or through
+another module of ours."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import tokligence
+
+PACKAGE = Path(tokligence.__file__).parent
+FORBIDDEN = {"trio", "httpx", "h11", "peewee", "anyio", "socket", "asyncio"}
+PURE = sorted(
+    [
+        *(PACKAGE / "fronts").glob("*.py"),
+        *(PACKAGE / "routing").glob("*.py"),
+        *(PACKAGE / "canonical").glob("*.py"),
+        PACKAGE / "upstreams" / "sse.py",
+        PACKAGE / "upstreams" / "loopback.py",
+        *(PACKAGE / "upstreams").glob("codec*.py"),
+        PACKAGE / "errors.py",
+        PACKAGE / "endpoints.py",
+    ]
+)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Absolute names of everything ``path`` imports (relative imports resolved)."""
+    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    package = module.rsplit(".", 1)[0]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                prefix = ".".join(base)
+                target = f"{prefix}.{node.module}" if node.module else prefix
+                names.add(target)
+                names.update(f"{target}.{alias.name}" for alias in node.names)
+            elif node.module:
+                names.add(node.module)
+    return names
+
+
+def module_file(name: str) -> Path | None:
+    parts = name.split(".")
+    if parts[0] != "tokligence":
+        return None
+    base = PACKAGE.parent.joinpath(*parts)
+    if base.with_suffix(".py").exists():
+        return base.with_suffix(".py")
+    if (base / "__init__.py").exists():
+        return base / "__init__.py"
+    return None
+
+
+def transitive_imports(path: Path) -> dict[str, Path]:
+    """Every module reachable from ``path``, with the file that imports it."""
+    seen: dict[str, Path] = {}
+    todo = [path]
+    visited: set[Path] = set()
+    while todo:
+        current = todo.pop()
+        if current in visited:
+            continue
+        visited.add(current)
+        for name in imported_modules(current):
+            seen.setdefault(name, current)
+            target = module_file(name)
+            if target is not None:
+                todo.append(target)
+    return seen
+
+
+def test_the_list_of_pure_modules_is_not_empty() -> None:
+    assert len(PURE) >= 10
+
+
+@pytest.mark.parametrize("path", PURE, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_pure_module_imports_no_io_library(path: Path) -> None:
+    offenders = {
+        name: str(importer.relative_to(PACKAGE))
+        for name, importer in transitive_imports(path).items()
+        if name.split(".")[0] in FORBIDDEN
+    }
+    assert offenders == {}, f"{path.name} reaches I/O libraries: {offenders}"
+
+
+def test_the_checker_catches_an_impure_module() -> None:
+    # pipeline.py reaches trio only through server.http: a transitive import.
+    reached = transitive_imports(PACKAGE / "pipeline.py")
+    assert "trio" in reached
+    assert "trio" not in imported_modules(PACKAGE / "pipeline.py")

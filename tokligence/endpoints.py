@@ -1,0 +1,118 @@
+"""The endpoint table: every route the gateway serves, keyed as the original
+gateway keys them for multi-port mode.
+
+Each listener serves only the endpoint keys configured for it; a path that
+exists under another key answers 404 on this listener, exactly as if it did
+not exist, and a path served here with the wrong method answers 405 with
+``Allow``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import GatewayError
+
+EndpointKey = Literal["openai_core", "openai_responses", "anthropic", "admin", "health"]
+ENDPOINT_KEYS: tuple[EndpointKey, ...] = (
+    "openai_core",
+    "openai_responses",
+    "anthropic",
+    "admin",
+    "health",
+)
+
+Action = Literal[
+    "chat",
+    "embeddings",
+    "models",
+    "responses",
+    "responses_get",
+    "messages",
+    "count_tokens",
+    "health",
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Endpoint:
+    method: str
+    path: str  # exact, or a prefix ending in "/{id}"
+    key: EndpointKey
+    action: Action
+
+    def matches_path(self, path: str) -> str | None:
+        """None when the path does not match; the ``{id}`` value (or "") when it does."""
+        if self.path.endswith("/{id}"):
+            prefix = self.path[: -len("{id}")]
+            rest = path[len(prefix) :] if path.startswith(prefix) else ""
+            return rest if rest and "/" not in rest else None
+        return "" if path == self.path else None
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(method="POST", path="/v1/chat/completions", key="openai_core", action="chat"),
+    Endpoint(method="POST", path="/v1/embeddings", key="openai_core", action="embeddings"),
+    Endpoint(method="GET", path="/v1/models", key="openai_core", action="models"),
+    Endpoint(method="POST", path="/v1/responses", key="openai_responses", action="responses"),
+    Endpoint(
+        method="GET", path="/v1/responses/{id}", key="openai_responses", action="responses_get"
+    ),
+    Endpoint(method="POST", path="/v1/messages", key="anthropic", action="messages"),
+    Endpoint(method="POST", path="/anthropic/v1/messages", key="anthropic", action="messages"),
+    Endpoint(
+        method="POST", path="/v1/messages/count_tokens", key="anthropic", action="count_tokens"
+    ),
+    Endpoint(
+        method="POST",
+        path="/anthropic/v1/messages/count_tokens",
+        key="anthropic",
+        action="count_tokens",
+    ),
+    Endpoint(method="GET", path="/health", key="health", action="health"),
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Match:
+    endpoint: Endpoint
+    path_id: str
+
+
+class EndpointTable:
+    def __init__(self, keys: Iterable[str]) -> None:
+        wanted = set(keys)
+        self.endpoints = tuple(e for e in ENDPOINTS if e.key in wanted)
+        self.keys = frozenset(wanted)
+
+    def match(self, method: str, path: str) -> Match:
+        # Tolerate a trailing slash, a common client-side base-URL mistake.
+        if len(path) > 1 and path.endswith("/"):
+            path = path.rstrip("/")
+        allowed: list[str] = []
+        for endpoint in self.endpoints:
+            path_id = endpoint.matches_path(path)
+            if path_id is None:
+                continue
+            if endpoint.method == method or (method == "HEAD" and endpoint.method == "GET"):
+                return Match(endpoint=endpoint, path_id=path_id)
+            allowed.append(endpoint.method)
+        if allowed:
+            allow = ", ".join(sorted(set(allowed)))
+            raise GatewayError(
+                "method_not_allowed",
+                f"method {method} is not allowed on {path}; allowed: {allow}",
+                headers=(("allow", allow),),
+            )
+        raise GatewayError("not_found", f"no such endpoint: {method} {path}", code="unknown_url")
+
+
+def dialect_for_path(path: str) -> str:
+    """Which client dialect's error envelope suits a path (even an unknown one)."""
+    if path.startswith("/anthropic/") or path.startswith("/v1/messages"):
+        return "anthropic_messages"
+    if path.startswith("/v1/responses"):
+        return "openai_responses"
+    return "openai_chat"

@@ -1,0 +1,1 @@
+"""Client dialects: wire JSON <-> canonical model (pure)."""

@@ -1,0 +1,147 @@
+"""Model routing: which provider serves a model, under which name.
+
+Theory of operation
+-------------------
+Rules are ordered ``pattern=>provider`` pairs; the first rule whose pattern
+matches the requested model wins (deterministic, unlike a map). A rule may
+name several providers separated by ``|`` — an ordered fallback list.
+Patterns are case-insensitive: exact, ``prefix*``, ``*suffix`` and
+``*contains*``.
+
+Aliases rewrite the model name sent upstream (``claude-sonnet-4 =>
+gpt-4.1``); they are looked up with the same pattern rules after the
+provider is chosen by the client's model name, as in the original gateway.
+
+The ``loopback`` model always routes to the ``loopback`` provider, so a
+gateway with no keys still answers. A model no rule matches is an error
+that lists what is configured, never a silent echo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..errors import GatewayError
+
+LOOPBACK = "loopback"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Rule:
+    pattern: str
+    providers: tuple[str, ...]
+
+    def matches(self, model: str) -> bool:
+        return pattern_matches(self.pattern, model)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Alias:
+    pattern: str
+    target: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Route:
+    requested_model: str
+    upstream_model: str
+    providers: tuple[str, ...]  # first is primary, the rest are fallbacks
+    rule: str  # the pattern that matched, for logs and /health
+
+
+def pattern_matches(pattern: str, model: str) -> bool:
+    p, m = pattern.lower(), model.lower()
+    if p == "*":
+        return True
+    starts, ends = p.startswith("*"), p.endswith("*")
+    if starts and ends and len(p) > 2:
+        return p[1:-1] in m
+    if ends:
+        return m.startswith(p[:-1])
+    if starts:
+        return m.endswith(p[1:])
+    return p == m
+
+
+def _entries(text: str) -> Iterable[tuple[str, str]]:
+    """``key=>value`` (or ``key=value``) entries split on newlines and commas;
+    ``#``/``;`` comment lines skipped, as the original gateway parses them."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        for entry in stripped.split(","):
+            entry = entry.strip()
+            if not entry:
+                continue
+            if "=>" in entry:
+                key, _, value = entry.partition("=>")
+            else:
+                key, sep, value = entry.partition("=")
+                if not sep:
+                    raise ValueError(f"route entry {entry!r} has no '=>'")
+            key, value = key.strip(), value.strip()
+            if not key or not value:
+                raise ValueError(f"route entry {entry!r} has an empty side")
+            yield key, value
+
+
+def parse_rules(text: str) -> tuple[Rule, ...]:
+    rules = []
+    for pattern, value in _entries(text):
+        providers = tuple(p.strip().lower() for p in value.split("|") if p.strip())
+        rules.append(Rule(pattern=pattern, providers=providers))
+    return tuple(rules)
+
+
+def parse_aliases(text: str) -> tuple[Alias, ...]:
+    return tuple(Alias(pattern=k, target=v) for k, v in _entries(text))
+
+
+class Router:
+    def __init__(
+        self, *, rules: tuple[Rule, ...], aliases: tuple[Alias, ...], providers: Iterable[str]
+    ) -> None:
+        self.providers = frozenset(providers) | {LOOPBACK}
+        self.rules = (Rule(pattern=LOOPBACK, providers=(LOOPBACK,)), *rules)
+        self.aliases = aliases
+        for rule in rules:
+            unknown = [p for p in rule.providers if p not in self.providers]
+            if unknown:
+                configured = ", ".join(sorted(self.providers))
+                raise ValueError(
+                    f"route {rule.pattern!r} names provider {unknown[0]!r}, which is not configured "
+                    f"(configured: {configured})"
+                )
+
+    def resolve(self, model: str) -> Route:
+        for rule in self.rules:
+            if rule.matches(model):
+                return Route(
+                    requested_model=model,
+                    upstream_model=self.alias(model),
+                    providers=rule.providers,
+                    rule=rule.pattern,
+                )
+        raise GatewayError(
+            "not_found",
+            f"no provider for model {model!r}; routes configured: {self.describe_routes()}",
+            code="model_not_found",
+            param="model",
+        )
+
+    def alias(self, model: str) -> str:
+        for alias in self.aliases:
+            if pattern_matches(alias.pattern, model):
+                return alias.target
+        return model
+
+    def describe_routes(self) -> str:
+        return ", ".join(f"{r.pattern}=>{'|'.join(r.providers)}" for r in self.rules)
+
+    def exact_models(self) -> tuple[str, ...]:
+        """Models named exactly by a rule or an alias (for ``/v1/models``)."""
+        names = [r.pattern for r in self.rules if "*" not in r.pattern]
+        names += [a.pattern for a in self.aliases if "*" not in a.pattern]
+        return tuple(dict.fromkeys(names))

@@ -1,0 +1,483 @@
+"""HTTP/1.1 connections over trio with h11.
+
+Theory of operation
+-------------------
+One task per connection runs a loop of request cycles:
+
+1. Wait for the request head. Between requests the connection may sit idle
+   for ``idle_timeout``; once the first byte of a request has arrived the
+   whole head must arrive within ``header_timeout`` (slow-loris defence).
+2. Read the body up to ``max_body_bytes``; a larger declared or streamed
+   body is answered with 413 and the connection is closed (draining an
+   unbounded body would defeat the limit).
+3. Hand the :class:`HttpRequest` to the application handler with a
+   :class:`Responder`. While the handler runs, a watcher task keeps reading
+   the socket: end-of-file means the client went away, and the handler's
+   work (an upstream stream, say) is cancelled at once. Bytes of a pipelined
+   next request are buffered in h11 and served after this response.
+4. Keep the connection for the next cycle unless either side asked to close
+   or the server is shutting down.
+
+Streaming responses are written event by event: every ``Responder.send``
+is one ``send_all`` on the socket, never buffered, never compressed.
+
+Shutdown (see :class:`ConnectionTracker`): idle connections are closed at
+once; a connection inside a request cycle finishes it (with
+``Connection: close``) unless the grace period runs out first.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import h11
+import trio
+
+from ..errors import GatewayError
+
+log = logging.getLogger("tokligence.server")
+
+# A request head larger than this is refused by h11 with 431-ish 400: no real
+# client sends 64 KiB of headers, and the limit bounds memory per connection.
+MAX_HEAD_BYTES = 64 * 1024
+# How much of a pipelined next request we buffer while a response is running;
+# beyond it we stop reading (TCP backpressure does the rest).
+MAX_PIPELINE_BUFFER = 256 * 1024
+READ_SIZE = 64 * 1024
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HttpLimits:
+    max_body_bytes: int = 32 * 1024 * 1024
+    header_timeout: float = 10.0
+    idle_timeout: float = 75.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HttpRequest:
+    method: str
+    path: str
+    query: str
+    headers: tuple[tuple[str, str], ...]  # names lower-cased
+    body: bytes
+    request_id: str
+    client: str
+    http_version: str = "1.1"
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+class ClientDisconnected(Exception):
+    """The client closed the connection while we were answering."""
+
+
+@dataclass(kw_only=True, slots=True)
+class AccessRecord:
+    """What the access log line says about one request; handlers add to it."""
+
+    model: str | None = None
+    stream: bool = False
+    status: int = 0
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+class Responder:
+    """Writes one response. ``start`` once, ``send`` any number of times,
+    ``end`` once; or ``respond`` for a whole body."""
+
+    def __init__(self, conn: _Connection, request: HttpRequest) -> None:
+        self._conn = conn
+        self._request = request
+        self.started = False
+        self.ended = False
+        self.record = AccessRecord()
+
+    @property
+    def disconnected(self) -> bool:
+        return self._conn.disconnected
+
+    async def start(
+        self, status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...]
+    ) -> None:
+        if self.started:
+            raise RuntimeError("response already started")
+        self.started = True
+        self.record.status = status
+        out = [(k.encode(), v.encode()) for k, v in headers]
+        out.append((b"x-request-id", self._request.request_id.encode()))
+        if self._conn.closing:
+            out.append((b"connection", b"close"))
+        await self._conn.send(h11.Response(status_code=status, headers=out))
+
+    async def send(self, data: bytes) -> None:
+        if data:
+            await self._conn.send(h11.Data(data=data))
+
+    async def end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            await self._conn.send(h11.EndOfMessage())
+
+    async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        await self.start(status, [*headers, ("content-length", str(len(body)))])
+        await self.send(body)
+        await self.end()
+
+
+Handler = Callable[[HttpRequest, Responder], Awaitable[None]]
+ErrorRenderer = Callable[[str, GatewayError], tuple[int, list[tuple[str, str]], bytes]]
+"""(request path, error) -> (status, headers, body): errors the server itself
+raises (bad HTTP, 413) are rendered in the dialect the path belongs to."""
+
+
+class ConnectionTracker:
+    """Knows every live connection, so shutdown can close the idle ones and
+    let the busy ones finish their current request."""
+
+    def __init__(self) -> None:
+        self.shutting_down = False
+        self._idle_scopes: set[trio.CancelScope] = set()
+        self.active = 0
+        self._drained = trio.Event()
+
+    def opened(self) -> None:
+        self.active += 1
+
+    def closed(self) -> None:
+        self.active -= 1
+        if self.active == 0 and self.shutting_down:
+            self._drained.set()
+
+    async def wait_drained(self) -> None:
+        """Return once shutdown has begun and no connection is left."""
+        if self.active == 0:
+            return
+        await self._drained.wait()
+
+    def begin_shutdown(self) -> None:
+        self.shutting_down = True
+        for scope in list(self._idle_scopes):
+            scope.cancel()
+
+    def idle(self, scope: trio.CancelScope) -> None:
+        if self.shutting_down:
+            scope.cancel()
+        self._idle_scopes.add(scope)
+
+    def busy(self, scope: trio.CancelScope) -> None:
+        self._idle_scopes.discard(scope)
+
+
+class _Connection:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        *,
+        client: str,
+        handler: Handler,
+        render_error: ErrorRenderer,
+        limits: HttpLimits,
+        tracker: ConnectionTracker,
+    ) -> None:
+        self.stream = stream
+        self.client = client
+        self.handler = handler
+        self.render_error = render_error
+        self.limits = limits
+        self.tracker = tracker
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        self.disconnected = False
+        self.closing = False  # send Connection: close and stop after this cycle
+        self._send_lock = trio.Lock()
+
+    # ------------------------------------------------------------ transport
+
+    async def send(self, event: h11.Event) -> None:
+        data = self.conn.send(event)
+        if not data:
+            return
+        try:
+            async with self._send_lock:
+                await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self.disconnected = True
+            raise ClientDisconnected("client closed the connection") from exc
+
+    async def _receive(self) -> bytes:
+        try:
+            return await self.stream.receive_some(READ_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+
+    async def _next_event(self) -> h11.Event | type[h11.PAUSED] | type[h11.NEED_DATA]:
+        """Next h11 event, reading from the socket as needed."""
+        while True:
+            event = self.conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            data = await self._receive()
+            if not data:
+                self.disconnected = True
+            self.conn.receive_data(data)
+
+    # ------------------------------------------------------------ the cycle
+
+    async def run(self) -> None:
+        try:
+            while not self.closing:
+                if not await self._one_cycle():
+                    break
+        except ClientDisconnected:
+            pass
+        finally:
+            await self._close()
+
+    async def _wait_for_request(self) -> h11.Request | None:
+        """The next request head, or None if the connection should close."""
+        event = self.conn.next_event()
+        if event is h11.NEED_DATA:
+            # Idle between requests: wait for a first byte, but let shutdown
+            # (or the idle timeout) end the wait.
+            with trio.CancelScope(deadline=trio.current_time() + self.limits.idle_timeout) as idle:
+                self.tracker.idle(idle)
+                try:
+                    data = await self._receive()
+                finally:
+                    self.tracker.busy(idle)
+            if idle.cancelled_caught:
+                return None
+            if not data:
+                self.disconnected = True
+                return None
+            self.conn.receive_data(data)
+            # The request has begun: its whole head must arrive in time.
+            with trio.move_on_after(self.limits.header_timeout) as head_scope:
+                event = await self._next_event()
+            if head_scope.cancelled_caught:
+                error = GatewayError("timeout", "request head not received in time", status=408)
+                await self._error_and_close("/", error)
+                return None
+        if isinstance(event, h11.Request):
+            return event
+        return None  # ConnectionClosed
+
+    async def _one_cycle(self) -> bool:
+        started_at = time.perf_counter()
+        try:
+            head = await self._wait_for_request()
+        except h11.RemoteProtocolError as exc:
+            error = GatewayError(
+                "invalid_request", f"malformed HTTP request: {exc}", status=exc.error_status_hint
+            )
+            await self._error_and_close("/", error)
+            return False
+        if head is None:
+            return False
+        # h11 bounds only a head that is still incomplete; one that arrived
+        # whole in a single read is measured here.
+        head_size = len(head.target) + sum(len(k) + len(v) + 4 for k, v in head.headers)
+        if head_size > MAX_HEAD_BYTES:
+            error = GatewayError("invalid_request", "request head too large", status=431)
+            await self._error_and_close("/", error)
+            return False
+        target = head.target.decode("latin-1")
+        path, _, query = target.partition("?")
+        headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in head.headers)
+        try:
+            body = await self._read_body(path, headers)
+        except h11.RemoteProtocolError as exc:
+            await self._error_and_close(
+                path, GatewayError("invalid_request", f"malformed HTTP request body: {exc}")
+            )
+            return False
+        if body is None:
+            return False
+        request = HttpRequest(
+            method=head.method.decode("latin-1"),
+            path=path,
+            query=query,
+            headers=headers,
+            body=body,
+            request_id=_request_id(headers),
+            client=self.client,
+            http_version=head.http_version.decode("latin-1"),
+        )
+        if self.tracker.shutting_down:
+            self.closing = True
+        responder = Responder(self, request)
+        await self._run_handler(request, responder)
+        _log_access(request, responder, started_at, disconnected=self.disconnected)
+        if self.disconnected or not responder.ended:
+            return False
+        if self.conn.our_state is h11.MUST_CLOSE or self.conn.their_state is h11.MUST_CLOSE:
+            return False
+        try:
+            self.conn.start_next_cycle()
+        except h11.LocalProtocolError:
+            return False
+        return True
+
+    async def _read_body(self, path: str, headers: tuple[tuple[str, str], ...]) -> bytes | None:
+        limit = self.limits.max_body_bytes
+        declared = next((v for k, v in headers if k == "content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(path, limit)
+            return None
+        if self.conn.client_is_waiting_for_100_continue:
+            await self.send(h11.InformationalResponse(status_code=100, headers=[]))
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            with trio.move_on_after(self.limits.idle_timeout) as scope:
+                event = await self._next_event()
+            if scope.cancelled_caught:
+                await self._error_and_close(
+                    path, GatewayError("timeout", "request body not received in time", status=408)
+                )
+                return None
+            if isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > limit:
+                    await self._too_large(path, limit)
+                    return None
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                return b"".join(chunks)
+            else:  # ConnectionClosed mid-body
+                self.disconnected = True
+                return None
+
+    async def _run_handler(self, request: HttpRequest, responder: Responder) -> None:
+        async def watch_for_disconnect(cancel: trio.CancelScope) -> None:
+            # The request is complete; anything more is either EOF (client
+            # gone: cancel the work) or a pipelined request (keep for later).
+            buffered = 0
+            while buffered < MAX_PIPELINE_BUFFER:
+                data = await self._receive()
+                if not data:
+                    self.disconnected = True
+                    cancel.cancel()
+                    return
+                buffered += len(data)
+                self.conn.receive_data(data)
+            await trio.sleep_forever()
+
+        failed = False
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch_for_disconnect, nursery.cancel_scope)
+            # Exceptions are handled inside the nursery so that they do not
+            # arrive wrapped in an ExceptionGroup, and so that no bug in one
+            # request can take the server down.
+            try:
+                await self.handler(request, responder)
+            except ClientDisconnected:
+                self.disconnected = True
+            except Exception:
+                log.exception("request %s failed", request.request_id)
+                failed = True
+            finally:
+                nursery.cancel_scope.cancel()
+        if failed and responder.started:
+            self.closing = True  # the response is broken mid-way: end the connection
+            return
+        if self.disconnected:
+            return
+        if not responder.started:
+            # A handler that returns without answering is a bug; say so.
+            error = GatewayError("api_error", "the gateway produced no response")
+            status, hdrs, body = self.render_error(request.path, error)
+            await responder.respond(status, hdrs, body)
+        elif not responder.ended:
+            await responder.end()
+
+    async def _too_large(self, path: str, limit: int) -> None:
+        error = GatewayError(
+            "request_too_large", f"request body exceeds the limit of {limit} bytes"
+        )
+        await self._error_and_close(path, error)
+
+    async def _error_and_close(self, path: str, error: GatewayError) -> None:
+        """Answer a request we cannot go on reading, then close."""
+        self.closing = True
+        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        status, headers, body = self.render_error(path, error)
+        out = [(k.encode(), v.encode()) for k, v in headers]
+        out += [(b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        try:
+            await self.send(h11.Response(status_code=status, headers=out))
+            await self.send(h11.Data(data=body))
+            await self.send(h11.EndOfMessage())
+        except (ClientDisconnected, h11.LocalProtocolError):
+            pass
+
+    async def _close(self) -> None:
+        with trio.move_on_after(1):
+            try:
+                await self.stream.aclose()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+
+
+def _request_id(headers: tuple[tuple[str, str], ...]) -> str:
+    for key, value in headers:
+        if key == "x-request-id" and _REQUEST_ID_OK.match(value):
+            return value
+    return "req_" + secrets.token_hex(12)
+
+
+def _log_access(
+    request: HttpRequest, responder: Responder, started_at: float, *, disconnected: bool
+) -> None:
+    record = responder.record
+    duration_ms = (time.perf_counter() - started_at) * 1000
+    log_access = logging.getLogger("tokligence.access")
+    if not log_access.isEnabledFor(logging.INFO):
+        return
+    log_access.info(
+        "req=%s %s %s model=%s status=%s dur=%.1fms stream=%s client=%s%s",
+        request.request_id,
+        request.method,
+        request.path,
+        record.model or "-",
+        record.status or "-",
+        duration_ms,
+        "true" if record.stream else "false",
+        request.client,
+        " disconnected" if disconnected else "",
+    )
+
+
+async def serve_connection(
+    stream: trio.abc.Stream,
+    *,
+    handler: Handler,
+    render_error: ErrorRenderer,
+    limits: HttpLimits,
+    tracker: ConnectionTracker,
+    client: str = "-",
+) -> None:
+    """Serve HTTP/1.1 on one byte stream until it closes."""
+    connection = _Connection(
+        stream,
+        client=client,
+        handler=handler,
+        render_error=render_error,
+        limits=limits,
+        tracker=tracker,
+    )
+    tracker.opened()
+    try:
+        await connection.run()
+    finally:
+        tracker.closed()

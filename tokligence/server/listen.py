@@ -1,0 +1,153 @@
+"""Listening sockets, the connection cap, and graceful shutdown.
+
+Theory of operation
+-------------------
+Every listener (one in single-port mode, one per port in multi-port mode)
+has an accept loop; all accept loops live in one cancel scope and all
+connections in one nursery. :meth:`Server.shutdown` (called on SIGINT or
+SIGTERM) cancels the accept loops and closes the sockets — no new
+connections — then closes idle keep-alive connections at once and gives
+connections with a request in flight ``grace`` seconds to finish before
+cancelling them. A second signal skips the grace period.
+
+The connection cap is a semaphore taken before ``accept``: at the cap we
+stop accepting and the kernel's backlog holds newcomers, instead of
+accepting sockets we cannot serve.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+
+from .http import ConnectionTracker, ErrorRenderer, Handler, HttpLimits, serve_connection
+
+log = logging.getLogger("tokligence.server")
+
+# accept() errors that mean "out of resources for now": back off and retry
+# rather than crash the server (trio's own serve_listeners does the same).
+_TRANSIENT_ACCEPT_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+ACCEPT_BACKOFF = 0.1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ListenerSpec:
+    name: str  # "gateway", "openai", "anthropic", "admin"
+    host: str
+    port: int
+    keys: frozenset[str]  # endpoint keys this listener serves
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Bound:
+    name: str
+    host: str
+    port: int  # the real port (differs from the spec when it asked for 0)
+
+
+class Server:
+    def __init__(
+        self,
+        *,
+        specs: list[ListenerSpec],
+        make_handler: Callable[[frozenset[str]], Handler],
+        render_error: ErrorRenderer,
+        limits: HttpLimits,
+        max_connections: int,
+        grace: float,
+    ) -> None:
+        self.specs = specs
+        self.make_handler = make_handler
+        self.render_error = render_error
+        self.limits = limits
+        self.grace = grace
+        self.tracker = ConnectionTracker()
+        self._slots = trio.Semaphore(max_connections)
+        self._stop = trio.Event()
+        self._force = trio.Event()
+
+    def shutdown(self) -> None:
+        """Begin a graceful shutdown; a second call skips the grace period."""
+        if self._stop.is_set():
+            self._force.set()
+        self._stop.set()
+
+    async def serve(
+        self, *, task_status: trio.TaskStatus[list[Bound]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        listeners: list[tuple[ListenerSpec, trio.SocketListener]] = []
+        bound: list[Bound] = []
+        for spec in self.specs:
+            for listener in await trio.open_tcp_listeners(spec.port, host=spec.host):
+                listeners.append((spec, listener))
+                host, port = listener.socket.getsockname()[:2]
+                bound.append(Bound(name=spec.name, host=host, port=port))
+        async with trio.open_nursery() as connections:
+            async with trio.open_nursery() as accepting:
+                for spec, listener in listeners:
+                    handler = self.make_handler(spec.keys)
+                    accepting.start_soon(self._accept_loop, listener, handler, connections)
+                task_status.started(bound)
+                await self._stop.wait()
+                accepting.cancel_scope.cancel()
+            for _, listener in listeners:
+                await listener.aclose()
+            log.info(
+                "shutting down: %d connection(s) open, grace %.1fs", self.tracker.active, self.grace
+            )
+            self.tracker.begin_shutdown()
+            with trio.move_on_after(self.grace):
+                async with trio.open_nursery() as waiting:
+                    waiting.start_soon(
+                        _set_then_cancel, self.tracker.wait_drained, waiting.cancel_scope
+                    )
+                    waiting.start_soon(_set_then_cancel, self._force.wait, waiting.cancel_scope)
+            connections.cancel_scope.cancel()
+
+    async def _accept_loop(
+        self, listener: trio.SocketListener, handler: Handler, connections: trio.Nursery
+    ) -> None:
+        while True:
+            await self._slots.acquire()
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                self._slots.release()
+                if exc.errno in _TRANSIENT_ACCEPT_ERRORS:
+                    log.error(
+                        "accept failed (%s); backing off", errno.errorcode.get(exc.errno or 0, exc)
+                    )
+                    await trio.sleep(ACCEPT_BACKOFF)
+                    continue
+                raise
+            except BaseException:
+                self._slots.release()
+                raise
+            connections.start_soon(self._connection, stream, handler)
+
+    async def _connection(self, stream: trio.SocketStream, handler: Handler) -> None:
+        try:
+            try:
+                peer = stream.socket.getpeername()
+                client = f"{peer[0]}:{peer[1]}"
+            except OSError:
+                client = "-"
+            await serve_connection(
+                stream,
+                handler=handler,
+                render_error=self.render_error,
+                limits=self.limits,
+                tracker=self.tracker,
+                client=client,
+            )
+        finally:
+            self._slots.release()
+
+
+async def _set_then_cancel(wait: Callable[[], object], scope: trio.CancelScope) -> None:
+    await wait()  # type: ignore[misc]
+    scope.cancel()

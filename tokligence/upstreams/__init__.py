@@ -1,0 +1,1 @@
+"""Upstreams: a pure codec per provider plus a thin client; and the loopback model."""
