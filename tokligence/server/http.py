@@ -215,9 +215,11 @@ class _Connection:
 
     async def _receive(self) -> bytes:
         try:
-            return await self.stream.receive_some(READ_SIZE)
+            data = await self.stream.receive_some(READ_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return b""
+        # Sockets give bytes already; only exotic streams give a bytearray.
+        return data if isinstance(data, bytes) else bytes(data)
 
     async def _next_event(self) -> h11.Event | type[h11.PAUSED] | type[h11.NEED_DATA]:
         """Next h11 event, reading from the socket as needed."""

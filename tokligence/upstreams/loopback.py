@@ -41,6 +41,7 @@ from ..canonical import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
+    ToolKind,
     ToolResultPart,
     Usage,
     UsageUpdate,
@@ -111,7 +112,7 @@ def _wants_reasoning(request: Request) -> bool:
     return config.mode is None and config.effort not in (None, "none", "minimal")
 
 
-def _scripted_calls(request: Request) -> str | list[tuple[str, str, str]]:
+def _scripted_calls(request: Request) -> str | list[tuple[str, str, ToolKind]]:
     """Either the text to answer with, or the tool calls to make."""
     last = request.messages[-1] if request.messages else None
     if last is not None and last.role == "tool":
@@ -122,7 +123,7 @@ def _scripted_calls(request: Request) -> str | list[tuple[str, str, str]]:
         return "\n".join(texts) or EMPTY_ANSWER
     text = request.last_user_text()
     custom = {tool.name for tool in request.tools if isinstance(tool, CustomTool)}
-    calls: list[tuple[str, str, str]] = []
+    calls: list[tuple[str, str, ToolKind]] = []
     for line in text.splitlines():
         match = TOOL_LINE.match(line.strip())
         if not match:

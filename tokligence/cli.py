@@ -1,0 +1,177 @@
+"""Command line: ``tokligence [serve|version|config show]`` and ``gatewayd``.
+
+Theory of operation. argparse turns argv into a namespace; the serve flags
+(--host, --port, --config, --data-dir, --log-level, --insecure) are declared
+once on a parent parser whose defaults are *suppressed*, so they may appear
+before or after the subcommand and only flags actually given reach
+``load_config`` (where they outrank files and environment). Each command is
+one function in :data:`_COMMANDS`. The server is imported only when serving:
+``--version`` and ``config show`` must stay fast and never import trio/httpx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .config import Config, ConfigError, describe, describe_values, load_config
+
+Runner = Callable[[Config], int]
+
+# Flag dest -> setting name handed to load_config (port is sugar for facade_port).
+_SETTING_FLAGS = ("host", "port", "data_dir", "log_level", "insecure")
+EXIT_CONFIG_ERROR = 2
+EXIT_CANNOT_START = 1
+
+
+def main(argv: Sequence[str] | None = None, *, runner: Runner | None = None) -> int:
+    """Entry point of the ``tokligence`` console script."""
+    parser = _build_parser()
+    args = _parse(parser, argv)
+    if isinstance(args, int):
+        return args
+    command = args.command or "serve"
+    if command == "config" and args.config_command == "show":
+        command = "config show"
+    return _COMMANDS[command](args, parser.prog, runner)
+
+
+def gatewayd_main(argv: Sequence[str] | None = None, *, runner: Runner | None = None) -> int:
+    """Entry point of ``gatewayd``: the gateway in the foreground (= serve)."""
+    parser = argparse.ArgumentParser(
+        prog="gatewayd",
+        description="Run the Tokligence gateway in the foreground.",
+        parents=[_serve_options()],
+    )
+    _add_version(parser)
+    args = _parse(parser, argv)
+    if isinstance(args, int):
+        return args
+    return _serve(args, parser.prog, runner)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
+    # argparse exits for --help, --version and usage errors; return the code
+    # instead so callers (and tests) always get an int.
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else EXIT_CONFIG_ERROR
+
+
+def _serve_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    group = common.add_argument_group("gateway options")
+    group.add_argument("--host", metavar="HOST", help="address to bind (default 127.0.0.1)")
+    group.add_argument("--port", metavar="PORT", help="port to listen on (default 8081)")
+    group.add_argument("--config", metavar="FILE", help="INI file read after all others")
+    group.add_argument("--data-dir", metavar="DIR", help="where databases live")
+    group.add_argument(
+        "--log-level", metavar="LEVEL", help="debug, info, warn or error (default info)"
+    )
+    group.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow binding a non-loopback address without authentication",
+    )
+    return common
+
+
+def _add_version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"tokligence {__version__}")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    common = _serve_options()
+    parser = argparse.ArgumentParser(
+        prog="tokligence",
+        description="Tokligence gateway: one local endpoint speaking the OpenAI and Anthropic "
+        "APIs. Without a command, runs the gateway (same as 'serve').",
+        parents=[common],
+    )
+    _add_version(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser(
+        "serve",
+        parents=[common],
+        help="run the gateway in the foreground (default)",
+        description="Run the gateway in the foreground until SIGINT/SIGTERM.",
+    )
+    commands.add_parser("version", help="print the version", description="Print the version.")
+    config = commands.add_parser(
+        "config", help="inspect the configuration", description="Inspect the configuration."
+    )
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = config_commands.add_parser(
+        "show",
+        parents=[common],
+        help="print every setting with its effective value and source",
+        description="Print every setting, its effective value (secrets masked) and where it "
+        "came from. Legacy settings are listed only when set.",
+    )
+    show.add_argument("--json", action="store_true", help="print a JSON list for scripts")
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Config:
+    flags = {name: getattr(args, name) for name in _SETTING_FLAGS if hasattr(args, name)}
+    config_file = Path(args.config) if hasattr(args, "config") else None
+    return load_config(flags=flags, config_file=config_file)
+
+
+def _config_error(prog: str, exc: ConfigError) -> int:
+    print(f"{prog}: configuration error: {exc}", file=sys.stderr)
+    return EXIT_CONFIG_ERROR
+
+
+def _serve(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
+    from .logs import log_ignored_legacy, setup_logging
+
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        return _config_error(prog, exc)
+    try:
+        setup_logging(config)
+    except OSError as exc:
+        print(f"{prog}: cannot open log file: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_START
+    log_ignored_legacy(config)
+    if runner is None:
+        from .app import run_gateway
+
+        runner = run_gateway
+    return runner(config)
+
+
+def _version(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
+    print(f"tokligence {__version__}")
+    return 0
+
+
+def _config_show(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        return _config_error(prog, exc)
+    if args.json:
+        rows = [{"name": n, "value": v, "source": s} for n, v, s in describe_values(config)]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    table = [("NAME", "VALUE", "SOURCE"), *describe(config)]
+    name_width = max(len(row[0]) for row in table)
+    value_width = min(max(len(row[1]) for row in table), 60)
+    for name, value, source in table:
+        print(f"{name:<{name_width}}  {value:<{value_width}}  {source}".rstrip())
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, str, Runner | None], int]] = {
+    "serve": _serve,
+    "version": _version,
+    "config show": _config_show,
+}

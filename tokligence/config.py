@@ -1,0 +1,411 @@
+"""Effective configuration: the one place that reads files, environment and flags.
+
+Theory of operation. ``load_config`` gathers raw strings in layers, each later
+layer overriding the earlier ones per key:
+
+1. built-in defaults (``settings_table.SETTINGS``);
+2. INI files: the original gateway's ``config/setting.ini`` then
+   ``config/<environment>/gateway.ini`` (both relative to the working
+   directory), then ``<user config dir>/gateway.ini``, then the file named by
+   ``--config`` / ``TOKLIGENCE_CONFIG``;
+3. ``TOKLIGENCE_*`` environment variables (an empty value means unset);
+4. command-line flags.
+
+Every key and variable is checked against the table first, so a typo stops
+start-up with its location and a suggestion instead of being silently
+ignored. Only the winning raw value of each setting is then converted to its
+type and validated, which lets a good environment variable rescue a bad file.
+The result is a frozen :class:`Config`; nothing reads configuration later.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .paths import default_config_dir
+from .settings_table import (
+    ENV_PREFIX,
+    FLAG_ALIASES,
+    LEGACY_ENV_PREFIXES,
+    NON_SETTING_ENV,
+    SETTINGS,
+    STDERR_ONLY,
+    SUGGEST_INSTEAD,
+    BadValue,
+    Setting,
+)
+
+CONFIG_FILE_ENV = "TOKLIGENCE_CONFIG"
+USER_CONFIG_NAME = "gateway.ini"
+ORIGINAL_SETTINGS_INI = Path("config") / "setting.ini"
+ORIGINAL_DEFAULT_ENVIRONMENT = "dev"
+_ENV_NAME = re.compile(r"TOKLIGENCE_[A-Z0-9_]+\Z")
+_ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
+
+
+class ConfigError(Exception):
+    """Configuration that must stop start-up; the message is safe to print."""
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems = (problems,) if isinstance(problems, str) else tuple(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Config:
+    host: str
+    facade_port: int
+    admin_port: int
+    openai_port: int
+    anthropic_port: int
+    multiport_mode: bool
+    enable_facade: bool
+    facade_endpoints: tuple[str, ...]
+    openai_endpoints: tuple[str, ...]
+    anthropic_endpoints: tuple[str, ...]
+    admin_endpoints: tuple[str, ...]
+    anthropic_native_enabled: bool
+    max_body_bytes: int
+    header_timeout: float
+    idle_timeout: float
+    max_connections: int
+    shutdown_grace: float
+    stream_keepalive: float
+    work_mode: str
+    routes: str
+    model_provider_routes: str
+    model_aliases: str
+    model_aliases_file: Path | None
+    model_aliases_dir: Path | None
+    model_aliases_reload_sec: float
+    fallback_adapter: str
+    auth_disabled: bool
+    insecure: bool
+    auth_secret: str
+    admin_email: str
+    data_dir: Path
+    database_url: str
+    ledger_path: Path | None
+    identity_path: Path | None
+    log_level: str
+    log_dir: Path
+    log_file: Path | None
+    log_file_daemon: Path | None
+    log_file_cli: Path | None
+    log_max_bytes: int
+    log_backups: int
+    openai_api_key: str
+    openai_base_url: str
+    openai_org: str
+    anthropic_api_key: str
+    anthropic_base_url: str
+    anthropic_version: str
+    anthropic_max_tokens: int
+    openai_completion_max_tokens: int
+    upstream_connect_timeout: float
+    upstream_read_timeout: float
+    forward_client_key: bool
+    # Raw strings of legacy settings that were set (they have no effect).
+    legacy_values: Mapping[str, str]
+    # Legacy settings / env families a user set; start-up warns about each.
+    ignored_legacy: tuple[str, ...]
+    # setting name -> "default" | "ini <path>" | "env TOKLIGENCE_X" | "flag --x"
+    sources: Mapping[str, str]
+    config_files: tuple[Path, ...]
+
+    def ledger_file(self) -> Path:
+        return self.ledger_path or self.data_dir / "ledger.db"
+
+    def identity_file(self) -> Path:
+        return self.identity_path or self.data_dir / "identity.db"
+
+    def log_file_path(self) -> Path | None:
+        """The daemon's log file, or None when logging to stderr only.
+
+        As in the original, a log_file_daemon and a log_file from the same
+        layer resolve to the daemon one, but an environment log_file beats
+        an INI log_file_daemon.
+        """
+        candidates = [
+            (_rank(self.sources[name]), is_daemon, value)
+            for name, is_daemon, value in (
+                ("log_file_daemon", True, self.log_file_daemon),
+                ("log_file", False, self.log_file),
+            )
+            if value is not None
+        ]
+        if not candidates:
+            return self.log_dir / "gatewayd.log"
+        chosen = max(candidates, key=lambda c: (c[0], c[1]))[2]
+        return None if str(chosen) == STDERR_ONLY else chosen
+
+    def is_loopback_host(self) -> bool:
+        if self.host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False
+
+
+def _rank(source: str) -> int:
+    return ("default", "ini", "env", "flag").index(source.split(" ", 1)[0])
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Raw:
+    value: str
+    source: str  # as recorded in Config.sources
+    where: str  # for messages: file:line, env VAR or flag --x
+
+
+def settings_by_name() -> Mapping[str, Setting]:
+    return MappingProxyType({s.name: s for s in SETTINGS})
+
+
+def load_config(
+    *,
+    flags: Mapping[str, object] = MappingProxyType({}),
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+    cwd: Path | None = None,
+    user_config_dir: Path | None = None,
+) -> Config:
+    """Resolve the effective configuration; raises ConfigError on any problem.
+
+    ``user_config_dir`` defaults to the platform's per-user config directory;
+    tests pass a temporary one so a developer's own file cannot leak in.
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    table = settings_by_name()
+    problems: list[str] = []
+    raw: dict[str, _Raw] = {}
+
+    env_layer, legacy_env = _read_env(environ, table, problems)
+
+    files: list[Path] = []
+    setting_ini = cwd / ORIGINAL_SETTINGS_INI
+    if setting_ini.is_file():
+        files.append(setting_ini)
+    base = _read_ini(setting_ini, table, problems) if files else {}
+    environment = (
+        env_layer["environment"].value
+        if "environment" in env_layer
+        else base["environment"].value
+        if "environment" in base
+        else ORIGINAL_DEFAULT_ENVIRONMENT
+    )
+    raw.update(base)
+    if _ENVIRONMENT_NAME.match(environment):
+        overlay = cwd / "config" / environment / USER_CONFIG_NAME
+        if overlay.is_file():
+            files.append(overlay)
+            raw.update(_read_ini(overlay, table, problems))
+    else:
+        where = env_layer.get("environment") or base["environment"]
+        problems.append(
+            f"environment = {environment!r} ({where.where}): not a directory name;"
+            " accepted: letters, digits, '_' and '-'"
+        )
+    user_dir = default_config_dir() if user_config_dir is None else user_config_dir
+    user_file = user_dir / USER_CONFIG_NAME
+    if user_file.is_file():
+        files.append(user_file)
+        raw.update(_read_ini(user_file, table, problems))
+    explicit = config_file or (
+        Path(environ[CONFIG_FILE_ENV]) if environ.get(CONFIG_FILE_ENV) else None
+    )
+    if explicit is not None:
+        explicit = cwd / explicit.expanduser()
+        if not explicit.is_file():
+            origin = "--config" if config_file is not None else CONFIG_FILE_ENV
+            problems.append(f"config file {explicit} (from {origin}) does not exist")
+        elif all(explicit.resolve() != f.resolve() for f in files):
+            files.append(explicit)
+            raw.update(_read_ini(explicit, table, problems))
+
+    raw.update(env_layer)
+    raw.update(_read_flags(flags, table))
+
+    values: dict[str, Any] = {}
+    legacy_values: dict[str, str] = {}
+    for setting in SETTINGS:
+        given = raw.get(setting.name)
+        if setting.legacy:
+            if given is not None:
+                legacy_values[setting.name] = given.value
+        elif given is None:
+            values[setting.name] = setting.default_value()
+        else:
+            try:
+                values[setting.name] = setting.convert(given.value, cwd)
+            except BadValue as bad:
+                shown = "value hidden" if setting.is_secret else repr(given.value)
+                problems.append(
+                    f"{setting.name} = {shown} ({given.where}): {bad.reason};"
+                    f" accepted: {bad.accepted}"
+                )
+    if problems:
+        raise ConfigError(problems)
+
+    # `environment` does have an effect where it picks the overlay file.
+    picks_overlay = (f"ini {setting_ini}", "env ")
+    ignored = [
+        name
+        for name in legacy_values
+        if not (name == "environment" and raw[name].source.startswith(picks_overlay))
+    ]
+    return Config(
+        **values,
+        legacy_values=MappingProxyType(legacy_values),
+        ignored_legacy=(*ignored, *legacy_env),
+        sources=MappingProxyType(
+            {s.name: raw[s.name].source if s.name in raw else "default" for s in SETTINGS}
+        ),
+        config_files=tuple(files),
+    )
+
+
+def _read_env(
+    environ: Mapping[str, str], table: Mapping[str, Setting], problems: list[str]
+) -> tuple[dict[str, _Raw], list[str]]:
+    by_var = {var: (s, rank) for s in SETTINGS for rank, var in enumerate(s.env_vars)}
+    found: dict[str, tuple[int, _Raw]] = {}
+    legacy_families: list[str] = []
+    for var in sorted(environ):
+        value = environ[var].strip()  # blank means unset, as in the original
+        if not var.startswith(ENV_PREFIX) or not value or not _ENV_NAME.match(var):
+            continue
+        if var in by_var:
+            setting, rank = by_var[var]
+            best = found.get(setting.name)
+            if best is None or rank < best[0]:
+                found[setting.name] = (
+                    rank,
+                    _Raw(value=value, source=f"env {var}", where=f"env {var}"),
+                )
+        elif var.startswith(LEGACY_ENV_PREFIXES):
+            legacy_families.append(var)
+        elif var not in NON_SETTING_ENV:
+            name = var[len(ENV_PREFIX) :].lower()
+            hint = _suggest(name, table)
+            tip = f"; did you mean {ENV_PREFIX}{hint.upper()}?" if hint else ""
+            problems.append(f"unknown environment variable {var}{tip}")
+    return {name: r for name, (_, r) in found.items()}, legacy_families
+
+
+def _read_ini(path: Path, table: Mapping[str, Setting], problems: list[str]) -> dict[str, _Raw]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"cannot read config file {path}: {exc}")
+        return {}
+    out: dict[str, _Raw] = {}
+    # Split on line breaks only: str.splitlines would also break on U+2028 etc.
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
+        line = line.strip()
+        if not line or line[0] in "#;" or line.startswith("["):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip().lower()
+        where = f"{path}:{number}"
+        if not sep or not key:
+            problems.append(f"{where}: expected 'key = value', got {line[:40]!r}")
+        elif key not in table:
+            hint = _suggest(key, table)
+            tip = f"; did you mean {hint!r}?" if hint else ""
+            problems.append(f"unknown setting {key!r} in {where}{tip}")
+        elif value.strip():  # an empty value means unset, as in the original
+            out[key] = _Raw(value=value.strip(), source=f"ini {path}", where=where)
+    return out
+
+
+def _read_flags(flags: Mapping[str, object], table: Mapping[str, Setting]) -> dict[str, _Raw]:
+    out: dict[str, _Raw] = {}
+    for key, value in flags.items():
+        if value is None:
+            continue
+        name = FLAG_ALIASES.get(key, key)
+        if name not in table or table[name].legacy:
+            raise ConfigError(f"unknown flag setting {key!r}")
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        flag = "--" + key.replace("_", "-")
+        out[name] = _Raw(value=text, source=f"flag {flag}", where=f"flag {flag}")
+    return out
+
+
+def _suggest(name: str, table: Mapping[str, Setting]) -> str | None:
+    if name in SUGGEST_INSTEAD:
+        return SUGGEST_INSTEAD[name]
+    close = difflib.get_close_matches(name, list(table), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+# --- showing the configuration ------------------------------------------------
+
+
+def mask_secret(value: str) -> str:
+    """Enough of a key to tell two apart, never enough to use it."""
+    if not value:
+        return ""
+    return "****" + value[-4:] if len(value) >= 12 else "****"
+
+
+def mask_url_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:****@{host}"))
+
+
+def describe_values(config: Config) -> list[tuple[str, object, str]]:
+    """(name, JSON-ready value with secrets masked, source) for ``config show``.
+
+    Every non-legacy setting is listed; legacy ones only when set.
+    """
+    rows: list[tuple[str, object, str]] = []
+    for setting in SETTINGS:
+        source = config.sources[setting.name]
+        if setting.legacy:
+            if setting.name not in config.legacy_values:
+                continue
+            value: object = config.legacy_values[setting.name]
+        else:
+            value = getattr(config, setting.name)
+        if setting.name == "database_url":
+            value = mask_url_password(str(value))
+        elif setting.is_secret:
+            value = mask_secret(str(value))
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, Path):
+            value = str(value)
+        rows.append((setting.name, value, source))
+    return rows
+
+
+def describe(config: Config) -> list[tuple[str, str, str]]:
+    """Like describe_values, with each value as the text a user would write."""
+    return [(name, format_value(value), source) for name, value, source in describe_values(config)]
+
+
+def format_value(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
