@@ -32,6 +32,7 @@ import logging
 import re
 import secrets
 import time
+from http import HTTPStatus
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -117,7 +118,7 @@ class Responder:
         out.append((b"x-request-id", self._request.request_id.encode()))
         if self._conn.closing:
             out.append((b"connection", b"close"))
-        await self._conn.send(h11.Response(status_code=status, headers=out))
+        await self._conn.send(h11.Response(status_code=status, headers=out, reason=_reason(status)))
 
     async def send(self, data: bytes) -> None:
         if data:
@@ -274,7 +275,6 @@ class _Connection:
         return None  # ConnectionClosed
 
     async def _one_cycle(self) -> bool:
-        started_at = time.perf_counter()
         try:
             head = await self._wait_for_request()
         except h11.RemoteProtocolError as exc:
@@ -285,6 +285,7 @@ class _Connection:
             return False
         if head is None:
             return False
+        started_at = time.perf_counter()
         # h11 bounds only a head that is still incomplete; one that arrived
         # whole in a single read is measured here.
         head_size = len(head.target) + sum(len(k) + len(v) + 4 for k, v in head.headers)
@@ -417,7 +418,7 @@ class _Connection:
         out = [(k.encode(), v.encode()) for k, v in headers]
         out += [(b"content-length", str(len(body)).encode()), (b"connection", b"close")]
         try:
-            await self.send(h11.Response(status_code=status, headers=out))
+            await self.send(h11.Response(status_code=status, headers=out, reason=_reason(status)))
             await self.send(h11.Data(data=body))
             await self.send(h11.EndOfMessage())
         except (ClientDisconnected, h11.LocalProtocolError):
@@ -429,6 +430,13 @@ class _Connection:
                 await self.stream.aclose()
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:  # 529 and other non-standard codes
+        return b"Site Overloaded" if status == 529 else b""
 
 
 def _request_id(headers: tuple[tuple[str, str], ...]) -> str:

@@ -1,0 +1,177 @@
+"""OpenAI Responses request body -> canonical :class:`Request`.
+
+The conversation (``input``) is walked in ``openai_responses_input``; this
+module reads the top level: instructions, tools, tool choice, sampling,
+limits, reasoning and text format. Every top-level field without a typed
+canonical home is carried verbatim in ``Request.extra`` (``include``,
+``prompt_cache_key``, ``previous_response_id``, ``truncation``,
+``service_tier`` ...); ``text`` is modelled *and* carried whole, so
+``text.verbosity`` survives a same-dialect round trip.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ..canonical import (
+    CustomTool,
+    Dialect,
+    FunctionTool,
+    HostedTool,
+    ReasoningConfig,
+    Request,
+    ResponseFormat,
+    TextPart,
+    Tool,
+    ToolChoice,
+)
+from ..errors import invalid
+from ._json import as_object, load_object, opt, positive_int, req, rest
+from .openai_responses_input import list_at, parse_input, quote
+
+DIALECT: Dialect = "openai_responses"
+
+# Top-level fields given a typed canonical home. ``text`` is modelled
+# (``response_format``) *and* carried whole in ``extra`` so ``verbosity`` and
+# any future sibling survive a same-dialect round trip.
+_MODELLED = frozenset(
+    {
+        "model",
+        "input",
+        "instructions",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "max_output_tokens",
+        "temperature",
+        "top_p",
+        "reasoning",
+        "stream",
+        "store",
+        "metadata",
+        "user",
+    }
+)
+
+_TOOL_CHOICE_MODES: tuple[Literal["auto", "none", "required"], ...] = ("auto", "none", "required")
+
+
+def parse_request(body: bytes) -> Request:
+    obj = load_object(body)
+    model = req(obj, "model", str)
+    extra: dict[str, Any] = rest(obj, _MODELLED)
+    # Carried verbatim, but checked: a wrong type here would only fail later,
+    # upstream, with a less precise message.
+    for key in ("previous_response_id", "prompt_cache_key"):
+        opt(obj, key, str)
+    for i, entry in enumerate(list_at(obj, "include")):
+        if not isinstance(entry, str):
+            raise invalid(f"'include[{i}]' must be a string", param=f"include[{i}]")
+    reasoning = _reasoning(opt(obj, "reasoning", dict))
+    text = opt(obj, "text", dict)
+    instructions = opt(obj, "instructions", str)
+    return Request(
+        model=model,
+        dialect=DIALECT,
+        messages=parse_input(obj.get("input")),
+        system=(TextPart(text=instructions),) if instructions is not None else (),
+        tools=tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(list_at(obj, "tools"))),
+        tool_choice=_tool_choice(obj.get("tool_choice"), extra),
+        parallel_tool_calls=opt(obj, "parallel_tool_calls", bool),
+        max_tokens=positive_int(obj, "max_output_tokens"),
+        temperature=opt(obj, "temperature", float),
+        top_p=opt(obj, "top_p", float),
+        stream=bool(opt(obj, "stream", bool)),
+        # Responses always reports usage, streaming or not.
+        include_usage=True,
+        reasoning=reasoning,
+        response_format=_text_format(text),
+        user=opt(obj, "user", str),
+        metadata=opt(obj, "metadata", dict),
+        store=opt(obj, "store", bool),
+        extra=extra,
+    )
+
+
+# ----------------------------------------------------------------- settings
+
+
+def _reasoning(obj: dict[str, Any] | None) -> ReasoningConfig | None:
+    if obj is None:
+        return None
+    return ReasoningConfig(
+        effort=opt(obj, "effort", str, "reasoning"),
+        summary=opt(obj, "summary", str, "reasoning"),
+        extra=rest(obj, frozenset({"effort", "summary"})),
+    )
+
+
+def _text_format(text: dict[str, Any] | None) -> ResponseFormat | None:
+    if text is None:
+        return None
+    opt(text, "verbosity", str, "text")
+    fmt = opt(text, "format", dict, "text")
+    if fmt is None:
+        return None
+    kind = req(fmt, "type", str, "text.format")
+    if kind == "text":
+        return ResponseFormat(kind="text")
+    if kind == "json_object":
+        return ResponseFormat(kind="json_object")
+    if kind == "json_schema":
+        return ResponseFormat(
+            kind="json_schema",
+            name=req(fmt, "name", str, "text.format"),
+            schema=req(fmt, "schema", dict, "text.format"),
+            strict=opt(fmt, "strict", bool, "text.format"),
+            description=opt(fmt, "description", str, "text.format"),
+        )
+    raise invalid(
+        f"'text.format.type' must be text, json_object or json_schema, not {quote(kind)}",
+        param="text.format.type",
+    )
+
+
+def _tool(raw: Any, path: str) -> Tool:
+    tool = as_object(raw, path)
+    kind = req(tool, "type", str, path)
+    if kind == "function":
+        return FunctionTool(
+            name=req(tool, "name", str, path),
+            description=opt(tool, "description", str, path),
+            parameters=opt(tool, "parameters", dict, path),
+            strict=opt(tool, "strict", bool, path),
+            extra=rest(tool, frozenset({"type", "name", "description", "parameters", "strict"})),
+        )
+    if kind == "custom":
+        return CustomTool(
+            name=req(tool, "name", str, path),
+            description=opt(tool, "description", str, path),
+            format=opt(tool, "format", dict, path),
+            extra=rest(tool, frozenset({"type", "name", "description", "format"})),
+        )
+    # namespace, web_search, file_search, mcp, local_shell ...: run by the
+    # provider (or grouping client tools), so only a Responses upstream can use them.
+    return HostedTool(type=kind, spec=tool, dialect=DIALECT)
+
+
+def _tool_choice(value: Any, extra: dict[str, Any]) -> ToolChoice | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        for mode in _TOOL_CHOICE_MODES:
+            if value == mode:
+                return ToolChoice(mode=mode)
+        raise invalid(
+            f"'tool_choice' must be auto, none, required or an object, not {quote(value)}",
+            param="tool_choice",
+        )
+    if not isinstance(value, dict):
+        raise invalid("'tool_choice' must be a string or an object", param="tool_choice")
+    kind = req(value, "type", str, "tool_choice")
+    if kind in ("function", "custom"):
+        # Function and custom names share one namespace; the tool list tells
+        # a Responses upstream which of the two to write back.
+        return ToolChoice(mode="tool", name=req(value, "name", str, "tool_choice"))
+    extra["tool_choice"] = value  # allowed_tools, hosted tool types, mcp ...
+    return None
