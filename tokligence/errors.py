@@ -100,3 +100,12 @@ class GatewayError(Exception):
 def invalid(message: str, *, param: str | None = None, code: str | None = None) -> GatewayError:
     """Shorthand for the commonest error: a 400 about the request body."""
     return GatewayError("invalid_request", message, param=param, code=code)
+
+
+def from_kind(kind: str, message: str, *, code: str | None = None) -> GatewayError:
+    """A GatewayError from a kind carried as plain text (e.g. in a canonical
+    ``StreamError``); an unknown kind is an ``api_error``."""
+    for known in STATUS_BY_KIND:
+        if known == kind:
+            return GatewayError(known, message, code=code)
+    return GatewayError("api_error", message, code=code)

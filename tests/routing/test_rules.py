@@ -28,7 +28,9 @@ def test_pattern_matching(pattern: str, model: str, expected: bool) -> None:
 
 
 def test_rule_syntax_of_the_original_gateway() -> None:
-    text = "# comment\ngpt*=>openai, claude*=anthropic|openrouter\n; other comment\n*mini* => openai"
+    text = (
+        "# comment\ngpt*=>openai, claude*=anthropic|openrouter\n; other comment\n*mini* => openai"
+    )
     rules = parse_rules(text)
     assert [(r.pattern, r.providers) for r in rules] == [
         ("gpt*", ("openai",)),
@@ -44,9 +46,7 @@ def test_malformed_rules_are_errors(text: str) -> None:
 
 
 def test_first_matching_rule_wins_and_loopback_always_routes() -> None:
-    router = Router(
-        rules=parse_rules("claude-x*=>b, claude*=>a"), aliases=(), providers={"a", "b"}
-    )
+    router = Router(rules=parse_rules("claude-x*=>b, claude*=>a"), aliases=(), providers={"a", "b"})
     assert router.resolve("claude-x1").providers == ("b",)
     assert router.resolve("claude-3").providers == ("a",)
     assert router.resolve("loopback").providers == ("loopback",)
@@ -94,7 +94,10 @@ def test_work_modes(mode: str, client: str, provider: str | None, expected: str)
 
 @pytest.mark.parametrize(
     ("mode", "client", "provider"),
-    [("passthrough", "openai_chat", "anthropic_messages"), ("translation", "openai_chat", "openai_chat")],
+    [
+        ("passthrough", "openai_chat", "anthropic_messages"),
+        ("translation", "openai_chat", "openai_chat"),
+    ],
 )
 def test_work_modes_refuse_with_a_clear_error(mode: str, client: str, provider: str) -> None:
     with pytest.raises(GatewayError, match=f"work_mode={mode}"):

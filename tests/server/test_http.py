@@ -13,7 +13,13 @@ import trio
 import trio.testing
 
 from tokligence.errors import GatewayError
-from tokligence.server.http import ConnectionTracker, HttpLimits, HttpRequest, Responder, serve_connection
+from tokligence.server.http import (
+    ConnectionTracker,
+    HttpLimits,
+    HttpRequest,
+    Responder,
+    serve_connection,
+)
 
 
 def render_error(path: str, error: GatewayError) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -65,7 +71,11 @@ class Client:
                 await self.stream.send_all(data)
 
     async def request(
-        self, method: str, target: str, body: bytes = b"", headers: list[tuple[str, str]] | None = None
+        self,
+        method: str,
+        target: str,
+        body: bytes = b"",
+        headers: list[tuple[str, str]] | None = None,
     ) -> None:
         hdrs = [("host", "test"), *(headers or [])]
         if body or method == "POST":
@@ -106,13 +116,19 @@ LIMITS = HttpLimits(max_body_bytes=1024, header_timeout=5.0, idle_timeout=30.0)
 
 
 @asynccontextmanager
-async def connected(app: App, limits: HttpLimits = LIMITS) -> AsyncIterator[tuple[Client, trio.abc.Stream]]:
+async def connected(
+    app: App, limits: HttpLimits = LIMITS
+) -> AsyncIterator[tuple[Client, trio.abc.Stream]]:
     client_stream, server_stream = trio.testing.memory_stream_pair()
     tracker = ConnectionTracker()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(
             lambda: serve_connection(
-                server_stream, handler=app, render_error=render_error, limits=limits, tracker=tracker
+                server_stream,
+                handler=app,
+                render_error=render_error,
+                limits=limits,
+                tracker=tracker,
             )
         )
         yield Client(client_stream), client_stream
@@ -139,7 +155,7 @@ async def test_keep_alive_serves_several_requests_on_one_connection() -> None:
 
 async def test_pipelined_requests_are_answered_in_order() -> None:
     app = App()
-    async with connected(app) as (client, raw):
+    async with connected(app) as (_client, raw):
         wire = (
             b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: 1\r\n\r\nA"
             b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: 1\r\n\r\nB"
@@ -202,7 +218,9 @@ async def test_malformed_request_line_gets_400_json() -> None:
 async def test_oversized_head_is_refused() -> None:
     app = App()
     async with connected(app) as (client, raw):
-        await raw.send_all(b"GET /echo HTTP/1.1\r\nhost: t\r\nx-big: " + b"a" * 70_000 + b"\r\n\r\n")
+        await raw.send_all(
+            b"GET /echo HTTP/1.1\r\nhost: t\r\nx-big: " + b"a" * 70_000 + b"\r\n\r\n"
+        )
         response, _ = await client.response()
         assert response.status_code == 431
 
@@ -217,7 +235,9 @@ async def test_slow_headers_time_out_with_408(autojump_clock: trio.testing.MockC
     assert app.seen == []
 
 
-async def test_idle_connection_is_closed_after_idle_timeout(autojump_clock: trio.testing.MockClock) -> None:
+async def test_idle_connection_is_closed_after_idle_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     app = App()
     async with connected(app) as (_, raw):
         assert await raw.receive_some(10) == b""  # the server closed it
@@ -226,7 +246,7 @@ async def test_idle_connection_is_closed_after_idle_timeout(autojump_clock: trio
 
 async def test_expect_100_continue_is_honoured() -> None:
     app = App()
-    async with connected(app) as (client, raw):
+    async with connected(app) as (client, _raw):
         headers = [("host", "t"), ("content-length", "2"), ("expect", "100-continue")]
         await client.send(h11.Request(method="POST", target="/echo", headers=headers))
         informational = await client.next()

@@ -111,7 +111,9 @@ async def test_connection_cap_holds_newcomers_until_a_slot_frees() -> None:
         await first.send_all(b"GET /stream HTTP/1.1\r\nhost: t\r\n\r\n")
         await read_until(first, b"data: first")
         second = await trio.open_tcp_stream("127.0.0.1", port)  # sits in the backlog
-        await second.send_all(b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+        await second.send_all(
+            b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+        )
         with trio.move_on_after(0.3) as waited:
             await second.receive_some(100)
         assert waited.cancelled_caught, "second connection was served beyond the cap"

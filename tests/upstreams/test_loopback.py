@@ -44,7 +44,9 @@ def answer(request: Request):  # type: ignore[no-untyped-def]
         (ask("x" * 300, max_tokens=10), "x" * 30, "max_tokens", None),
     ],
 )
-def test_text_answers(request_: Request, text: str, stop_reason: str, stop_sequence: str | None) -> None:
+def test_text_answers(
+    request_: Request, text: str, stop_reason: str, stop_sequence: str | None
+) -> None:
     response = answer(request_)
     assert response.text() == text
     assert response.stop_reason == stop_reason
@@ -119,7 +121,10 @@ def test_reasoning_only_when_asked() -> None:
     assert [type(p).__name__ for p in plain.content] == ["TextPart"]
     assert [type(p).__name__ for p in thinking.content] == ["ReasoningPart", "TextPart"]
     assert thinking.content[0].signature is None  # type: ignore[union-attr]  # never forged
-    assert answer(ask("hi", reasoning=ReasoningConfig(effort="none"))).content[0].__class__.__name__ == "TextPart"
+    assert (
+        answer(ask("hi", reasoning=ReasoningConfig(effort="none"))).content[0].__class__.__name__
+        == "TextPart"
+    )
 
 
 def test_answers_are_deterministic() -> None:

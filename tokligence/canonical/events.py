@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Literal, Union
+from typing import Literal
 
 from .request import (
     JsonObject,
@@ -157,19 +157,19 @@ class StreamError:
     code: str | None = None
 
 
-Event = Union[
-    MessageStart,
-    TextDelta,
-    ReasoningDelta,
-    ReasoningSignature,
-    RedactedReasoning,
-    ToolCallStart,
-    ToolCallDelta,
-    ToolCallEnd,
-    UsageUpdate,
-    Finish,
-    StreamError,
-]
+Event = (
+    MessageStart
+    | TextDelta
+    | ReasoningDelta
+    | ReasoningSignature
+    | RedactedReasoning
+    | ToolCallStart
+    | ToolCallDelta
+    | ToolCallEnd
+    | UsageUpdate
+    | Finish
+    | StreamError
+)
 
 
 def merge_usage(old: Usage | None, new: Usage) -> Usage:
@@ -190,7 +190,7 @@ def merge_usage(old: Usage | None, new: Usage) -> Usage:
 
 # ------------------------------------------------------------------ response
 
-ContentPart = Union[TextPart, ReasoningPart, RedactedReasoningPart, ToolCallPart]
+ContentPart = TextPart | ReasoningPart | RedactedReasoningPart | ToolCallPart
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

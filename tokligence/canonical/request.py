@@ -36,13 +36,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 JsonValue = Any
 """Any value ``json.loads`` can return. Kept as ``Any``: JSON is recursive."""
 
 JsonObject = Mapping[str, JsonValue]
-
 
 
 class _Empty(Mapping[str, JsonValue]):
@@ -133,7 +132,7 @@ class ToolCallPart:
     extra: JsonObject = EMPTY
 
 
-ToolResultContent = Union[TextPart, ImagePart, DocumentPart]
+ToolResultContent = TextPart | ImagePart | DocumentPart
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -170,15 +169,15 @@ class RedactedReasoningPart:
     vendor: Vendor = "anthropic"
 
 
-Part = Union[
-    TextPart,
-    ImagePart,
-    DocumentPart,
-    ToolCallPart,
-    ToolResultPart,
-    ReasoningPart,
-    RedactedReasoningPart,
-]
+Part = (
+    TextPart
+    | ImagePart
+    | DocumentPart
+    | ToolCallPart
+    | ToolResultPart
+    | ReasoningPart
+    | RedactedReasoningPart
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -225,7 +224,7 @@ class HostedTool:
     dialect: str
 
 
-Tool = Union[FunctionTool, CustomTool, HostedTool]
+Tool = FunctionTool | CustomTool | HostedTool
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

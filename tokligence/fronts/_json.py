@@ -45,7 +45,13 @@ def load_object(body: bytes) -> dict[str, Any]:
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (e.g. an upstream split a surrogate pair across
+        # events) cannot be UTF-8; JSON's \uXXXX escape carries it intact.
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 def _describe(value: Any) -> str:

@@ -13,6 +13,12 @@ from ..canonical import Event, Request, Response
 from ..errors import GatewayError
 
 
+class IllegalStreamEvent(RuntimeError):
+    """A renderer was fed an event its state machine cannot accept (an
+    upstream or codec bug). The renderer's state is unchanged, so the caller
+    can still ``close()`` it, which ends the stream with the protocol's error."""
+
+
 class StreamRenderer(Protocol):
     """A state machine turning canonical events into one SSE response body.
 

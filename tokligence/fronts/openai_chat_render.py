@@ -56,6 +56,7 @@ from ..canonical import (
 )
 from ._json import dumps
 from ._sse import COMMENT_KEEPALIVE, event, raw_data
+from .base import IllegalStreamEvent
 
 ID_PREFIX: Final = "chatcmpl-"
 
@@ -95,7 +96,7 @@ ERROR_TYPES: Final[Mapping[str, tuple[str, str | None]]] = MappingProxyType(
 CUT_STREAM_MESSAGE: Final = "upstream stream ended before completion"
 
 
-class StreamStateError(RuntimeError):
+class StreamStateError(IllegalStreamEvent):
     """An event arrived that the stream's state does not allow (a gateway bug)."""
 
 

@@ -50,6 +50,7 @@ from ..canonical import (
     merge_usage,
 )
 from ._sse import COMMENT_KEEPALIVE, event
+from .base import IllegalStreamEvent
 from .openai_responses_render import (
     STATUS,
     Status,
@@ -82,7 +83,7 @@ _CUT_MESSAGE = "the upstream stream ended before the response was complete"
 Out = tuple[str, dict[str, Any]]  # (event type, fields other than type and sequence_number)
 
 
-class IllegalTransition(RuntimeError):
+class IllegalTransition(IllegalStreamEvent):
     """A canonical event arrived that the stream's current state cannot accept."""
 
 

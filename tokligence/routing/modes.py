@@ -31,7 +31,8 @@ def decide_mode(work_mode: WorkMode, client_dialect: str, provider_dialect: str 
     if work_mode == "translation" and same:
         raise GatewayError(
             "invalid_request",
-            f"work_mode=translation does not support passthrough ({client_dialect} client and provider)",
+            f"work_mode=translation does not support passthrough "
+            f"({client_dialect} client and provider)",
             code="work_mode_forbids",
         )
     return "passthrough" if same else "translation"

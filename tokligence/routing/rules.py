@@ -111,8 +111,8 @@ class Router:
             if unknown:
                 configured = ", ".join(sorted(self.providers))
                 raise ValueError(
-                    f"route {rule.pattern!r} names provider {unknown[0]!r}, which is not configured "
-                    f"(configured: {configured})"
+                    f"route {rule.pattern!r} names provider {unknown[0]!r}, "
+                    f"which is not configured (configured: {configured})"
                 )
 
     def resolve(self, model: str) -> Route:

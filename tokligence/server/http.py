@@ -28,13 +28,14 @@ once; a connection inside a request cycle finishes it (with
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
 import time
-from http import HTTPStatus
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 import h11
 import trio
@@ -426,10 +427,8 @@ class _Connection:
 
     async def _close(self) -> None:
         with trio.move_on_after(1):
-            try:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await self.stream.aclose()
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
 
 
 def _reason(status: int) -> bytes:

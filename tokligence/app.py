@@ -1,0 +1,152 @@
+"""Wiring: configuration in, a running gateway out.
+
+``build`` turns a :class:`~tokligence.config.Config` into the objects of a
+gateway (router, upstreams, listeners); ``serve`` runs them until a signal
+asks it to stop; ``run_gateway`` is what the CLI calls.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import time
+from dataclasses import dataclass
+
+import trio
+
+from .config import Config, ConfigError
+from .endpoints import EndpointTable
+from .pipeline import Gateway
+from .routing import Router, parse_aliases, parse_rules
+from .server.http import Handler, HttpLimits
+from .server.listen import Bound, ListenerSpec, Server
+from .upstreams.base import Upstream
+from .upstreams.loopback_upstream import LoopbackUpstream
+
+log = logging.getLogger("tokligence")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Built:
+    gateway: Gateway
+    server: Server
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def listener_specs(config: Config) -> list[ListenerSpec]:
+    """One listener in single-port mode; in multi-port mode one per port
+    whose endpoint list is not empty (a port of 0 disables a listener)."""
+    anthropic_ok = config.anthropic_native_enabled
+
+    def keys(names: tuple[str, ...]) -> frozenset[str]:
+        return frozenset(k for k in names if anthropic_ok or k != "anthropic")
+
+    if not config.multiport_mode:
+        return [
+            ListenerSpec(
+                name="gateway",
+                host=config.host,
+                port=config.facade_port,
+                keys=keys(config.facade_endpoints),
+            )
+        ]
+    specs = []
+    candidates = [
+        ("gateway", config.facade_port, config.facade_endpoints, config.enable_facade),
+        ("admin", config.admin_port, config.admin_endpoints, True),
+        ("openai", config.openai_port, config.openai_endpoints, True),
+        ("anthropic", config.anthropic_port, config.anthropic_endpoints, anthropic_ok),
+    ]
+    for name, port, names, enabled in candidates:
+        if enabled and port and keys(names):
+            specs.append(ListenerSpec(name=name, host=config.host, port=port, keys=keys(names)))
+    if not specs:
+        raise ConfigError("multiport_mode is on but no listener has a port and endpoints")
+    return specs
+
+
+def build(config: Config, *, started_at: float | None = None) -> Built:
+    if not is_loopback(config.host) and not config.insecure:
+        raise ConfigError(
+            f"refusing to listen on {config.host} without authentication: gateway API keys "
+            "are not available in this version, so pass --insecure (TOKLIGENCE_INSECURE=true) "
+            "to expose it anyway"
+        )
+    upstreams: dict[str, Upstream] = {"loopback": LoopbackUpstream()}
+    try:
+        rules = parse_rules(config.model_provider_routes) + parse_rules(config.routes)
+        aliases = parse_aliases(config.model_aliases)
+        router = Router(rules=rules, aliases=aliases, providers=upstreams)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    gateway = Gateway(
+        router=router,
+        upstreams=upstreams,
+        work_mode=config.work_mode,  # type: ignore[arg-type]
+        started_at=started_at if started_at is not None else time.time(),
+        facts={"anthropic_native": config.anthropic_native_enabled},
+    )
+
+    def make_handler(keys: frozenset[str]) -> Handler:
+        handler: Handler = gateway.handler_for(EndpointTable(keys))
+        return handler
+
+    server = Server(
+        specs=listener_specs(config),
+        make_handler=make_handler,
+        render_error=gateway.render_error,
+        limits=HttpLimits(
+            max_body_bytes=config.max_body_bytes,
+            header_timeout=config.header_timeout,
+            idle_timeout=config.idle_timeout,
+        ),
+        max_connections=config.max_connections,
+        grace=config.shutdown_grace,
+    )
+    return Built(gateway=gateway, server=server)
+
+
+async def serve(
+    config: Config, *, task_status: trio.TaskStatus[list[Bound]] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run the gateway until SIGINT or SIGTERM (a second one skips the grace period)."""
+    built = build(config)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def run_server(task_status: trio.TaskStatus[list[Bound]]) -> None:
+                await built.server.serve(task_status=task_status)
+                nursery.cancel_scope.cancel()  # served out: stop watching signals
+
+            async def watch_signals() -> None:
+                async for signum in signals:
+                    log.info("received %s: shutting down", signal.Signals(signum).name)
+                    built.server.shutdown()
+
+            nursery.start_soon(watch_signals)
+            bound = await nursery.start(run_server)
+            for b in bound:
+                log.info("listening on http://%s:%d (%s)", b.host, b.port, b.name)
+            task_status.started(bound)
+
+
+def run_gateway(config: Config) -> int:
+    """Blocking entry point for the CLI; returns the process exit code."""
+    try:
+        trio.run(serve, config)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return 2
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0

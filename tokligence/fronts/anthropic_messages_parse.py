@@ -1,0 +1,484 @@
+"""Anthropic Messages request bodies -> canonical :class:`Request`.
+
+Theory of operation
+-------------------
+``POST /v1/messages`` (and ``/count_tokens``) bodies are validated field by
+field; every error names the dotted path of the offending field. Fields the
+canonical model types are mapped; everything else is carried verbatim in an
+``extra`` mapping so a same-dialect upstream can write it back:
+
+* top-level unknowns (``context_management``, ``service_tier``, ``container``,
+  ``mcp_servers`` ...) and the whole ``output_config`` -> ``Request.extra``;
+* per-block keys (``cache_control``, ``citations``, ``caller`` ...) -> the
+  part's ``extra``; per-tool keys (``cache_control``, ``defer_loading`` ...) ->
+  ``FunctionTool.extra``; non-custom tools -> :class:`HostedTool` verbatim.
+
+Conventions a same-dialect renderer relies on (merge ``extra`` *over* the
+block it rebuilds and these come back exactly):
+
+* A source with keys we do not model is kept whole as ``extra["source"]``.
+* An image given by ``file_id`` has no :class:`ImagePart` form; it becomes a
+  ``DocumentPart(source_type="file")`` whose ``extra["type"]`` is ``"image"``.
+* A document with a ``content`` source becomes a text document (its text
+  joined) with the original source in ``extra["source"]``.
+* Well-formed blocks with no canonical part (``server_tool_use``,
+  ``web_search_tool_result``, ``search_result``, ``container_upload`` ...) are
+  kept in ``extra["anthropic_blocks"]`` of their message (or tool result) as
+  ``{"at": k, "block": {...}}``: insert ``block`` before canonical part ``k``.
+
+Normal form: a user turn's ``tool_result`` blocks become one ``tool`` message
+placed first, and the rest of that turn a ``user`` message after it (only if
+anything remains). Anthropic requires tool results first anyway, so a turn
+that puts text before them is reordered rather than refused.
+
+A ``thinking`` block with an empty signature cannot have come from Anthropic
+(we render exactly that for other vendors' reasoning), so it is parsed with
+``vendor="other"``; an upstream codec can then drop it instead of sending an
+invalid signature to Claude.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
+
+from ..canonical import (
+    Dialect,
+    DocumentPart,
+    FunctionTool,
+    HostedTool,
+    ImagePart,
+    Message,
+    Part,
+    ReasoningConfig,
+    ReasoningPart,
+    RedactedReasoningPart,
+    Request,
+    ResponseFormat,
+    Role,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultContent,
+    ToolResultPart,
+)
+from ..errors import invalid
+from ._json import as_list, as_object, dumps, load_object, opt, req, rest
+
+DIALECT: Dialect = "anthropic_messages"
+OPAQUE_BLOCKS = "anthropic_blocks"
+
+# Fields with a typed canonical home; everything else goes to Request.extra.
+# output_config is deliberately absent: it is mapped *and* kept whole.
+_MODELLED = frozenset(
+    {"model", "max_tokens", "messages", "system", "tools", "tool_choice", "thinking"}
+    | {"stop_sequences", "temperature", "top_p", "top_k", "stream", "metadata"}
+)
+_ROLES: Mapping[str, Role] = {"user": "user", "assistant": "assistant", "system": "system"}
+_TOOL_CHOICES: Mapping[str, Literal["auto", "none", "required", "tool"]] = {
+    "auto": "auto",
+    "any": "required",
+    "tool": "tool",
+    "none": "none",
+}
+_THINKING_MODES: Mapping[str, Literal["enabled", "disabled", "adaptive"]] = {
+    "enabled": "enabled",
+    "disabled": "disabled",
+    "adaptive": "adaptive",
+}
+_SourceType = Literal["base64", "text", "url", "file"]
+# Anthropic source type -> canonical source type and the key holding its payload.
+_SOURCES: Mapping[str, tuple[_SourceType, str]] = {
+    "base64": ("base64", "data"),
+    "text": ("text", "data"),
+    "url": ("url", "url"),
+    "file": ("file", "file_id"),
+}
+T = TypeVar("T", int, float)
+_SHORT = 40  # longest user-supplied value echoed in an error message
+
+
+def parse_messages(body: bytes, *, count_tokens: bool = False) -> Request:
+    """Parse a Messages body; with ``count_tokens`` the body of
+    ``/v1/messages/count_tokens``, where ``max_tokens`` and ``stream`` play no
+    part (they are neither required nor carried)."""
+    obj = load_object(body)
+    model = req(obj, "model", str)
+    if not model:
+        raise invalid("'model' must not be empty", param="model")
+    if not count_tokens:
+        req(obj, "max_tokens", int)  # required here, and its bounds checked below
+    raw_messages = req(obj, "messages", list)
+    if not raw_messages:
+        raise invalid("'messages' must contain at least one message", param="messages")
+    messages: list[Message] = []
+    for i, item in enumerate(raw_messages):
+        messages.extend(_message(item, f"messages[{i}]"))
+    choice, parallel, choice_extra = _tool_choice(obj.get("tool_choice"))
+    reasoning, response_format = _reasoning(obj)
+    extra = rest(obj, _MODELLED)
+    extra.update(choice_extra)
+    return Request(
+        model=model,
+        dialect=DIALECT,
+        messages=tuple(messages),
+        system=_system(obj.get("system")),
+        tools=_tools(obj.get("tools")),
+        tool_choice=choice,
+        parallel_tool_calls=parallel,
+        max_tokens=None if count_tokens else _bounded(obj, "max_tokens", int, 1),
+        temperature=_bounded(obj, "temperature", float, 0, 1),
+        top_p=_bounded(obj, "top_p", float, 0, 1),
+        top_k=_bounded(obj, "top_k", int, 0),
+        stop=_stop_sequences(obj.get("stop_sequences")),
+        stream=False if count_tokens else bool(opt(obj, "stream", bool)),
+        # Anthropic streams always carry usage; the client expects it.
+        include_usage=not count_tokens and bool(obj.get("stream")),
+        reasoning=reasoning,
+        response_format=response_format,
+        metadata=_metadata(obj.get("metadata")),
+        extra=extra,
+    )
+
+
+# ------------------------------------------------------------------ scalars
+
+
+def _brief(value: str) -> str:
+    return repr(value if len(value) <= _SHORT else value[:_SHORT] + "...")
+
+
+def _bounded(
+    obj: Mapping[str, Any], key: str, kind: type[T], low: float, high: float | None = None
+) -> T | None:
+    value = opt(obj, key, kind)
+    if value is not None and not (low <= value and (high is None or value <= high)):
+        bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise invalid(f"'{key}' must be {bounds}, got {value}", param=key)
+    return value
+
+
+def _stop_sequences(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = as_list(value, "stop_sequences")
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise invalid(f"'stop_sequences[{i}]' must be a string", param=f"stop_sequences[{i}]")
+    return tuple(items)
+
+
+def _metadata(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    metadata = as_object(value, "metadata")
+    # Claude Code puts a JSON document (session ids) in user_id: any string goes.
+    opt(metadata, "user_id", str, "metadata")
+    return metadata
+
+
+# ------------------------------------------------------------------- system
+
+
+def _system(value: Any) -> tuple[TextPart, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        # An empty system string means no system prompt; a TextPart("") would
+        # become an empty text block, which Anthropic refuses.
+        return (TextPart(text=value),) if value else ()
+    items = as_list(value, "system")
+    parts = []
+    for i, item in enumerate(items):
+        path = f"system[{i}]"
+        block = as_object(item, path)
+        kind = req(block, "type", str, path)
+        if kind != "text":
+            raise invalid(f"'{path}.type' must be 'text', got {_brief(kind)}", param=f"{path}.type")
+        parts.append(_text(block, path))
+    return tuple(parts)
+
+
+# ----------------------------------------------------------------- messages
+
+
+class _Turn:
+    """The parts of one wire message being split into canonical messages."""
+
+    def __init__(self) -> None:
+        self.parts: list[Part] = []
+        self.results: list[ToolResultPart] = []
+        self.opaque: list[dict[str, Any]] = []
+
+    def keep_opaque(self, block: dict[str, Any]) -> None:
+        self.opaque.append({"at": len(self.parts), "block": block})
+
+
+def _message(value: Any, path: str) -> list[Message]:
+    msg = as_object(value, path)
+    raw_role = req(msg, "role", str, path)
+    role = _ROLES.get(raw_role)
+    if role is None:
+        raise invalid(
+            f"'{path}.role' must be one of user, assistant, system; got {_brief(raw_role)}",
+            param=f"{path}.role",
+        )
+    content = msg.get("content")
+    extra = rest(msg, frozenset({"role", "content"}))
+    if content is None:
+        raise invalid(f"'{path}.content' is required", param=f"{path}.content")
+    if isinstance(content, str):
+        return [Message(role=role, parts=(TextPart(text=content),), extra=extra)]
+    turn = _Turn()
+    for j, item in enumerate(as_list(content, f"{path}.content")):
+        _block(item, f"{path}.content[{j}]", role, turn)
+    out: list[Message] = []
+    if turn.results:
+        out.append(Message(role="tool", parts=tuple(turn.results), extra=extra))
+        extra = {}
+    if turn.opaque:
+        extra = {**extra, OPAQUE_BLOCKS: turn.opaque}
+    if not turn.results or turn.parts or turn.opaque:
+        out.append(Message(role=role, parts=tuple(turn.parts), extra=extra))
+    return out
+
+
+def _block(item: Any, path: str, role: str, turn: _Turn) -> None:
+    block = as_object(item, path)
+    kind = req(block, "type", str, path)
+    where = f"'{path}.type'"
+    if role == "system" and kind != "text":
+        raise invalid(f"{where}: system messages hold only text blocks", param=f"{path}.type")
+    if kind == "tool_result":
+        if role != "user":
+            raise invalid(f"{where}: tool_result blocks belong in user messages", param=path)
+        turn.results.append(_tool_result(block, path))
+        return
+    if kind == "tool_use" and role != "assistant":
+        raise invalid(f"{where}: tool_use blocks belong in assistant messages", param=path)
+    parser = _PARTS.get(kind)
+    if parser is None:
+        turn.keep_opaque(block)
+    else:
+        turn.parts.append(parser(block, path))
+
+
+def _text(block: dict[str, Any], path: str) -> TextPart:
+    # Empty text is kept: it is the client's, and its upstream may accept it.
+    return TextPart(
+        text=req(block, "text", str, path), extra=rest(block, frozenset({"type", "text"}))
+    )
+
+
+def _source(
+    block: dict[str, Any], path: str, allowed: tuple[str, ...]
+) -> tuple[_SourceType, str, str | None, dict[str, Any]]:
+    """(source type, payload, media type, extra) of an image or document."""
+    spath = f"{path}.source"
+    source = req(block, "source", dict, path)
+    kind = req(source, "type", str, spath)
+    if kind not in allowed:
+        raise invalid(
+            f"'{spath}.type' must be one of {', '.join(allowed)}; got {_brief(kind)}",
+            param=f"{spath}.type",
+        )
+    if kind == "content":
+        text = _content_source_text(source.get("content"), f"{spath}.content")
+        return "text", text, "text/plain", {"source": source}
+    source_type, key = _SOURCES[kind]
+    payload = req(source, key, str, spath)
+    has_media = kind in ("base64", "text")
+    media_type = opt(source, "media_type", str, spath) if has_media else None
+    if kind == "base64" and media_type is None:
+        raise invalid(f"'{spath}.media_type' is required", param=f"{spath}.media_type")
+    known = {"type", key, "media_type"} if has_media else {"type", key}
+    extra = {"source": source} if rest(source, frozenset(known)) else {}
+    return source_type, payload, media_type, extra
+
+
+def _image(block: dict[str, Any], path: str) -> ImagePart | DocumentPart:
+    kind, payload, media_type, extra = _source(block, path, ("base64", "url", "file"))
+    extra.update(rest(block, frozenset({"type", "source"})))
+    if kind == "base64":
+        return ImagePart(data=payload, media_type=media_type, extra=extra)
+    if kind == "url":
+        return ImagePart(url=payload, extra=extra)
+    extra["type"] = "image"  # see module docstring: ImagePart has no file form
+    return DocumentPart(source_type="file", data=payload, extra=extra)
+
+
+def _document(block: dict[str, Any], path: str) -> DocumentPart:
+    allowed = ("base64", "text", "url", "file", "content")
+    kind, payload, media_type, extra = _source(block, path, allowed)
+    extra.update(rest(block, frozenset({"type", "source", "title"})))
+    return DocumentPart(
+        source_type=kind,
+        data=payload,
+        media_type=media_type or ("text/plain" if kind == "text" else None),
+        title=opt(block, "title", str, path),
+        extra=extra,
+    )
+
+
+def _content_source_text(value: Any, path: str) -> str:
+    if isinstance(value, str):
+        return value
+    texts = []
+    for i, item in enumerate(as_list(value, path)):
+        block = as_object(item, f"{path}[{i}]")
+        if req(block, "type", str, f"{path}[{i}]") == "text":
+            texts.append(req(block, "text", str, f"{path}[{i}]"))
+    return "\n".join(texts)
+
+
+def _thinking(block: dict[str, Any], path: str) -> ReasoningPart:
+    signature = opt(block, "signature", str, path)
+    return ReasoningPart(
+        text=req(block, "thinking", str, path),
+        signature=signature or None,
+        vendor="anthropic" if signature else "other",
+        extra=rest(block, frozenset({"type", "thinking", "signature"})),
+    )
+
+
+def _redacted(block: dict[str, Any], path: str) -> RedactedReasoningPart:
+    return RedactedReasoningPart(data=req(block, "data", str, path))
+
+
+def _tool_use(block: dict[str, Any], path: str) -> ToolCallPart:
+    return ToolCallPart(
+        id=req(block, "id", str, path),
+        name=req(block, "name", str, path),
+        # Compact JSON of the client's object: the canonical form is raw text.
+        arguments=dumps(req(block, "input", dict, path)).decode(),
+        extra=rest(block, frozenset({"type", "id", "name", "input"})),
+    )
+
+
+_PARTS: Mapping[str, Callable[[dict[str, Any], str], Part]] = {
+    "text": _text,
+    "image": _image,
+    "document": _document,
+    "thinking": _thinking,
+    "redacted_thinking": _redacted,
+    "tool_use": _tool_use,
+}
+
+
+def _tool_result(block: dict[str, Any], path: str) -> ToolResultPart:
+    call_id = req(block, "tool_use_id", str, path)
+    is_error = opt(block, "is_error", bool, path) or False
+    extra = rest(block, frozenset({"type", "tool_use_id", "content", "is_error"}))
+    content = block.get("content")
+    items: list[ToolResultContent] = []
+    if isinstance(content, str):
+        if content:  # "" and absent mean the same: no output
+            items.append(TextPart(text=content))
+    elif content is not None:
+        opaque = []
+        for k, item in enumerate(as_list(content, f"{path}.content")):
+            ipath = f"{path}.content[{k}]"
+            inner = as_object(item, ipath)
+            kind = req(inner, "type", str, ipath)
+            if kind == "text":
+                items.append(_text(inner, ipath))
+            elif kind == "image":
+                items.append(_image(inner, ipath))
+            elif kind == "document":
+                items.append(_document(inner, ipath))
+            else:  # search_result, tool_reference ...: carried, see docstring
+                opaque.append({"at": len(items), "block": inner})
+        if opaque:
+            extra[OPAQUE_BLOCKS] = opaque
+    return ToolResultPart(call_id=call_id, content=tuple(items), is_error=is_error, extra=extra)
+
+
+# -------------------------------------------------------------------- tools
+
+
+def _tools(value: Any) -> tuple[Tool, ...]:
+    if value is None:
+        return ()
+    tools: list[Tool] = []
+    for i, item in enumerate(as_list(value, "tools")):
+        path = f"tools[{i}]"
+        tool = as_object(item, path)
+        kind = opt(tool, "type", str, path)
+        if kind is None or kind == "custom":
+            tools.append(
+                FunctionTool(
+                    name=req(tool, "name", str, path),
+                    description=opt(tool, "description", str, path),
+                    parameters=req(tool, "input_schema", dict, path),
+                    strict=opt(tool, "strict", bool, path),
+                    extra=rest(tool, frozenset({"name", "description", "input_schema", "strict"})),
+                )
+            )
+        else:
+            tools.append(HostedTool(type=kind, spec=tool, dialect=DIALECT))
+    return tuple(tools)
+
+
+def _tool_choice(value: Any) -> tuple[ToolChoice | None, bool | None, dict[str, Any]]:
+    """The choice, ``parallel_tool_calls``, and what to add to Request.extra."""
+    if value is None:
+        return None, None, {}
+    choice = as_object(value, "tool_choice")
+    kind = req(choice, "type", str, "tool_choice")
+    mode = _TOOL_CHOICES.get(kind)
+    if mode is None:
+        raise invalid(
+            f"'tool_choice.type' must be one of auto, any, tool, none; got {_brief(kind)}",
+            param="tool_choice.type",
+        )
+    name = req(choice, "name", str, "tool_choice") if mode == "tool" else None
+    disable = opt(choice, "disable_parallel_tool_use", bool, "tool_choice")
+    unknown = rest(choice, frozenset({"type", "name", "disable_parallel_tool_use"}))
+    return (
+        ToolChoice(mode=mode, name=name),
+        None if disable is None else not disable,
+        {"tool_choice": choice} if unknown else {},
+    )
+
+
+# ---------------------------------------------------------------- reasoning
+
+
+def _reasoning(obj: Mapping[str, Any]) -> tuple[ReasoningConfig | None, ResponseFormat | None]:
+    effort = None
+    response_format = None
+    config = opt(obj, "output_config", dict)
+    if config is not None:
+        effort = opt(config, "effort", str, "output_config")
+        fmt = opt(config, "format", dict, "output_config")
+        if fmt is not None:
+            kind = req(fmt, "type", str, "output_config.format")
+            if kind == "json_schema":
+                schema = req(fmt, "schema", dict, "output_config.format")
+                response_format = ResponseFormat(kind="json_schema", schema=schema)
+    thinking = opt(obj, "thinking", dict)
+    if thinking is None:
+        reasoning = None if effort is None else ReasoningConfig(effort=effort)
+        return reasoning, response_format
+    kind = req(thinking, "type", str, "thinking")
+    extra = rest(thinking, frozenset({"type", "budget_tokens", "display"}))
+    budget = None
+    if kind == "enabled":
+        budget = req(thinking, "budget_tokens", int, "thinking")
+        if budget < 1:
+            raise invalid(
+                f"'thinking.budget_tokens' must be at least 1, got {budget}",
+                param="thinking.budget_tokens",
+            )
+    elif kind not in _THINKING_MODES:
+        # A newer thinking type (e.g. between_tools): carried, not refused.
+        extra["type"] = kind
+    reasoning = ReasoningConfig(
+        mode=_THINKING_MODES.get(kind),
+        budget_tokens=budget,
+        effort=effort,
+        display=opt(thinking, "display", str, "thinking"),
+        extra=extra,
+    )
+    return reasoning, response_format
