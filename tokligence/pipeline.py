@@ -39,7 +39,7 @@ from .fronts.base import Front, IllegalStreamEvent
 from .fronts.openai_embeddings import parse_embeddings, render_embeddings
 from .fronts.registry import FRONTS
 from .routing import LOOPBACK, Router, WorkMode, decide_mode
-from .server.http import HttpRequest, Responder
+from .server.exchange import HttpRequest, Responder
 from .upstreams import loopback
 from .upstreams.base import Upstream
 

@@ -31,16 +31,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from http import HTTPStatus
+from dataclasses import dataclass
 
 import h11
 import trio
 
 from ..errors import GatewayError
+from .exchange import (
+    ClientDisconnected,
+    HttpRequest,
+    Responder,
+    log_access,
+    reason_phrase,
+    request_id_from,
+)
 
 log = logging.getLogger("tokligence.server")
 
@@ -59,81 +65,6 @@ class HttpLimits:
     max_body_bytes: int = 32 * 1024 * 1024
     header_timeout: float = 10.0
     idle_timeout: float = 75.0
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class HttpRequest:
-    method: str
-    path: str
-    query: str
-    headers: tuple[tuple[str, str], ...]  # names lower-cased
-    body: bytes
-    request_id: str
-    client: str
-    http_version: str = "1.1"
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
-
-
-class ClientDisconnected(Exception):
-    """The client closed the connection while we were answering."""
-
-
-@dataclass(kw_only=True, slots=True)
-class AccessRecord:
-    """What the access log line says about one request; handlers add to it."""
-
-    model: str | None = None
-    stream: bool = False
-    status: int = 0
-    notes: dict[str, str] = field(default_factory=dict)
-
-
-class Responder:
-    """Writes one response. ``start`` once, ``send`` any number of times,
-    ``end`` once; or ``respond`` for a whole body."""
-
-    def __init__(self, conn: _Connection, request: HttpRequest) -> None:
-        self._conn = conn
-        self._request = request
-        self.started = False
-        self.ended = False
-        self.record = AccessRecord()
-
-    @property
-    def disconnected(self) -> bool:
-        return self._conn.disconnected
-
-    async def start(
-        self, status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...]
-    ) -> None:
-        if self.started:
-            raise RuntimeError("response already started")
-        self.started = True
-        self.record.status = status
-        out = [(k.encode(), v.encode()) for k, v in headers]
-        out.append((b"x-request-id", self._request.request_id.encode()))
-        if self._conn.closing:
-            out.append((b"connection", b"close"))
-        await self._conn.send(h11.Response(status_code=status, headers=out, reason=_reason(status)))
-
-    async def send(self, data: bytes) -> None:
-        if data:
-            await self._conn.send(h11.Data(data=data))
-
-    async def end(self) -> None:
-        if not self.ended:
-            self.ended = True
-            await self._conn.send(h11.EndOfMessage())
-
-    async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        await self.start(status, [*headers, ("content-length", str(len(body)))])
-        await self.send(body)
-        await self.end()
 
 
 Handler = Callable[[HttpRequest, Responder], Awaitable[None]]
@@ -312,7 +243,7 @@ class _Connection:
             query=query,
             headers=headers,
             body=body,
-            request_id=_request_id(headers),
+            request_id=request_id_from(headers),
             client=self.client,
             http_version=head.http_version.decode("latin-1"),
         )
@@ -320,7 +251,7 @@ class _Connection:
             self.closing = True
         responder = Responder(self, request)
         await self._run_handler(request, responder)
-        _log_access(request, responder, started_at, disconnected=self.disconnected)
+        log_access(request, responder, started_at, disconnected=self.disconnected)
         if self.disconnected or not responder.ended:
             return False
         if self.conn.our_state is h11.MUST_CLOSE or self.conn.their_state is h11.MUST_CLOSE:
@@ -419,7 +350,9 @@ class _Connection:
         out = [(k.encode(), v.encode()) for k, v in headers]
         out += [(b"content-length", str(len(body)).encode()), (b"connection", b"close")]
         try:
-            await self.send(h11.Response(status_code=status, headers=out, reason=_reason(status)))
+            await self.send(
+                h11.Response(status_code=status, headers=out, reason=reason_phrase(status))
+            )
             await self.send(h11.Data(data=body))
             await self.send(h11.EndOfMessage())
         except (ClientDisconnected, h11.LocalProtocolError):
@@ -429,42 +362,6 @@ class _Connection:
         with trio.move_on_after(1):
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await self.stream.aclose()
-
-
-def _reason(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode()
-    except ValueError:  # 529 and other non-standard codes
-        return b"Site Overloaded" if status == 529 else b""
-
-
-def _request_id(headers: tuple[tuple[str, str], ...]) -> str:
-    for key, value in headers:
-        if key == "x-request-id" and _REQUEST_ID_OK.match(value):
-            return value
-    return "req_" + secrets.token_hex(12)
-
-
-def _log_access(
-    request: HttpRequest, responder: Responder, started_at: float, *, disconnected: bool
-) -> None:
-    record = responder.record
-    duration_ms = (time.perf_counter() - started_at) * 1000
-    log_access = logging.getLogger("tokligence.access")
-    if not log_access.isEnabledFor(logging.INFO):
-        return
-    log_access.info(
-        "req=%s %s %s model=%s status=%s dur=%.1fms stream=%s client=%s%s",
-        request.request_id,
-        request.method,
-        request.path,
-        record.model or "-",
-        record.status or "-",
-        duration_ms,
-        "true" if record.stream else "false",
-        request.client,
-        " disconnected" if disconnected else "",
-    )
 
 
 async def serve_connection(

@@ -1,0 +1,142 @@
+"""One HTTP exchange as the application sees it: the parsed request, the
+responder that writes the answer, and the access-log record of both.
+
+The responder writes through its connection (``server/http.py``), which owns
+h11 and the socket; this module holds no socket state of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Protocol
+
+import h11
+
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class Sender(Protocol):
+    """What a responder needs of its connection."""
+
+    closing: bool
+    disconnected: bool
+
+    async def send(self, event: h11.Event) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HttpRequest:
+    method: str
+    path: str
+    query: str
+    headers: tuple[tuple[str, str], ...]  # names lower-cased
+    body: bytes
+    request_id: str
+    client: str
+    http_version: str = "1.1"
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+class ClientDisconnected(Exception):
+    """The client closed the connection while we were answering."""
+
+
+@dataclass(kw_only=True, slots=True)
+class AccessRecord:
+    """What the access log line says about one request; handlers add to it."""
+
+    model: str | None = None
+    stream: bool = False
+    status: int = 0
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+class Responder:
+    """Writes one response. ``start`` once, ``send`` any number of times,
+    ``end`` once; or ``respond`` for a whole body."""
+
+    def __init__(self, conn: Sender, request: HttpRequest) -> None:
+        self._conn = conn
+        self._request = request
+        self.started = False
+        self.ended = False
+        self.record = AccessRecord()
+
+    @property
+    def disconnected(self) -> bool:
+        return self._conn.disconnected
+
+    async def start(
+        self, status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...]
+    ) -> None:
+        if self.started:
+            raise RuntimeError("response already started")
+        self.started = True
+        self.record.status = status
+        out = [(k.encode(), v.encode()) for k, v in headers]
+        out.append((b"x-request-id", self._request.request_id.encode()))
+        if self._conn.closing:
+            out.append((b"connection", b"close"))
+        await self._conn.send(
+            h11.Response(status_code=status, headers=out, reason=reason_phrase(status))
+        )
+
+    async def send(self, data: bytes) -> None:
+        if data:
+            await self._conn.send(h11.Data(data=data))
+
+    async def end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            await self._conn.send(h11.EndOfMessage())
+
+    async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        await self.start(status, [*headers, ("content-length", str(len(body)))])
+        await self.send(body)
+        await self.end()
+
+
+def reason_phrase(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:  # 529 and other non-standard codes
+        return b"Site Overloaded" if status == 529 else b""
+
+
+def request_id_from(headers: tuple[tuple[str, str], ...]) -> str:
+    for key, value in headers:
+        if key == "x-request-id" and _REQUEST_ID_OK.match(value):
+            return value
+    return "req_" + secrets.token_hex(12)
+
+
+def log_access(
+    request: HttpRequest, responder: Responder, started_at: float, *, disconnected: bool
+) -> None:
+    record = responder.record
+    duration_ms = (time.perf_counter() - started_at) * 1000
+    log_access = logging.getLogger("tokligence.access")
+    if not log_access.isEnabledFor(logging.INFO):
+        return
+    log_access.info(
+        "req=%s %s %s model=%s status=%s dur=%.1fms stream=%s client=%s%s",
+        request.request_id,
+        request.method,
+        request.path,
+        record.model or "-",
+        record.status or "-",
+        duration_ms,
+        "true" if record.stream else "false",
+        request.client,
+        " disconnected" if disconnected else "",
+    )
