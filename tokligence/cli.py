@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,7 +38,13 @@ def main(argv: Sequence[str] | None = None, *, runner: Runner | None = None) -> 
     command = args.command or "serve"
     if command == "config" and args.config_command == "show":
         command = "config show"
-    return _COMMANDS[command](args, parser.prog, runner)
+    try:
+        return _COMMANDS[command](args, parser.prog, runner)
+    except BrokenPipeError:
+        # Output piped into `head` and the like: the reader left; that is fine.
+        # Point stdout at devnull so the interpreter's final flush is quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def gatewayd_main(argv: Sequence[str] | None = None, *, runner: Runner | None = None) -> int:
