@@ -234,3 +234,30 @@ def test_gatewayd_help(capsys: pytest.CaptureFixture[str]) -> None:
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv, runner=FakeRunner()) == 2
     assert "usage: tokligence" in capsys.readouterr().err
+
+
+class _ClosedPipe:
+    """stdout whose reader has gone away, as under `tokligence config show | head`."""
+
+    def __init__(self, fileno: int) -> None:
+        self._fileno = fileno
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return self._fileno
+
+
+def test_config_show_into_a_closed_pipe_exits_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = open(tmp_path / "stdout", "w")  # noqa: SIM115 - stands in for the pipe's fd
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe(target.fileno()))
+    from tokligence import cli
+
+    assert cli.main(["config", "show"]) == 0
+    target.close()

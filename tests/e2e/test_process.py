@@ -91,12 +91,3 @@ def test_bad_setting_stops_start_up_naming_its_source(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "TOKLIGENCE_WORK_MODE" in result.stderr and "translation" in result.stderr
-
-
-def test_config_show_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
-    command = f"{sys.executable} -m tokligence config show | head -n 1"
-    result = subprocess.run(
-        ["sh", "-c", command], cwd=tmp_path, env=clean_env(tmp_path), capture_output=True, text=True
-    )
-    assert result.stdout.startswith("NAME")
-    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
