@@ -20,7 +20,7 @@ from tokligence.config import (
 )
 from tokligence.settings_table import SETTINGS, Setting
 
-NON_SETTING_FIELDS = {"legacy_values", "ignored_legacy", "sources", "config_files"}
+NON_SETTING_FIELDS = {"legacy_values", "ignored_legacy", "sources", "config_files", "providers"}
 REAL = [s for s in SETTINGS if not s.legacy]
 KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz123456"
 

@@ -32,6 +32,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .paths import default_config_dir
+from .providers import FIELDS as PROVIDER_FIELDS
+from .providers import ProviderConfig, ProviderError, declared_provider
 from .settings_table import (
     ENV_PREFIX,
     FLAG_ALIASES,
@@ -48,6 +50,8 @@ CONFIG_FILE_ENV = "TOKLIGENCE_CONFIG"
 USER_CONFIG_NAME = "gateway.ini"
 ORIGINAL_SETTINGS_INI = Path("config") / "setting.ini"
 ORIGINAL_DEFAULT_ENVIRONMENT = "dev"
+PROVIDER_SECTION = "provider."
+PROVIDER_ENV_PREFIX = "TOKLIGENCE_PROVIDER_"
 _ENV_NAME = re.compile(r"TOKLIGENCE_[A-Z0-9_]+\Z")
 _ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
 
@@ -121,6 +125,9 @@ class Config:
     # setting name -> "default" | "ini <path>" | "env TOKLIGENCE_X" | "flag --x"
     sources: Mapping[str, str]
     config_files: tuple[Path, ...]
+    # Upstream providers available for routing (built-in ones with a key, and
+    # every [provider.NAME] declaration), in declaration order.
+    providers: tuple[ProviderConfig, ...] = ()
 
     def ledger_file(self) -> Path:
         return self.ledger_path or self.data_dir / "ledger.db"
@@ -191,13 +198,14 @@ def load_config(
     problems: list[str] = []
     raw: dict[str, _Raw] = {}
 
-    env_layer, legacy_env = _read_env(environ, table, problems)
+    provider_raw: dict[str, dict[str, tuple[str, str]]] = {}
+    env_layer, legacy_env = _read_env(environ, table, problems, provider_raw)
 
     files: list[Path] = []
     setting_ini = cwd / ORIGINAL_SETTINGS_INI
     if setting_ini.is_file():
         files.append(setting_ini)
-    base = _read_ini(setting_ini, table, problems) if files else {}
+    base = _read_ini(setting_ini, table, problems, provider_raw) if files else {}
     environment = (
         env_layer["environment"].value
         if "environment" in env_layer
@@ -210,7 +218,7 @@ def load_config(
         overlay = cwd / "config" / environment / USER_CONFIG_NAME
         if overlay.is_file():
             files.append(overlay)
-            raw.update(_read_ini(overlay, table, problems))
+            raw.update(_read_ini(overlay, table, problems, provider_raw))
     else:
         where = env_layer.get("environment") or base["environment"]
         problems.append(
@@ -221,7 +229,7 @@ def load_config(
     user_file = user_dir / USER_CONFIG_NAME
     if user_file.is_file():
         files.append(user_file)
-        raw.update(_read_ini(user_file, table, problems))
+        raw.update(_read_ini(user_file, table, problems, provider_raw))
     explicit = config_file or (
         Path(environ[CONFIG_FILE_ENV]) if environ.get(CONFIG_FILE_ENV) else None
     )
@@ -232,7 +240,7 @@ def load_config(
             problems.append(f"config file {explicit} (from {origin}) does not exist")
         elif all(explicit.resolve() != f.resolve() for f in files):
             files.append(explicit)
-            raw.update(_read_ini(explicit, table, problems))
+            raw.update(_read_ini(explicit, table, problems, provider_raw))
 
     raw.update(env_layer)
     raw.update(_read_flags(flags, table))
@@ -255,6 +263,9 @@ def load_config(
                     f"{setting.name} = {shown} ({given.where}): {bad.reason};"
                     f" accepted: {bad.accepted}"
                 )
+    provider_list: list[ProviderConfig] = []
+    if not problems:
+        provider_list = _providers(values, provider_raw, environ, problems)
     if problems:
         raise ConfigError(problems)
 
@@ -273,11 +284,15 @@ def load_config(
             {s.name: raw[s.name].source if s.name in raw else "default" for s in SETTINGS}
         ),
         config_files=tuple(files),
+        providers=tuple(provider_list),
     )
 
 
 def _read_env(
-    environ: Mapping[str, str], table: Mapping[str, Setting], problems: list[str]
+    environ: Mapping[str, str],
+    table: Mapping[str, Setting],
+    problems: list[str],
+    providers: dict[str, dict[str, tuple[str, str]]],
 ) -> tuple[dict[str, _Raw], list[str]]:
     by_var = {var: (s, rank) for s in SETTINGS for rank, var in enumerate(s.env_vars)}
     found: dict[str, tuple[int, _Raw]] = {}
@@ -294,6 +309,8 @@ def _read_env(
                     rank,
                     _Raw(value=value, source=f"env {var}", where=f"env {var}"),
                 )
+        elif var.startswith(PROVIDER_ENV_PREFIX):
+            _provider_env(var, value, providers, problems)
         elif var.startswith(LEGACY_ENV_PREFIXES):
             legacy_families.append(var)
         elif var not in NON_SETTING_ENV:
@@ -304,23 +321,45 @@ def _read_env(
     return {name: r for name, (_, r) in found.items()}, legacy_families
 
 
-def _read_ini(path: Path, table: Mapping[str, Setting], problems: list[str]) -> dict[str, _Raw]:
+def _read_ini(
+    path: Path,
+    table: Mapping[str, Setting],
+    problems: list[str],
+    providers: dict[str, dict[str, tuple[str, str]]] | None = None,
+) -> dict[str, _Raw]:
+    """Flat ``key = value`` settings; keys inside a ``[provider.NAME]`` section
+    are collected into ``providers`` instead. Other section headers are
+    accepted and ignored (the original gateway's files have them)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(f"cannot read config file {path}: {exc}")
         return {}
     out: dict[str, _Raw] = {}
+    section: str | None = None  # provider name while inside [provider.NAME]
     # Split on line breaks only: str.splitlines would also break on U+2028 etc.
     for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
         line = line.strip()
-        if not line or line[0] in "#;" or line.startswith("["):
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            header = line.strip("[]").strip()
+            section = (
+                header[len(PROVIDER_SECTION) :].strip().lower()
+                if header.lower().startswith(PROVIDER_SECTION)
+                else None
+            )
+            if section is not None and providers is not None:
+                providers.setdefault(section, {})
             continue
         key, sep, value = line.partition("=")
         key = key.strip().lower()
         where = f"{path}:{number}"
         if not sep or not key:
             problems.append(f"{where}: expected 'key = value', got {line[:40]!r}")
+        elif section is not None:
+            if providers is not None and value.strip():
+                providers.setdefault(section, {})[key] = (value.strip(), where)
         elif key not in table:
             hint = _suggest(key, table)
             tip = f"; did you mean {hint!r}?" if hint else ""
@@ -409,3 +448,68 @@ def format_value(value: object) -> str:
     if isinstance(value, list | tuple):
         return ",".join(str(v) for v in value)
     return str(value)
+
+
+# --- providers -----------------------------------------------------------------
+
+
+def _provider_env(
+    var: str, value: str, providers: dict[str, dict[str, tuple[str, str]]], problems: list[str]
+) -> None:
+    """``TOKLIGENCE_PROVIDER_<NAME>_<FIELD>``: the field is the longest known
+    suffix, so provider names may contain underscores."""
+    rest = var[len(PROVIDER_ENV_PREFIX) :].lower()
+    for field in sorted(PROVIDER_FIELDS, key=len, reverse=True):
+        if rest.endswith("_" + field) and len(rest) > len(field) + 1:
+            name = rest[: -len(field) - 1]
+            providers.setdefault(name, {})[field] = (value, f"env {var}")
+            return
+    problems.append(
+        f"environment variable {var}: expected {PROVIDER_ENV_PREFIX}<NAME>_<FIELD> "
+        "with FIELD one of " + ", ".join(f.upper() for f in PROVIDER_FIELDS)
+    )
+
+
+def _providers(
+    values: Mapping[str, Any],
+    declared: Mapping[str, Mapping[str, tuple[str, str]]],
+    environ: Mapping[str, str],
+    problems: list[str],
+) -> list[ProviderConfig]:
+    connect = float(values["upstream_connect_timeout"])
+    read = float(values["upstream_read_timeout"])
+    forward = bool(values["forward_client_key"])
+    out: list[ProviderConfig] = []
+    if values["openai_api_key"] or forward:
+        out.append(
+            ProviderConfig(
+                name="openai",
+                kind="openai",
+                base_url=str(values["openai_base_url"]).rstrip("/"),
+                api_key=str(values["openai_api_key"]),
+                organization=str(values["openai_org"]),
+                connect_timeout=connect,
+                read_timeout=read,
+                responses=True,
+            )
+        )
+    if values["anthropic_api_key"] or forward:
+        out.append(
+            ProviderConfig(
+                name="anthropic",
+                kind="anthropic",
+                base_url=str(values["anthropic_base_url"]).rstrip("/"),
+                api_key=str(values["anthropic_api_key"]),
+                anthropic_version=str(values["anthropic_version"]),
+                connect_timeout=connect,
+                read_timeout=read,
+            )
+        )
+    for name, fields in declared.items():
+        try:
+            out.append(
+                declared_provider(name, fields, environ, default_connect=connect, default_read=read)
+            )
+        except ProviderError as exc:
+            problems.append(str(exc))
+    return out

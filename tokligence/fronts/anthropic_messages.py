@@ -40,7 +40,7 @@ from ..canonical import (
 )
 from ..errors import GatewayError
 from ._json import dumps
-from .anthropic_messages_parse import parse_messages
+from .anthropic_messages_parse import parse_messages, parse_messages_object
 from .anthropic_messages_render import (
     AnthropicStreamRenderer,
     error_payload,
@@ -59,6 +59,9 @@ class AnthropicMessagesFront:
 
     def parse_request(self, body: bytes) -> Request:
         return parse_messages(body)
+
+    def parse_object(self, obj: dict[str, Any]) -> Request:
+        return parse_messages_object(obj)
 
     def parse_count_tokens(self, body: bytes) -> Request:
         """``/v1/messages/count_tokens``: as messages, without ``max_tokens``

@@ -85,7 +85,11 @@ def parse_messages(body: bytes, *, count_tokens: bool = False) -> Request:
     """Parse a Messages body; with ``count_tokens`` the body of
     ``/v1/messages/count_tokens``, where ``max_tokens`` and ``stream`` play no
     part (they are neither required nor carried)."""
-    obj = load_object(body)
+    return parse_messages_object(load_object(body), count_tokens=count_tokens)
+
+
+def parse_messages_object(obj: dict[str, Any], *, count_tokens: bool = False) -> Request:
+    """Like :func:`parse_messages`, for a body already decoded."""
     model = req(obj, "model", str)
     if not model:
         raise invalid("'model' must not be empty", param="model")

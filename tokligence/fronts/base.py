@@ -7,7 +7,7 @@ It never sees sockets, so every case is a table-driven test.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..canonical import Event, Request, Response
 from ..errors import GatewayError
@@ -44,6 +44,10 @@ class Front(Protocol):
     def parse_request(self, body: bytes) -> Request:
         """Parse and validate a request body; raise ``GatewayError`` (400)
         naming the offending field on invalid input."""
+        ...
+
+    def parse_object(self, obj: dict[str, Any]) -> Request:
+        """``parse_request`` for a body the caller already decoded."""
         ...
 
     def render_response(self, response: Response, request: Request) -> bytes:

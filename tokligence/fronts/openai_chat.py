@@ -14,12 +14,12 @@ the ``type``/``code`` values OpenAI itself sends for each status (see
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..canonical import Request, Response
 from ..errors import GatewayError
 from ._json import dumps
-from .openai_chat_parse import parse_request
+from .openai_chat_parse import parse_object, parse_request
 from .openai_chat_render import ChatStreamRenderer, error_body, render_response
 
 if TYPE_CHECKING:
@@ -31,6 +31,9 @@ class OpenAIChatFront:
 
     def parse_request(self, body: bytes) -> Request:
         return parse_request(body)
+
+    def parse_object(self, obj: dict[str, Any]) -> Request:
+        return parse_object(obj)
 
     def render_response(self, response: Response, request: Request) -> bytes:
         return render_response(response, request)

@@ -53,7 +53,12 @@ _TOP_LEVEL = frozenset(
 
 
 def parse_request(body: bytes) -> Request:
-    obj = load_object(body)
+    return parse_object(load_object(body))
+
+
+def parse_object(obj: dict[str, Any]) -> Request:
+    """Like :func:`parse_request`, for a body already decoded (routing reads
+    the model first, so the JSON is not parsed twice)."""
     model = req(obj, "model", str)
     if not model:
         raise invalid("'model' must not be empty", param="model")

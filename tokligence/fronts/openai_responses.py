@@ -17,13 +17,13 @@ Completions, ``{"error": {"message", "type", "param", "code"}}``, with the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..canonical import Request, Response
 from ..errors import GatewayError
 from ._json import dumps
 from .openai_chat_render import error_body
-from .openai_responses_parse import DIALECT, parse_request
+from .openai_responses_parse import DIALECT, parse_object, parse_request
 from .openai_responses_render import render_response
 from .openai_responses_stream import ResponsesStreamRenderer
 
@@ -36,6 +36,9 @@ class OpenAIResponsesFront:
 
     def parse_request(self, body: bytes) -> Request:
         return parse_request(body)
+
+    def parse_object(self, obj: dict[str, Any]) -> Request:
+        return parse_object(obj)
 
     def render_response(self, response: Response, request: Request) -> bytes:
         return render_response(response, request)

@@ -57,7 +57,12 @@ _TOOL_CHOICE_MODES: tuple[Literal["auto", "none", "required"], ...] = ("auto", "
 
 
 def parse_request(body: bytes) -> Request:
-    obj = load_object(body)
+    return parse_object(load_object(body))
+
+
+def parse_object(obj: dict[str, Any]) -> Request:
+    """Like :func:`parse_request`, for a body already decoded (routing reads
+    the model first, so the JSON is not parsed twice)."""
     model = req(obj, "model", str)
     extra: dict[str, Any] = rest(obj, _MODELLED)
     # Carried verbatim, but checked: a wrong type here would only fail later,
