@@ -11,18 +11,23 @@ import ipaddress
 import logging
 import signal
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import trio
 
-from .config import Config, ConfigError
+from .config import Config, ConfigError, alias_text
 from .endpoints import EndpointTable
+from .modelcall import ModelCall, RetryPolicy
 from .pipeline import Gateway
-from .routing import Router, parse_aliases, parse_rules
+from .routing import Router, Rule, parse_aliases, parse_rules
+from .routing.breaker import CircuitBreaker
 from .server.http import Handler, HttpLimits
 from .server.listen import Bound, ListenerSpec, Server
 from .upstreams.base import Upstream
+from .upstreams.client import ProviderClient
 from .upstreams.loopback_upstream import LoopbackUpstream
+from .upstreams.registry import CODECS
 
 log = logging.getLogger("tokligence")
 
@@ -31,6 +36,8 @@ log = logging.getLogger("tokligence")
 class Built:
     gateway: Gateway
     server: Server
+    upstreams: Mapping[str, Upstream]
+    config: Config
 
 
 def is_loopback(host: str) -> bool:
@@ -74,6 +81,31 @@ def listener_specs(config: Config) -> list[ListenerSpec]:
     return specs
 
 
+def default_rules(providers: Mapping[str, Upstream]) -> tuple[Rule, ...]:
+    """The original gateway's built-in routes, for the providers that exist."""
+    text = []
+    if "openai" in providers:
+        text.append("gpt*=>openai, chatgpt*=>openai, o1*=>openai, o3*=>openai, o4*=>openai")
+        text.append("text-embedding*=>openai, codex*=>openai")
+    if "anthropic" in providers:
+        text.append("claude*=>anthropic")
+    return parse_rules("\n".join(text))
+
+
+def build_upstreams(config: Config) -> dict[str, Upstream]:
+    upstreams: dict[str, Upstream] = {"loopback": LoopbackUpstream()}
+    for provider in config.providers:
+        upstreams[provider.name] = ProviderClient(
+            provider,
+            codec=CODECS[provider.kind],
+            forward_client_key=config.forward_client_key,
+            breaker=CircuitBreaker(
+                threshold=config.breaker_threshold, cooldown=config.breaker_cooldown
+            ),
+        )
+    return upstreams
+
+
 def build(config: Config, *, started_at: float | None = None) -> Built:
     if not is_loopback(config.host) and not config.insecure:
         raise ConfigError(
@@ -81,24 +113,40 @@ def build(config: Config, *, started_at: float | None = None) -> Built:
             "are not available in this version, so pass --insecure (TOKLIGENCE_INSECURE=true) "
             "to expose it anyway"
         )
-    upstreams: dict[str, Upstream] = {"loopback": LoopbackUpstream()}
+    upstreams = build_upstreams(config)
     try:
-        rules = parse_rules(config.model_provider_routes) + parse_rules(config.routes)
-        aliases = parse_aliases(config.model_aliases)
+        # First match wins: explicit routes, then provider routes, then defaults.
+        rules = (
+            parse_rules(config.routes)
+            + parse_rules(config.model_provider_routes)
+            + default_rules(upstreams)
+        )
+        aliases = parse_aliases(alias_text(config)[0])
         router = Router(rules=rules, aliases=aliases, providers=upstreams)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         raise ConfigError(str(exc)) from None
-    gateway = Gateway(
+    calls = ModelCall(
         router=router,
         upstreams=upstreams,
         work_mode=config.work_mode,  # type: ignore[arg-type]
+        policy=RetryPolicy(
+            max_retries=config.upstream_max_retries,
+            backoff=config.upstream_retry_backoff,
+            max_wait=config.upstream_retry_max_wait,
+            keepalive=config.stream_keepalive,
+            default_max_tokens=config.anthropic_max_tokens,
+        ),
+    )
+    gateway = Gateway(
+        router=router,
+        upstreams=upstreams,
+        calls=calls,
         started_at=started_at if started_at is not None else time.time(),
         facts={"anthropic_native": config.anthropic_native_enabled},
     )
 
     def make_handler(keys: frozenset[str]) -> Handler:
-        handler: Handler = gateway.handler_for(EndpointTable(keys))
-        return handler
+        return gateway.handler_for(EndpointTable(keys))
 
     server = Server(
         specs=listener_specs(config),
@@ -112,7 +160,27 @@ def build(config: Config, *, started_at: float | None = None) -> Built:
         max_connections=config.max_connections,
         grace=config.shutdown_grace,
     )
-    return Built(gateway=gateway, server=server)
+    return Built(gateway=gateway, server=server, upstreams=upstreams, config=config)
+
+
+async def reload_aliases(built: Built) -> None:
+    """Re-read alias files every ``model_aliases_reload_sec`` and swap the
+    alias set when they changed (as the original gateway does)."""
+    config = built.config
+    if config.model_aliases_file is None and config.model_aliases_dir is None:
+        return
+    _, stamp = alias_text(config)
+    while True:
+        await trio.sleep(config.model_aliases_reload_sec)
+        try:
+            text, new_stamp = alias_text(config)
+            if new_stamp == stamp:
+                continue
+            built.gateway.router.set_aliases(parse_aliases(text))
+            stamp = new_stamp
+            log.info("model aliases reloaded")
+        except (OSError, ValueError) as exc:
+            log.error("model aliases not reloaded: %s", exc)
 
 
 async def serve(
@@ -124,7 +192,10 @@ async def serve(
         async with trio.open_nursery() as nursery:
 
             async def run_server(task_status: trio.TaskStatus[list[Bound]]) -> None:
-                await built.server.serve(task_status=task_status)
+                try:
+                    await built.server.serve(task_status=task_status)
+                finally:
+                    await close_upstreams(built)
                 nursery.cancel_scope.cancel()  # served out: stop watching signals
 
             async def watch_signals() -> None:
@@ -133,10 +204,18 @@ async def serve(
                     built.server.shutdown()
 
             nursery.start_soon(watch_signals)
+            nursery.start_soon(reload_aliases, built)
             bound = await nursery.start(run_server)
             for b in bound:
                 log.info("listening on http://%s:%d (%s)", b.host, b.port, b.name)
             task_status.started(bound)
+
+
+async def close_upstreams(built: Built) -> None:
+    with trio.CancelScope(shield=True), trio.move_on_after(5):
+        for upstream in built.upstreams.values():
+            if isinstance(upstream, ProviderClient):
+                await upstream.aclose()
 
 
 def run_gateway(config: Config) -> int:

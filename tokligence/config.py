@@ -118,6 +118,11 @@ class Config:
     upstream_connect_timeout: float
     upstream_read_timeout: float
     forward_client_key: bool
+    upstream_max_retries: int
+    upstream_retry_backoff: float
+    upstream_retry_max_wait: float
+    breaker_threshold: int
+    breaker_cooldown: float
     # Raw strings of legacy settings that were set (they have no effect).
     legacy_values: Mapping[str, str]
     # Legacy settings / env families a user set; start-up warns about each.
@@ -513,3 +518,32 @@ def _providers(
         except ProviderError as exc:
             problems.append(str(exc))
     return out
+
+
+# --- model alias files ---------------------------------------------------------
+
+
+def alias_text(config: Config) -> tuple[str, tuple[tuple[str, float], ...]]:
+    """All alias entries, highest precedence first (aliases match first-wins):
+    the alias dir's regular non-hidden files (a later name wins), then the
+    alias file, then ``model_aliases`` — files override the inline setting
+    as in the original. Also a stamp of the files' modification times, so a
+    reload can tell whether anything changed."""
+    files: list[Path] = []
+    if config.model_aliases_file is not None:
+        files.append(config.model_aliases_file)
+    if config.model_aliases_dir is not None and config.model_aliases_dir.is_dir():
+        files.extend(
+            sorted(
+                p
+                for p in config.model_aliases_dir.iterdir()
+                if p.is_file() and not p.name.startswith(".")
+            )
+        )
+    stamp = []
+    parts = []
+    for path in reversed(files):
+        parts.append(path.read_text(encoding="utf-8"))
+        stamp.append((str(path), path.stat().st_mtime))
+    parts.append(config.model_aliases)
+    return "\n".join(parts), tuple(stamp)

@@ -1,52 +1,48 @@
-"""Where the stages meet: HTTP request -> front -> routing -> upstream -> front.
+"""Where the stages meet: HTTP request -> endpoint -> the stage that answers it.
 
 Theory of operation
 -------------------
-:meth:`Gateway.handle` matches the endpoint, then for a model call:
+:meth:`Gateway.handler_for` builds the handler of one listener: it matches
+the endpoint (404/405 otherwise) and dispatches. Model calls (chat,
+responses, messages) go to :class:`~tokligence.modelcall.ModelCall`, which
+owns routing, fallback, passthrough and translation; the small endpoints
+(count_tokens, embeddings, models, health) are answered here.
 
-1. the client's front parses the body into a canonical request;
-2. the router picks the provider(s) and the upstream model name, and the
-   work mode decides passthrough or translation;
-3. the upstream yields canonical events;
-4. for a stream, the front's renderer turns each event into bytes that are
-   written at once; otherwise the events are collected and rendered whole.
-
-Errors raised before the response starts are rendered in the client's own
-envelope with their status. Once the first byte is out there is no going
-back: a failure becomes the dialect's in-stream error (the renderer does
-that when fed a ``StreamError``, or when closed without a ``Finish``).
+Errors raised before a response starts are rendered once, in the envelope
+of the dialect the path belongs to, with their status and ``retry-after``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import Mapping
 from typing import Any
 
 from . import __version__
-from .canonical import Collector, Event, IncompleteStream, Request, StreamError
 from .canonical.tokens import request_tokens, text_tokens
 from .endpoints import EndpointTable, Match, dialect_for_path
-from .errors import GatewayError, from_kind
-from .fronts._json import dumps
-from .fronts._sse import SSE_HEADERS
+from .errors import GatewayError
+from .fronts._json import dumps, load_object
 from .fronts.anthropic_messages import AnthropicMessagesFront
-from .fronts.base import Front, IllegalStreamEvent
 from .fronts.openai_embeddings import parse_embeddings, render_embeddings
 from .fronts.registry import FRONTS
-from .routing import LOOPBACK, Router, WorkMode, decide_mode
+from .modelcall import JSON_HEADERS, ModelCall
+from .routing import LOOPBACK, Router
 from .server.exchange import HttpRequest, Responder
+from .server.http import Handler
 from .upstreams import loopback
 from .upstreams.base import Upstream
+from .upstreams.client import CallContext, ProviderClient, client_key_of
 
 log = logging.getLogger("tokligence.pipeline")
 
-JSON_HEADERS = [("content-type", "application/json")]
 ESTIMATE_HEADER = "x-tokligence-token-estimate"
+_FRONT_OF_ACTION = {
+    "chat": "openai_chat",
+    "responses": "openai_responses",
+    "messages": "anthropic_messages",
+}
 
 
 class Gateway:
@@ -55,13 +51,13 @@ class Gateway:
         *,
         router: Router,
         upstreams: Mapping[str, Upstream],
-        work_mode: WorkMode,
+        calls: ModelCall,
         started_at: float,
         facts: Mapping[str, Any] | None = None,
     ) -> None:
         self.router = router
         self.upstreams = upstreams
-        self.work_mode = work_mode
+        self.calls = calls
         self.started_at = started_at
         self.facts = dict(facts or {})
 
@@ -76,7 +72,7 @@ class Gateway:
             headers.append(("retry-after", str(max(1, round(error.retry_after)))))
         return error.status, headers, front.render_error(error)
 
-    def handler_for(self, table: EndpointTable) -> Any:
+    def handler_for(self, table: EndpointTable) -> Handler:
         async def handle(request: HttpRequest, responder: Responder) -> None:
             try:
                 match = table.match(request.method, request.path)
@@ -84,6 +80,7 @@ class Gateway:
             except GatewayError as error:
                 if responder.started:
                     raise
+                responder.record.notes.setdefault("error", error.kind)
                 status, headers, body = self.render_error(request.path, error)
                 await responder.respond(status, headers, body)
 
@@ -91,15 +88,8 @@ class Gateway:
 
     async def _dispatch(self, match: Match, request: HttpRequest, responder: Responder) -> None:
         action = match.endpoint.action
-        if action in ("chat", "responses", "messages"):
-            front = FRONTS[
-                {
-                    "chat": "openai_chat",
-                    "responses": "openai_responses",
-                    "messages": "anthropic_messages",
-                }[action]
-            ]
-            await self._model_call(front, request, responder)
+        if action in _FRONT_OF_ACTION:
+            await self.calls.run(FRONTS[_FRONT_OF_ACTION[action]], request, responder)
         elif action == "count_tokens":
             await self._count_tokens(request, responder)
         elif action == "embeddings":
@@ -115,81 +105,25 @@ class Gateway:
         elif action == "health":
             await responder.respond(200, JSON_HEADERS, self._health())
 
-    # ------------------------------------------------------------ model calls
-
-    def _upstream_for(self, request: Request) -> tuple[Request, Upstream]:
-        route = self.router.resolve(request.model)
-        upstream = self.upstreams.get(route.providers[0])
-        if upstream is None:
-            raise GatewayError("unavailable", f"provider {route.providers[0]!r} is not available")
-        decide_mode(self.work_mode, request.dialect, upstream.dialect)
-        if route.upstream_model != request.model:
-            request = dataclasses.replace(request, model=route.upstream_model)
-        return request, upstream
-
-    async def _model_call(self, front: Front, http: HttpRequest, responder: Responder) -> None:
-        request = front.parse_request(http.body)
-        responder.record.model = request.model
-        responder.record.stream = request.stream
-        upstream_request, upstream = self._upstream_for(request)
-        events = upstream.events(
-            upstream_request, response_id=secrets.token_hex(12), created=int(time.time())
-        )
-        # aclosing: a cancelled or failed request closes the upstream's
-        # generator (and so its connection) at once, not at GC time.
-        async with aclosing(events):  # type: ignore[type-var]
-            if request.stream:
-                await self._stream(front, request, events, responder)
-            else:
-                await self._whole(front, request, events, responder)
-
-    async def _stream(
-        self, front: Front, request: Request, events: AsyncIterator[Event], responder: Responder
-    ) -> None:
-        renderer = front.stream_renderer(request)
-        first: Event | None = None
-        # Point of no return: until the first event arrives nothing has been
-        # sent, so a failure still gets a proper HTTP status and envelope.
-        async for event in events:
-            first = event
-            break
-        await responder.start(200, list(SSE_HEADERS))
-        if first is not None:
-            try:
-                await responder.send(renderer.feed(first))
-                async for event in events:
-                    await responder.send(renderer.feed(event))
-            except GatewayError as error:
-                failure = StreamError(kind=error.kind, message=error.message, code=error.code)
-                await responder.send(renderer.feed(failure))
-            except IllegalStreamEvent:
-                # A malformed event sequence: close() renders the dialect's
-                # in-stream error, so the client sees a failure, not a hang.
-                log.exception("upstream produced an illegal event sequence")
-        await responder.send(renderer.close())
-        await responder.end()
-
-    async def _whole(
-        self, front: Front, request: Request, events: AsyncIterator[Event], responder: Responder
-    ) -> None:
-        collector = Collector()
-        async for event in events:
-            collector.add(event)
-        try:
-            response = collector.result()
-        except IncompleteStream as exc:
-            raise from_kind(exc.kind, str(exc), code=exc.code) from None
-        await responder.respond(200, JSON_HEADERS, front.render_response(response, request))
-
-    # ------------------------------------------------------------ other endpoints
+    # ------------------------------------------------------------ small endpoints
 
     async def _count_tokens(self, http: HttpRequest, responder: Responder) -> None:
         front = FRONTS["anthropic_messages"]
         assert isinstance(front, AnthropicMessagesFront)
         request = front.parse_count_tokens(http.body)
         responder.record.model = request.model
-        self._upstream_for(request)  # an unroutable model is an error here too
-        # No upstream counter yet: the local estimate errs high and says so.
+        route = self.router.resolve(request.model)
+        upstream = self.upstreams.get(route.providers[0])
+        if isinstance(upstream, ProviderClient) and "anthropic_messages" in upstream.dialects:
+            # The upstream's own counter is exact; prefer it.
+            context = CallContext(
+                client_key=client_key_of(http.headers), client_headers=http.headers
+            )
+            async with upstream.relay("/v1/messages/count_tokens", http.body, context) as relayed:
+                body = b"".join([chunk async for chunk in relayed.chunks])
+                await responder.respond(relayed.status, list(relayed.headers), body)
+            return
+        # No counter upstream: the local estimate errs high and says so.
         await responder.respond(
             200,
             [*JSON_HEADERS, (ESTIMATE_HEADER, "true")],
@@ -200,11 +134,23 @@ class Gateway:
         request = parse_embeddings(http.body)
         responder.record.model = request.model
         route = self.router.resolve(request.model)
+        upstream = self.upstreams.get(route.providers[0])
+        if isinstance(upstream, ProviderClient) and upstream.config.kind == "openai":
+            context = CallContext(
+                client_key=client_key_of(http.headers), client_headers=http.headers
+            )
+            body = http.body
+            if route.upstream_model != request.model:
+                body = dumps({**load_object(http.body), "model": route.upstream_model})
+            async with upstream.relay("/embeddings", body, context) as relayed:
+                data = b"".join([chunk async for chunk in relayed.chunks])
+                await responder.respond(relayed.status, list(relayed.headers), data)
+            return
         if route.providers[0] != LOOPBACK:
             raise GatewayError(
                 "invalid_request",
                 f"model {request.model!r} routes to {route.providers[0]!r}, "
-                "which serves no embeddings here",
+                "which serves no embeddings",
                 param="model",
             )
         dims = request.dimensions or loopback.DEFAULT_EMBEDDING_DIMENSIONS
@@ -215,7 +161,11 @@ class Gateway:
         )
 
     def _model_ids(self) -> list[str]:
-        return list(dict.fromkeys([LOOPBACK, *self.router.exact_models()]))
+        ids = [LOOPBACK, *self.router.exact_models()]
+        for upstream in self.upstreams.values():
+            if isinstance(upstream, ProviderClient):
+                ids.extend(upstream.config.models)
+        return list(dict.fromkeys(ids))
 
     def _models(self, http: HttpRequest) -> bytes:
         created = int(self.started_at)
@@ -232,33 +182,39 @@ class Gateway:
                     "last_id": ids[-1] if ids else None,
                 }
             )
-        owners = {LOOPBACK: "tokligence"}
         return dumps(
             {
                 "object": "list",
                 "data": [
-                    {
-                        "id": i,
-                        "object": "model",
-                        "created": created,
-                        "owned_by": owners.get(i, "tokligence"),
-                    }
+                    {"id": i, "object": "model", "created": created, "owned_by": self._owner(i)}
                     for i in ids
                 ],
             }
         )
 
+    def _owner(self, model: str) -> str:
+        try:
+            return self.router.resolve(model).providers[0]
+        except GatewayError:
+            return "tokligence"
+
     def _health(self) -> bytes:
         routes = {rule.pattern: "|".join(rule.providers) for rule in self.router.rules}
+        breakers = {
+            name: upstream.breaker.state
+            for name, upstream in self.upstreams.items()
+            if isinstance(upstream, ProviderClient)
+        }
         return dumps(
             {
                 "status": "ok",
                 "version": __version__,
                 "uptime_s": round(time.time() - self.started_at, 3),
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "work_mode": self.work_mode,
+                "work_mode": self.calls.work_mode,
                 "adapters": sorted(self.upstreams),
                 "routes": routes,
+                "upstreams": breakers,
                 **self.facts,
             }
         )

@@ -329,6 +329,13 @@ SETTINGS: tuple[Setting, ...] = (
     _seconds("upstream_connect_timeout", 10.0, "upstream connect timeout"),
     _seconds("upstream_read_timeout", 600.0, "upstream silence before giving up"),
     _bool("forward_client_key", False, "send the client's own provider key upstream"),
+    _count("upstream_max_retries", 2, "retries per upstream on connect errors, 429 and 5xx"),
+    _seconds("upstream_retry_backoff", 0.5, "first retry delay; doubles per retry"),
+    _seconds("upstream_retry_max_wait", 30.0, "longest retry-after honoured before falling back"),
+    _count(
+        "breaker_threshold", 5, "consecutive upstream failures that open its breaker", minimum=1
+    ),
+    _seconds("breaker_cooldown", 30.0, "seconds an open breaker waits before a probe"),
     # --- legacy: accepted, unused ---------------------------------------------
     _legacy("environment", env="TOKLIGENCE_ENV"),
     _legacy("hooks_script_path", env="TOKLIGENCE_HOOK_SCRIPT"),

@@ -115,6 +115,10 @@ class Router:
                     f"which is not configured (configured: {configured})"
                 )
 
+    def set_aliases(self, aliases: tuple[Alias, ...]) -> None:
+        """Swap the whole alias set at once (alias files are reloaded live)."""
+        self.aliases = aliases
+
     def resolve(self, model: str) -> Route:
         for rule in self.rules:
             if rule.matches(model):

@@ -17,6 +17,8 @@ from typing import Protocol
 
 import h11
 
+from ..canonical import Usage
+
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -58,6 +60,7 @@ class AccessRecord:
     model: str | None = None
     stream: bool = False
     status: int = 0
+    usage: Usage | None = None
     notes: dict[str, str] = field(default_factory=dict)
 
 
@@ -128,8 +131,15 @@ def log_access(
     log_access = logging.getLogger("tokligence.access")
     if not log_access.isEnabledFor(logging.INFO):
         return
+    usage = record.usage
+    tokens = (
+        f" in={usage.prompt_tokens} out={usage.output_tokens}{'~' if usage.estimated else ''}"
+        if usage is not None
+        else ""
+    )
+    notes = "".join(f" {k}={v}" for k, v in sorted(record.notes.items()))
     log_access.info(
-        "req=%s %s %s model=%s status=%s dur=%.1fms stream=%s client=%s%s",
+        "req=%s %s %s model=%s status=%s dur=%.1fms stream=%s client=%s%s%s%s",
         request.request_id,
         request.method,
         request.path,
@@ -138,5 +148,7 @@ def log_access(
         duration_ms,
         "true" if record.stream else "false",
         request.client,
+        tokens,
+        notes,
         " disconnected" if disconnected else "",
     )

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import trio
 
 from ..canonical import Event, Request
 from . import loopback
 
+if TYPE_CHECKING:
+    from .client import CallContext
+
 
 class LoopbackUpstream:
     name = "loopback"
-    dialect: str | None = None
+    dialects: tuple[str, ...] = ()
+    may_stall = False
 
     async def events(
-        self, request: Request, *, response_id: str, created: int
+        self, request: Request, *, response_id: str, created: int, context: CallContext
     ) -> AsyncIterator[Event]:
         for event in loopback.respond(request, response_id=response_id, created=created):
             # A checkpoint per event: a disconnected client cancels us here,

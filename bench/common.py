@@ -1,0 +1,151 @@
+"""Shared pieces of the benchmarks: a minimal keep-alive HTTP/1.1 load client
+on raw asyncio streams, process start-up helpers and latency statistics.
+
+The client is deliberately small (no HTTP library) so that its own cost is
+low and identical for every row a benchmark compares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 20.0) -> float:
+    """Seconds until ``url`` answers 200; raises after ``timeout``."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.005)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+
+
+def start_gateway(
+    port: int, data_dir: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
+    full_env.update(TOKLIGENCE_DATA_DIR=data_dir, TOKLIGENCE_LOG_FILE="-")
+    full_env.update(env or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "tokligence", "serve", "--port", str(port), "--log-level", "warn"],
+        env=full_env,
+        cwd=data_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass(frozen=True)
+class Result:
+    count: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    ttfb_p50_ms: float
+    events_per_s: float
+
+
+def request_bytes(path: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    return (
+        f"POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n{extra}"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[float, int]:
+    """Reads one response; returns (time of first body byte, SSE events seen)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    first = time.perf_counter()
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(head.decode(errors="replace"))
+    lower = head.lower()
+    if b"content-length:" in lower:
+        length = int(lower.split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        return first, 0
+    events = 0
+    first_body: float | None = None
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+        data = await reader.readexactly(size + 2)
+        if first_body is None and size:
+            first_body = time.perf_counter()
+        events += data.count(b"\n\n")
+        if size == 0:
+            return first_body or first, events
+
+
+async def _worker(
+    port: int,
+    wire: bytes,
+    until: float,
+    latencies: list[float],
+    ttfb: list[float],
+    events: list[int],
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    while time.perf_counter() < until:
+        t0 = time.perf_counter()
+        writer.write(wire)
+        first, seen = await _read_response(reader)
+        latencies.append(time.perf_counter() - t0)
+        ttfb.append(first - t0)
+        events.append(seen)
+    writer.close()
+
+
+async def _load(port: int, wire: bytes, concurrency: int, seconds: float) -> Result:
+    warm: list[float] = []
+    await asyncio.gather(
+        *(_worker(port, wire, time.perf_counter() + 0.3, warm, [], []) for _ in range(concurrency))
+    )
+    latencies: list[float] = []
+    ttfb: list[float] = []
+    events: list[int] = []
+    start = time.perf_counter()
+    await asyncio.gather(
+        *(_worker(port, wire, start + seconds, latencies, ttfb, events) for _ in range(concurrency))
+    )
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return Result(
+        count=len(latencies),
+        rps=len(latencies) / elapsed,
+        p50_ms=statistics.median(latencies) * 1000,
+        p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        ttfb_p50_ms=statistics.median(ttfb) * 1000,
+        events_per_s=sum(events) / elapsed,
+    )
+
+
+def load(port: int, wire: bytes, concurrency: int, seconds: float) -> Result:
+    return asyncio.run(_load(port, wire, concurrency, seconds))

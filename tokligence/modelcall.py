@@ -1,0 +1,515 @@
+"""One model call, from the client's body to the last byte of the answer.
+
+Theory of operation
+-------------------
+1. **Route.** The body is decoded once; its ``model`` picks a route: an
+   ordered list of providers (primary first, then fallbacks). For each, the
+   work mode decides *native* (loopback), *passthrough* (the provider speaks
+   the client's dialect) or *translation*; targets a mode forbids are
+   skipped, and if none is left the mode's error is the answer.
+2. **Attempt.** Targets are tried in order; each gets up to
+   ``max_retries`` retries with exponential backoff (an upstream's
+   ``retry-after`` is honoured up to ``retry_max_wait``) on connect errors,
+   timeouts, 429 and 5xx. An open circuit breaker skips a target at once.
+3. **Point of no return.** An attempt counts as started when its first
+   canonical event arrives (translation) or its response head arrives with
+   a non-retryable status (passthrough). Until then nothing has reached the
+   client, so any failure may still go to the next attempt. After it, a
+   failure becomes the dialect's in-stream error event and a clean close.
+4. **Answer.** Streams are written event by event, with keep-alives while a
+   network upstream is silent (the renderer's own keep-alive frame, or an
+   SSE comment between relayed events). Passthrough relays the upstream's
+   status, headers and bytes untouched and only sniffs usage.
+
+Usage is tracked on every path for the access record (and the ledger):
+reported usage when the upstream gives it, otherwise an estimate flagged as
+such.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, aclosing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import trio
+
+from .canonical import (
+    Collector,
+    Event,
+    Finish,
+    IncompleteStream,
+    MessageStart,
+    Request,
+    StreamError,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageUpdate,
+    merge_usage,
+)
+from .canonical.tokens import request_tokens, text_tokens
+from .errors import GatewayError, from_kind, invalid
+from .fronts._json import dumps, load_object
+from .fronts._sse import COMMENT_KEEPALIVE, SSE_HEADERS
+from .fronts.base import Front, IllegalStreamEvent
+from .routing import Route, Router, WorkMode
+from .server.exchange import HttpRequest, Responder
+from .upstreams.base import Upstream
+from .upstreams.client import CallContext, ProviderClient, Relayed, client_key_of
+from .upstreams.frames import EventFramer
+from .upstreams.sniff import UsageSniffer, responses_usage
+
+log = logging.getLogger("tokligence.pipeline")
+
+JSON_HEADERS = [("content-type", "application/json")]
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+# Upstream path of a passthrough, by client dialect (relative to the
+# provider's base URL: OpenAI's includes /v1, Anthropic's does not).
+PASSTHROUGH_PATHS = {
+    "openai_chat": "/chat/completions",
+    "openai_responses": "/responses",
+    "anthropic_messages": "/v1/messages",
+}
+Mode = Literal["native", "passthrough", "translation"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RetryPolicy:
+    max_retries: int = 2
+    backoff: float = 0.5
+    max_wait: float = 30.0
+    keepalive: float = 15.0
+    default_max_tokens: int = 8192
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Target:
+    upstream: Upstream
+    mode: Mode
+
+
+def _retryable(error: GatewayError) -> bool:
+    return error.kind in ("unavailable", "timeout") or error.status in RETRYABLE_STATUS
+
+
+def _is_health_failure(error: GatewayError) -> bool:
+    """Failures that say the upstream is unwell (429 says it is alive)."""
+    return error.kind in ("unavailable", "timeout") or error.status >= 500
+
+
+class UsageTracker:
+    """Reported usage from the events, or an estimate when none came."""
+
+    def __init__(self, request: Request | None, fallback_input: int) -> None:
+        self.reported: Usage | None = None
+        self.output_chars: list[str] = []
+        self.input_estimate = request_tokens(request) if request is not None else fallback_input
+
+    def observe(self, event: Event) -> None:
+        usage = event.usage if isinstance(event, UsageUpdate | MessageStart) else None
+        if usage is not None:
+            self.reported = merge_usage(self.reported, usage)
+        if isinstance(event, TextDelta):
+            self.output_chars.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            self.output_chars.append(event.arguments)
+
+    def result(self, *, complete: bool) -> Usage:
+        if self.reported is not None and self.reported.output_tokens and complete:
+            return self.reported
+        estimate = Usage(
+            input_tokens=self.input_estimate,
+            output_tokens=text_tokens("".join(self.output_chars)),
+            estimated=True,
+        )
+        return merge_usage(estimate, self.reported) if self.reported else estimate
+
+
+class ModelCall:
+    """The model-call stage of the pipeline, shared by the three dialects."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        upstreams: Mapping[str, Upstream],
+        work_mode: WorkMode,
+        policy: RetryPolicy,
+    ) -> None:
+        self.router = router
+        self.upstreams = upstreams
+        self.work_mode = work_mode
+        self.policy = policy
+
+    # ------------------------------------------------------------ targets
+
+    def targets(self, route: Route, dialect: str) -> list[Target]:
+        out: list[Target] = []
+        refusal: GatewayError | None = None
+        for name in route.providers:
+            upstream = self.upstreams.get(name)
+            if upstream is None:
+                refusal = GatewayError("unavailable", f"provider {name!r} is not configured")
+                continue
+            if not upstream.dialects:
+                out.append(Target(upstream=upstream, mode="native"))
+                continue
+            native = dialect in upstream.dialects
+            if self.work_mode == "passthrough" and not native:
+                refusal = GatewayError(
+                    "invalid_request",
+                    f"work_mode=passthrough does not support translation ({dialect} client, "
+                    f"provider {name} speaks {', '.join(upstream.dialects)})",
+                    code="work_mode_forbids",
+                )
+                continue
+            if self.work_mode == "translation" and native:
+                refusal = GatewayError(
+                    "invalid_request",
+                    f"work_mode=translation does not support passthrough ({dialect} client "
+                    f"and provider {name})",
+                    code="work_mode_forbids",
+                )
+                continue
+            out.append(Target(upstream=upstream, mode="passthrough" if native else "translation"))
+        if not out:
+            raise refusal or GatewayError(
+                "unavailable", f"no provider for model {route.requested_model!r}"
+            )
+        return out
+
+    # ------------------------------------------------------------ entry
+
+    async def run(self, front: Front, http: HttpRequest, responder: Responder) -> None:
+        obj = load_object(http.body)
+        model = obj.get("model")
+        if not isinstance(model, str) or not model:
+            front.parse_object(obj)  # raises the dialect's precise error
+            raise invalid("'model' is required", param="model")
+        route = self.router.resolve(model)
+        targets = self.targets(route, front.dialect)
+        stream = obj.get("stream") is True
+        responder.record.model = model
+        responder.record.stream = stream
+        request: Request | None = None
+        if any(t.mode != "passthrough" for t in targets):
+            request = front.parse_object(obj)
+        context = CallContext(
+            client_key=client_key_of(http.headers),
+            client_headers=http.headers,
+            query=http.query,
+            default_max_tokens=self.policy.default_max_tokens,
+        )
+        last: GatewayError | None = None
+        final_index = len(targets) - 1
+        for index, target in enumerate(targets):
+            breaker = getattr(target.upstream, "breaker", None)
+            for attempt in range(self.policy.max_retries + 1):
+                if breaker is not None and not breaker.allow(trio.current_time()):
+                    last = GatewayError(
+                        "unavailable", f"upstream {target.upstream.name} is failing; circuit open"
+                    )
+                    break
+                last_try = index == final_index and attempt == self.policy.max_retries
+                try:
+                    done = await self._attempt(
+                        front, target, route, obj, http, request, context, responder, last_try
+                    )
+                except GatewayError as error:
+                    if breaker is not None:
+                        if _is_health_failure(error):
+                            breaker.failure(trio.current_time())
+                        else:
+                            breaker.release()
+                    if not _retryable(error) or responder.started:
+                        raise
+                    last = error
+                    log.warning(
+                        "upstream %s attempt %d failed: %s",
+                        target.upstream.name,
+                        attempt + 1,
+                        error.message,
+                    )
+                    delay = self._delay(error, attempt)
+                    if delay is None or attempt == self.policy.max_retries:
+                        break  # to the next target
+                    await trio.sleep(delay)
+                    continue
+                if breaker is not None:
+                    breaker.success()
+                if done:
+                    return
+        raise last or GatewayError("unavailable", "no upstream answered")
+
+    def _delay(self, error: GatewayError, attempt: int) -> float | None:
+        if error.retry_after is not None:
+            return error.retry_after if error.retry_after <= self.policy.max_wait else None
+        # Full jitter keeps many clients from retrying in lock step.
+        return random.uniform(0, self.policy.backoff * (2**attempt))
+
+    async def _attempt(
+        self,
+        front: Front,
+        target: Target,
+        route: Route,
+        obj: dict[str, Any],
+        http: HttpRequest,
+        request: Request | None,
+        context: CallContext,
+        responder: Responder,
+        last_try: bool,
+    ) -> bool:
+        responder.record.notes["provider"] = target.upstream.name
+        responder.record.notes["mode"] = target.mode
+        if target.mode == "passthrough":
+            assert isinstance(target.upstream, ProviderClient)
+            return await self._passthrough(
+                front, target.upstream, route, obj, http.body, context, responder, last_try
+            )
+        assert request is not None
+        upstream_request = request
+        if route.upstream_model != request.model:
+            upstream_request = dataclasses.replace(request, model=route.upstream_model)
+        events = target.upstream.events(
+            upstream_request,
+            response_id=secrets.token_hex(12),
+            created=int(time.time()),
+            context=context,
+        )
+        async with aclosing(events):  # type: ignore[type-var]
+            first = await _first_event(events)
+            if request.stream:
+                await self._stream(
+                    front, request, first, events, responder, target.upstream.may_stall
+                )
+            else:
+                await self._whole(front, request, first, events, responder)
+        return True
+
+    # ------------------------------------------------------------ translation / native
+
+    async def _stream(
+        self,
+        front: Front,
+        request: Request,
+        first: Event | None,
+        events: AsyncIterator[Event],
+        responder: Responder,
+        may_stall: bool,
+    ) -> None:
+        renderer = front.stream_renderer(request)
+        tracker = UsageTracker(request, 0)
+        state = {"finished": False}
+        await responder.start(200, list(SSE_HEADERS))
+
+        async def on_event(event: Event) -> None:
+            tracker.observe(event)
+            if isinstance(event, Finish):
+                state["finished"] = True
+            await responder.send(renderer.feed(event))
+
+        async def on_idle() -> None:
+            await responder.send(renderer.keepalive())
+
+        try:
+            if first is not None:
+                await on_event(first)
+                interval = self.policy.keepalive if may_stall else None
+                await _pump(events, interval, on_event, on_idle)
+        except GatewayError as error:
+            failure = StreamError(kind=error.kind, message=error.message, code=error.code)
+            await responder.send(renderer.feed(failure))
+        except IllegalStreamEvent:
+            # close() renders the dialect's in-stream error: a failure, not a hang.
+            log.exception("upstream produced an illegal event sequence")
+        finally:
+            responder.record.usage = tracker.result(complete=state["finished"])
+        await responder.send(renderer.close())
+        await responder.end()
+
+    async def _whole(
+        self,
+        front: Front,
+        request: Request,
+        first: Event | None,
+        events: AsyncIterator[Event],
+        responder: Responder,
+    ) -> None:
+        collector = Collector()
+        tracker = UsageTracker(request, 0)
+        if first is not None:
+            collector.add(first)
+            tracker.observe(first)
+        async for event in events:
+            collector.add(event)
+            tracker.observe(event)
+        try:
+            response = collector.result()
+        except IncompleteStream as exc:
+            responder.record.usage = tracker.result(complete=False)
+            raise from_kind(exc.kind, str(exc), code=exc.code) from None
+        responder.record.usage = tracker.result(complete=True)
+        await responder.respond(200, JSON_HEADERS, front.render_response(response, request))
+
+    # ------------------------------------------------------------ passthrough
+
+    async def _passthrough(
+        self,
+        front: Front,
+        upstream: ProviderClient,
+        route: Route,
+        obj: dict[str, Any],
+        raw: bytes,
+        context: CallContext,
+        responder: Responder,
+        last_try: bool,
+    ) -> bool:
+        dialect = front.dialect
+        stream = obj.get("stream") is True
+        body_obj = obj
+        if route.upstream_model != route.requested_model:
+            body_obj = {**body_obj, "model": route.upstream_model}
+        # Ask OpenAI-style upstreams for usage on streams (the ledger needs
+        # it), and hide the extra chunk from a client that did not ask.
+        hide_usage_chunk = False
+        if dialect == "openai_chat" and stream:
+            options = body_obj.get("stream_options")
+            if not (isinstance(options, dict) and options.get("include_usage") is True):
+                extra = options if isinstance(options, dict) else {}
+                body_obj = {**body_obj, "stream_options": {**extra, "include_usage": True}}
+                hide_usage_chunk = True
+        # Forward the client's own bytes unless something had to change.
+        body = raw if body_obj is obj else dumps(body_obj)
+        reader = responses_usage if dialect == "openai_responses" else upstream.codec.usage_from
+        async with AsyncExitStack() as stack:
+            relayed: Relayed = await stack.enter_async_context(
+                upstream.relay(PASSTHROUGH_PATHS[dialect], body, context)
+            )
+            if relayed.status in RETRYABLE_STATUS and not last_try:
+                error_body = b"".join([chunk async for chunk in relayed.chunks])
+                raise upstream.error_for(relayed.status, error_body, dict(relayed.headers))
+            content_type = dict(relayed.headers).get("content-type", "")
+            is_sse = relayed.status < 400 and "text/event-stream" in content_type
+            sniffer = UsageSniffer(dialect, reader, stream=is_sse)
+            await responder.start(relayed.status, relayed.headers)
+            try:
+                if is_sse:
+                    await self._relay_events(relayed, responder, sniffer, hide_usage_chunk)
+                else:
+                    async for chunk in relayed.chunks:
+                        sniffer.feed(chunk)
+                        await responder.send(chunk)
+            except GatewayError as error:
+                log.warning("passthrough from %s broke off: %s", upstream.name, error.message)
+                responder.record.notes["error"] = error.kind
+            finally:
+                usage = sniffer.finish()
+                estimated = usage is None or not sniffer.completed
+                responder.record.usage = (
+                    dataclasses.replace(usage, estimated=estimated) if usage else None
+                )
+            await responder.end()
+        return True
+
+    async def _relay_events(
+        self, relayed: Relayed, responder: Responder, sniffer: UsageSniffer, hide_usage_chunk: bool
+    ) -> None:
+        framer = EventFramer()
+
+        async def on_chunk(chunk: bytes) -> None:
+            sniffer.feed(chunk)
+            frames = framer.feed(chunk)
+            if hide_usage_chunk:
+                frames = [f for f in frames if not _is_usage_only_chunk(f)]
+            if frames:
+                await responder.send(b"".join(frames))
+
+        async def on_idle() -> None:
+            # Only between events: a comment inside one would corrupt it.
+            if framer.at_boundary:
+                await responder.send(COMMENT_KEEPALIVE)
+
+        try:
+            await _pump(relayed.chunks, self.policy.keepalive, on_chunk, on_idle)
+        finally:
+            tail = framer.flush()
+            if tail:
+                await responder.send(tail)
+
+
+def _is_usage_only_chunk(frame: bytes) -> bool:
+    if b'"choices":[]' not in frame.replace(b" ", b"") or b'"usage"' not in frame:
+        return False
+    try:
+        data = frame.strip().split(b"data:", 1)[1]
+        payload = json.loads(data)
+    except (IndexError, ValueError):
+        return False
+    return isinstance(payload, dict) and payload.get("choices") == [] and bool(payload.get("usage"))
+
+
+async def _first_event(events: AsyncIterator[Event]) -> Event | None:
+    """The first event, or None if there is none. A StreamError before any
+    content is raised instead: nothing has reached the client, so the call
+    may still be retried or fall back."""
+    async for event in events:
+        if isinstance(event, StreamError):
+            raise from_kind(event.kind, event.message, code=event.code)
+        return event
+    return None
+
+
+async def _pump(
+    source: AsyncIterator[Any],
+    interval: float | None,
+    on_item: Callable[[Any], Awaitable[None]],
+    on_idle: Callable[[], Awaitable[None]],
+) -> None:
+    """Hand each item of ``source`` to ``on_item``; call ``on_idle`` after
+    every ``interval`` seconds of silence. A producer task feeds a channel
+    because cancelling a wait inside an async generator would break the
+    generator; errors are carried out of the nursery by hand so callers see
+    the exception itself, not an ExceptionGroup."""
+    if interval is None:
+        async for item in source:
+            await on_item(item)
+        return
+    send, receive = trio.open_memory_channel[Any](0)
+    failure: list[BaseException] = []
+
+    async def produce() -> None:
+        async with send:
+            try:
+                async for item in source:
+                    await send.send(item)
+            except Exception as exc:
+                failure.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(produce)
+        async with receive:
+            while True:
+                with trio.move_on_after(interval) as waited:
+                    try:
+                        item = await receive.receive()
+                    except trio.EndOfChannel:
+                        break
+                try:
+                    if waited.cancelled_caught:
+                        await on_idle()
+                    else:
+                        await on_item(item)
+                except Exception as exc:
+                    failure.append(exc)
+                    nursery.cancel_scope.cancel()
+                    break
+    if failure:
+        raise failure[0]

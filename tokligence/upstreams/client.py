@@ -1,0 +1,305 @@
+"""The thin HTTP adapter between the pipeline and one upstream provider.
+
+Theory of operation
+-------------------
+One :class:`ProviderClient` per configured provider owns one
+``httpx.AsyncClient`` (keep-alive pooling), the provider's codec and its
+circuit breaker. It offers two ways to call the provider:
+
+* :meth:`events` for translation: the codec encodes the canonical request,
+  the response (stream or whole) is decoded back into canonical events;
+* :meth:`relay` for passthrough: the client's body goes out unchanged and
+  the response comes back as a status, headers and an iterator of raw
+  bytes.
+
+Foreign errors are mapped here, at the boundary, into ``GatewayError``:
+connect failures are ``unavailable`` (retryable), timeouts ``timeout``, and
+an upstream HTTP error becomes the codec's decoding of its envelope. The
+read timeout applies between chunks, so it is also the stream idle timeout:
+a silent upstream surfaces as an error, never as a hang.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+
+import httpx
+
+from ..canonical import Event, MessageStart, Request, StreamError, replay
+from ..errors import GatewayError
+from ..providers import ProviderConfig
+from ..routing.breaker import CircuitBreaker
+from .codec import Codec, EncodeOptions
+from .model_limits import limits_for
+from .sse import SseDecoder, SseEvent
+
+log = logging.getLogger("tokligence.upstream")
+
+# Request headers a passthrough forwards from the client, verbatim. Anything
+# else (cookies, the client's own auth unless forward_client_key, hop-by-hop
+# headers) stays behind.
+FORWARDED_REQUEST_HEADERS = frozenset(
+    {
+        "content-type",
+        "accept",
+        "anthropic-version",
+        "anthropic-beta",
+        "openai-beta",
+        "openai-organization",
+        "openai-project",
+        "idempotency-key",
+    }
+)
+# Response headers a relay drops: hop-by-hop ones, and those that describe a
+# body encoding we undo (httpx decompresses; we re-chunk).
+DROPPED_RESPONSE_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "content-encoding",
+        "x-request-id",  # the gateway sends its own
+        "date",
+        "server",
+    }
+)
+MAX_ERROR_BODY = 1024 * 1024  # an error body larger than this is cut when read
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallContext:
+    """What the client's request says about the upstream call."""
+
+    client_key: str | None = None
+    client_headers: tuple[tuple[str, str], ...] = ()
+    query: str = ""
+    default_max_tokens: int = 8192
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Relayed:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    chunks: AsyncIterator[bytes]
+
+
+def client_key_of(headers: tuple[tuple[str, str], ...]) -> str | None:
+    """The key a client presented (``x-api-key`` or ``Authorization: Bearer``)."""
+    for name, value in headers:
+        if name == "x-api-key" and value:
+            return value
+        if name == "authorization" and value.lower().startswith("bearer "):
+            return value[7:].strip() or None
+    return None
+
+
+class ProviderClient:
+    may_stall = True  # network upstreams can go silent: the pipeline sends keep-alives
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        *,
+        codec: Codec,
+        forward_client_key: bool = False,
+        breaker: CircuitBreaker | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.codec = codec
+        self.dialect: str | None = codec.dialect
+        self.dialects = config.dialects
+        self.forward_client_key = forward_client_key
+        self.breaker = breaker or CircuitBreaker()
+        self._http = httpx.AsyncClient(
+            base_url=config.base_url,
+            timeout=httpx.Timeout(
+                connect=config.connect_timeout,
+                read=config.read_timeout,
+                write=config.read_timeout,
+                pool=config.connect_timeout,
+            ),
+            # Generous pools: a gateway multiplexes many clients onto one upstream.
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
+            transport=transport,
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------ headers
+
+    def _auth_headers(self, context: CallContext) -> list[tuple[str, str]]:
+        key = self.config.api_key
+        if self.forward_client_key and context.client_key:
+            key = context.client_key
+        if self.config.kind == "anthropic":
+            headers = [("anthropic-version", self.config.anthropic_version)]
+            if key:
+                headers.append(("x-api-key", key))
+        else:
+            headers = [("authorization", f"Bearer {key}")] if key else []
+            if self.config.organization:
+                headers.append(("openai-organization", self.config.organization))
+        headers.extend(self.config.headers)
+        return headers
+
+    def _passthrough_headers(self, context: CallContext) -> list[tuple[str, str]]:
+        own = self._auth_headers(context)
+        own_names = {name for name, _ in own}
+        forwarded = [
+            (name, value)
+            for name, value in context.client_headers
+            if name in FORWARDED_REQUEST_HEADERS and name not in own_names
+        ]
+        # The client's anthropic-version wins over our default: Claude Code's
+        # gateway contract says it reaches the upstream unchanged.
+        client_version = [v for n, v in context.client_headers if n == "anthropic-version"]
+        if client_version:
+            own = [(n, v) for n, v in own if n != "anthropic-version"]
+            forwarded.append(("anthropic-version", client_version[0]))
+        return [*own, *forwarded]
+
+    # ------------------------------------------------------------ transport
+
+    @asynccontextmanager
+    async def _open(
+        self, path: str, body: bytes, headers: list[tuple[str, str]], query: str = ""
+    ) -> AsyncIterator[httpx.Response]:
+        url = path + (f"?{query}" if query else "")
+        request = self._http.build_request(
+            "POST", url, content=body, headers=[("content-type", "application/json"), *headers]
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise GatewayError(
+                "timeout", f"upstream {self.name} did not answer in time ({type(exc).__name__})"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise GatewayError(
+                "unavailable", f"upstream {self.name} is unreachable ({type(exc).__name__})"
+            ) from None
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _error(self, response: httpx.Response) -> GatewayError:
+        try:
+            body = await _read_limited(response, MAX_ERROR_BODY)
+        except httpx.HTTPError:
+            body = b""
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        return self.codec.decode_error(response.status_code, body, headers)
+
+    # ------------------------------------------------------------ translation
+
+    async def events(
+        self, request: Request, *, response_id: str, created: int, context: CallContext
+    ) -> AsyncIterator[Event]:
+        limits = limits_for(request.model)
+        options = EncodeOptions(
+            model=request.model,
+            stream=request.stream,
+            default_max_tokens=context.default_max_tokens,
+            max_output_tokens=limits.max_output_tokens,
+            reasoning_model=limits.reasoning_model,
+            thinking=limits.thinking,
+        )
+        encoded = self.codec.encode(request, options)
+        for note in encoded.notes:
+            log.info("translation to %s: %s", self.name, note)
+        async with self._open(encoded.path, encoded.body, self._auth_headers(context)) as response:
+            if response.status_code >= 400:
+                raise await self._error(response)
+            if not request.stream:
+                try:
+                    body = await response.aread()
+                except httpx.HTTPError as exc:
+                    raise _mid_body_error(self.name, exc) from None
+                for event in replay(self.codec.decode_response(body, encoded)):
+                    yield _stamp(event, response_id, created)
+                return
+            decoder = self.codec.stream_decoder(encoded)
+            sse = SseDecoder()
+            try:
+                async for chunk in response.aiter_bytes():
+                    for item in sse.feed(chunk):
+                        if isinstance(item, SseEvent):
+                            for event in decoder.feed(item):
+                                yield _stamp(event, response_id, created)
+            except httpx.HTTPError as exc:
+                error = _mid_body_error(self.name, exc)
+                yield StreamError(kind=error.kind, message=error.message)
+                return
+            for event in decoder.close():
+                yield _stamp(event, response_id, created)
+
+    # ------------------------------------------------------------ passthrough
+
+    @asynccontextmanager
+    async def relay(self, path: str, body: bytes, context: CallContext) -> AsyncIterator[Relayed]:
+        """Forward a same-dialect request; yields the upstream's status,
+        headers and body chunks. Error statuses are not raised: the caller
+        decides whether to retry or relay them (they are already in the
+        client's own protocol)."""
+        headers = self._passthrough_headers(context)
+        async with self._open(path, body, headers, context.query) as response:
+            kept = tuple(
+                (k.lower(), v)
+                for k, v in response.headers.items()
+                if k.lower() not in DROPPED_RESPONSE_HEADERS
+            )
+            yield Relayed(
+                status=response.status_code, headers=kept, chunks=_chunks(self.name, response)
+            )
+
+    def error_for(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+        return self.codec.decode_error(status, body, headers)
+
+
+async def _chunks(name: str, response: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.aiter_bytes():
+            if chunk:
+                yield chunk
+    except httpx.HTTPError as exc:
+        raise _mid_body_error(name, exc) from None
+
+
+async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(parts)[:limit]
+
+
+def _mid_body_error(name: str, exc: httpx.HTTPError) -> GatewayError:
+    if isinstance(exc, httpx.TimeoutException):
+        return GatewayError("timeout", f"upstream {name} went silent past its read timeout")
+    return GatewayError(
+        "api_error", f"upstream {name} broke off the response ({type(exc).__name__})"
+    )
+
+
+def _stamp(event: Event, response_id: str, created: int) -> Event:
+    """Codecs are pure and have no clock: fill in what they could not know."""
+    if isinstance(event, MessageStart) and (not event.created or not event.id):
+        return replace(event, created=event.created or created, id=event.id or response_id)
+    return event
