@@ -202,6 +202,7 @@ class ModelCall:
         request: Request | None = None
         if any(t.mode != "passthrough" for t in targets):
             request = front.parse_object(obj)
+            _refuse_unstored_state(request, targets)
         context = CallContext(
             client_key=client_key_of(http.headers),
             client_headers=http.headers,
@@ -399,7 +400,16 @@ class ModelCall:
             content_type = dict(relayed.headers).get("content-type", "")
             is_sse = relayed.status < 400 and "text/event-stream" in content_type
             sniffer = UsageSniffer(dialect, reader, stream=is_sse)
-            await responder.start(relayed.status, relayed.headers)
+            headers = relayed.headers
+            if is_sse:
+                # Whatever the upstream said, a relayed stream must not be
+                # buffered or transformed by anything between us and the client.
+                ours = {name for name, _ in SSE_HEADERS if name != "content-type"}
+                headers = (
+                    *(h for h in headers if h[0] not in ours),
+                    *(h for h in SSE_HEADERS if h[0] in ours),
+                )
+            await responder.start(relayed.status, headers)
             try:
                 if is_sse:
                     await self._relay_events(relayed, responder, sniffer, hide_usage_chunk)
@@ -443,6 +453,25 @@ class ModelCall:
             tail = framer.flush()
             if tail:
                 await responder.send(tail)
+
+
+def _refuse_unstored_state(request: Request, targets: list[Target]) -> None:
+    """A Responses ``previous_response_id`` names state only the upstream that
+    stored it has. A translated call has no such upstream (and this gateway
+    stores no responses yet): say so with OpenAI's own error code instead of
+    silently answering without the conversation."""
+    previous = request.extra.get("previous_response_id")
+    if request.dialect != "openai_responses" or not previous:
+        return
+    if all(t.mode != "passthrough" for t in targets):
+        raise GatewayError(
+            "not_found",
+            f"previous response {previous!r} not found: responses are stored only by an "
+            "upstream that speaks the Responses API, and this model is served by translation; "
+            "send the full conversation in 'input' instead",
+            code="previous_response_not_found",
+            param="previous_response_id",
+        )
 
 
 def _is_usage_only_chunk(frame: bytes) -> bool:

@@ -119,7 +119,10 @@ class Gateway:
             context = CallContext(
                 client_key=client_key_of(http.headers), client_headers=http.headers
             )
-            async with upstream.relay("/v1/messages/count_tokens", http.body, context) as relayed:
+            body = http.body
+            if route.upstream_model != request.model:
+                body = dumps({**load_object(http.body), "model": route.upstream_model})
+            async with upstream.relay("/v1/messages/count_tokens", body, context) as relayed:
                 body = b"".join([chunk async for chunk in relayed.chunks])
                 await responder.respond(relayed.status, list(relayed.headers), body)
             return

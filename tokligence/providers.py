@@ -13,6 +13,7 @@ Any number of named providers are declared in INI sections::
     base_url = https://api.deepseek.com/v1
     api_key_env = DEEPSEEK_API_KEY   ; or api_key = ...
     headers = X-Title: my-app, HTTP-Referer: https://example.org
+    drop_betas = context-1m-2025-08-07   ; anthropic-beta flags this upstream rejects
     models = deepseek-chat, deepseek-reasoner
     connect_timeout = 5
     read_timeout = 300
@@ -44,6 +45,7 @@ FIELDS = (
     "read_timeout",
     "responses",
     "anthropic_version",
+    "drop_betas",
 )
 
 
@@ -60,6 +62,10 @@ class ProviderConfig:
     responses: bool = False  # serves /v1/responses natively (passthrough)
     anthropic_version: str = "2023-06-01"
     organization: str = ""
+    # anthropic-beta flags this upstream rejects (e.g. a Bedrock-style
+    # Anthropic-compatible endpoint): removed from relayed requests, and
+    # nothing else is ever added or changed.
+    drop_betas: tuple[str, ...] = ()
 
     @property
     def dialects(self) -> tuple[str, ...]:
@@ -151,6 +157,7 @@ def declared_provider(
     responses = get("responses")
     headers = get("headers")
     version = get("anthropic_version")
+    drop = get("drop_betas")
     return ProviderConfig(
         name=name,
         kind="anthropic" if kind == "anthropic" else "openai",
@@ -162,4 +169,5 @@ def declared_provider(
         read_timeout=_seconds(*read) if read else default_read,
         responses=_bool(*responses) if responses else False,
         anthropic_version=version[0].strip() if version else "2023-06-01",
+        drop_betas=tuple(b.strip() for b in drop[0].split(",") if b.strip()) if drop else (),
     )

@@ -163,6 +163,8 @@ class ProviderClient:
             for name, value in context.client_headers
             if name in FORWARDED_REQUEST_HEADERS and name not in own_names
         ]
+        if self.config.drop_betas:
+            forwarded = _without_betas(forwarded, self.config.drop_betas)
         # The client's anthropic-version wins over our default: Claude Code's
         # gateway contract says it reaches the upstream unchanged.
         client_version = [v for n, v in context.client_headers if n == "anthropic-version"]
@@ -268,6 +270,18 @@ class ProviderClient:
 
     def error_for(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
         return self.codec.decode_error(status, body, headers)
+
+
+def _without_betas(headers: list[tuple[str, str]], drop: tuple[str, ...]) -> list[tuple[str, str]]:
+    out = []
+    for name, value in headers:
+        if name == "anthropic-beta":
+            kept = [b.strip() for b in value.split(",") if b.strip() and b.strip() not in drop]
+            if not kept:
+                continue
+            value = ",".join(kept)
+        out.append((name, value))
+    return out
 
 
 async def _chunks(name: str, response: httpx.Response) -> AsyncIterator[bytes]:
