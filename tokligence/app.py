@@ -163,24 +163,34 @@ def build(config: Config, *, started_at: float | None = None) -> Built:
     return Built(gateway=gateway, server=server, upstreams=upstreams, config=config)
 
 
+Stamp = tuple[tuple[str, float], ...]
+
+
+def refresh_aliases(built: Built, stamp: Stamp) -> Stamp:
+    """One reload check: swap the router's aliases if the alias files
+    changed since ``stamp``; returns the new stamp. A file that cannot be
+    read or parsed keeps the aliases in force (and says why)."""
+    try:
+        text, new_stamp = alias_text(built.config)
+        if new_stamp != stamp:
+            built.gateway.router.set_aliases(parse_aliases(text))
+            log.info("model aliases reloaded")
+        return new_stamp
+    except (OSError, ValueError) as exc:
+        log.error("model aliases not reloaded: %s", exc)
+        return stamp
+
+
 async def reload_aliases(built: Built) -> None:
-    """Re-read alias files every ``model_aliases_reload_sec`` and swap the
-    alias set when they changed (as the original gateway does)."""
+    """Re-read alias files every ``model_aliases_reload_sec`` (as the
+    original gateway does)."""
     config = built.config
     if config.model_aliases_file is None and config.model_aliases_dir is None:
         return
-    _, stamp = alias_text(config)
+    stamp = alias_text(config)[1]
     while True:
         await trio.sleep(config.model_aliases_reload_sec)
-        try:
-            text, new_stamp = alias_text(config)
-            if new_stamp == stamp:
-                continue
-            built.gateway.router.set_aliases(parse_aliases(text))
-            stamp = new_stamp
-            log.info("model aliases reloaded")
-        except (OSError, ValueError) as exc:
-            log.error("model aliases not reloaded: %s", exc)
+        stamp = refresh_aliases(built, stamp)
 
 
 async def serve(
