@@ -28,7 +28,9 @@ class Sender(Protocol):
     closing: bool
     disconnected: bool
 
-    async def send(self, event: h11.Event) -> None: ...
+    def serialize(self, event: h11.Event) -> bytes: ...
+
+    async def write(self, data: bytes) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -74,6 +76,9 @@ class Responder:
         self.started = False
         self.ended = False
         self.record = AccessRecord()
+        # The head waits to go out with the first body bytes: one write (one
+        # syscall, one TCP segment) instead of two.
+        self._pending = b""
 
     @property
     def disconnected(self) -> bool:
@@ -90,18 +95,28 @@ class Responder:
         out.append((b"x-request-id", self._request.request_id.encode()))
         if self._conn.closing:
             out.append((b"connection", b"close"))
-        await self._conn.send(
+        self._pending = self._conn.serialize(
             h11.Response(status_code=status, headers=out, reason=reason_phrase(status))
         )
 
     async def send(self, data: bytes) -> None:
         if data:
-            await self._conn.send(h11.Data(data=data))
+            out = self._pending + self._conn.serialize(h11.Data(data=data))
+            self._pending = b""
+            await self._conn.write(out)
+
+    async def flush(self) -> None:
+        """Send the head now even without body bytes (e.g. before a long wait)."""
+        if self._pending:
+            out, self._pending = self._pending, b""
+            await self._conn.write(out)
 
     async def end(self) -> None:
         if not self.ended:
             self.ended = True
-            await self._conn.send(h11.EndOfMessage())
+            out = self._pending + self._conn.serialize(h11.EndOfMessage())
+            self._pending = b""
+            await self._conn.write(out)
 
     async def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         await self.start(status, [*headers, ("content-length", str(len(body)))])

@@ -131,20 +131,25 @@ class _Connection:
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         self.disconnected = False
         self.closing = False  # send Connection: close and stop after this cycle
-        self._send_lock = trio.Lock()
 
     # ------------------------------------------------------------ transport
+    # Only the handler's task writes (the disconnect watcher only reads), so
+    # writes need no lock.
 
-    async def send(self, event: h11.Event) -> None:
-        data = self.conn.send(event)
+    def serialize(self, event: h11.Event) -> bytes:
+        return self.conn.send(event) or b""
+
+    async def write(self, data: bytes) -> None:
         if not data:
             return
         try:
-            async with self._send_lock:
-                await self.stream.send_all(data)
+            await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self.disconnected = True
             raise ClientDisconnected("client closed the connection") from exc
+
+    async def send(self, event: h11.Event) -> None:
+        await self.write(self.serialize(event))
 
     async def _receive(self) -> bytes:
         try:
