@@ -60,8 +60,9 @@ from .errors import GatewayError, from_kind, invalid
 from .fronts._json import dumps, load_object
 from .fronts._sse import COMMENT_KEEPALIVE, SSE_HEADERS
 from .fronts.base import Front, IllegalStreamEvent
+from .fronts.relay_errors import RelayState, relayed_stream_error
 from .routing import Route, Router, WorkMode
-from .server.exchange import HttpRequest, Responder
+from .server.exchange import AbortResponse, HttpRequest, Responder
 from .upstreams.base import Upstream
 from .upstreams.client import CallContext, ProviderClient, Relayed, client_key_of
 from .upstreams.frames import EventFramer
@@ -397,8 +398,11 @@ class ModelCall:
             if relayed.status in RETRYABLE_STATUS and not last_try:
                 error_body = b"".join([chunk async for chunk in relayed.chunks])
                 raise upstream.error_for(relayed.status, error_body, dict(relayed.headers))
+            if relayed.status >= 400:
+                await self._relay_error(dialect, upstream, relayed, responder)
+                return True
             content_type = dict(relayed.headers).get("content-type", "")
-            is_sse = relayed.status < 400 and "text/event-stream" in content_type
+            is_sse = "text/event-stream" in content_type
             sniffer = UsageSniffer(dialect, reader, stream=is_sse)
             headers = relayed.headers
             if is_sse:
@@ -410,6 +414,7 @@ class ModelCall:
                     *(h for h in SSE_HEADERS if h[0] in ours),
                 )
             await responder.start(relayed.status, headers)
+            failure: GatewayError | None = None
             try:
                 if is_sse:
                     await self._relay_events(relayed, responder, sniffer, hide_usage_chunk)
@@ -418,16 +423,54 @@ class ModelCall:
                         sniffer.feed(chunk)
                         await responder.send(chunk)
             except GatewayError as error:
-                log.warning("passthrough from %s broke off: %s", upstream.name, error.message)
-                responder.record.notes["error"] = error.kind
+                failure = error
             finally:
                 usage = sniffer.finish()
                 estimated = usage is None or not sniffer.completed
                 responder.record.usage = (
                     dataclasses.replace(usage, estimated=estimated) if usage else None
                 )
+            if is_sse and not sniffer.failed and (failure is not None or not sniffer.completed):
+                # The upstream broke off: end with the protocol's in-stream
+                # error, never a silent truncation that looks like success.
+                failure = failure or GatewayError(
+                    "api_error", f"upstream {upstream.name} ended the stream before completion"
+                )
+                log.warning("passthrough from %s broke off: %s", upstream.name, failure.message)
+                responder.record.notes["error"] = failure.kind
+                state = RelayState(
+                    last_sequence=sniffer.last_sequence,
+                    response_id=sniffer.response_id,
+                    model=sniffer.model,
+                    created_at=sniffer.created_at,
+                )
+                await responder.send(
+                    relayed_stream_error(
+                        dialect, failure.kind, failure.message, failure.code, state
+                    )
+                )
+            elif failure is not None:
+                responder.record.notes["error"] = failure.kind
+                raise AbortResponse(
+                    f"passthrough from {upstream.name} broke off: {failure.message}"
+                )
             await responder.end()
         return True
+
+    async def _relay_error(
+        self, dialect: str, upstream: ProviderClient, relayed: Relayed, responder: Responder
+    ) -> None:
+        """An upstream error status ends the attempts. Its body is relayed as
+        is when it is this protocol's own error envelope; anything else (an
+        HTML page from a proxy, say) becomes our error in the client's
+        envelope, with the upstream's status."""
+        body = b"".join([chunk async for chunk in relayed.chunks])
+        headers = dict(relayed.headers)
+        if not _is_protocol_error(dialect, body):
+            raise upstream.error_for(relayed.status, body, headers)
+        responder.record.notes["error"] = upstream.error_for(relayed.status, body, headers).kind
+        kept = [(k, v) for k, v in relayed.headers if k != "content-type"]
+        await responder.respond(relayed.status, [*JSON_HEADERS, *kept], body)
 
     async def _relay_events(
         self, relayed: Relayed, responder: Responder, sniffer: UsageSniffer, hide_usage_chunk: bool
@@ -472,6 +515,16 @@ def _refuse_unstored_state(request: Request, targets: list[Target]) -> None:
             code="previous_response_not_found",
             param="previous_response_id",
         )
+
+
+def _is_protocol_error(dialect: str, body: bytes) -> bool:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(payload, dict) or not isinstance(payload.get("error"), dict):
+        return False
+    return dialect != "anthropic_messages" or payload.get("type") == "error"
 
 
 def _is_usage_only_chunk(frame: bytes) -> bool:

@@ -153,7 +153,8 @@ def _tool_call_body(call: ToolCallPart) -> dict[str, Any]:
     return {
         "id": call.id,
         "type": "function",
-        "function": {"name": call.name, "arguments": call.arguments},
+        # No argument text means no arguments: "{}" is what clients can parse.
+        "function": {"name": call.name, "arguments": call.arguments or "{}"},
     }
 
 
@@ -245,6 +246,7 @@ class ChatStreamRenderer:
         self._usage: Usage | None = None
         self._tools: dict[int, tuple[int, ToolKind]] = {}  # canonical index -> (chat index, kind)
         self._ended: set[int] = set()
+        self._with_args: set[int] = set()  # calls that have sent argument text
 
     @property
     def state(self) -> State:
@@ -276,8 +278,9 @@ class ChatStreamRenderer:
             return self._tool_delta(ev)
         if isinstance(ev, ToolCallEnd):
             self._known_tool(ev.index)
+            out = self._empty_arguments(ev.index)
             self._ended.add(ev.index)
-            return b""
+            return out
         if isinstance(ev, UsageUpdate):
             self._usage = merge_usage(self._usage, ev.usage)
             return b""
@@ -332,6 +335,7 @@ class ChatStreamRenderer:
             raise StreamStateError(f"tool call index {ev.index} received arguments after its end")
         if not ev.arguments:
             return b""
+        self._with_args.add(ev.index)
         if kind == "custom":
             call = {"index": chat_index, "custom": {"input": ev.arguments}}
         else:
@@ -343,8 +347,20 @@ class ChatStreamRenderer:
             raise StreamStateError(f"tool call index {index} was never started")
         return self._tools[index]
 
+    def _empty_arguments(self, index: int) -> bytes:
+        """A function call that streamed no argument text (a tool without
+        parameters) still gets ``{}``: clients json-parse what they
+        accumulated, and an empty string is not JSON."""
+        chat_index, kind = self._tools[index]
+        if kind == "custom" or index in self._with_args or index in self._ended:
+            return b""
+        self._with_args.add(index)
+        call = {"index": chat_index, "function": {"arguments": "{}"}}
+        return self._chunk({"tool_calls": [call]})
+
     def _finish(self, ev: Finish) -> bytes:
-        out = self._role({"content": "", "refusal": None})
+        out = b"".join(self._empty_arguments(index) for index in self._tools)
+        out += self._role({"content": "", "refusal": None})
         reason = finish_reason(ev.stop_reason, had_tool_calls=bool(self._tools))
         out += self._chunk({}, reason)
         if self._include_usage:

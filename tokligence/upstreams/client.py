@@ -35,6 +35,7 @@ from ..routing.breaker import CircuitBreaker
 from .codec import Codec, EncodeOptions
 from .model_limits import limits_for
 from .sse import SseDecoder, SseEvent
+from .transport import H11Transport
 
 log = logging.getLogger("tokligence.upstream")
 
@@ -129,9 +130,10 @@ class ProviderClient:
                 write=config.read_timeout,
                 pool=config.connect_timeout,
             ),
+            # Our own lean transport: httpcore's pool polls every pooled
+            # connection's readability on each request (see transport.py).
             # Generous pools: a gateway multiplexes many clients onto one upstream.
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
-            transport=transport,
+            transport=transport or H11Transport(max_connections=512, max_idle=64),
             trust_env=False,
         )
 

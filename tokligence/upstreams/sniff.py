@@ -10,11 +10,15 @@ bodies are parsed once at the end. Pure: no I/O.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..canonical import Usage, merge_usage
 from .sse import SseDecoder, SseEvent
+
+_ERROR_DATA = re.compile(r'\s*\{\s*"error"\s*:')  # an OpenAI in-stream error chunk
+_SEQUENCE = re.compile(r'"sequence_number"\s*:\s*(\d+)')
 
 UsageReader = Callable[[Mapping[str, Any]], Usage | None]
 
@@ -59,6 +63,13 @@ class UsageSniffer:
         self._body: list[bytes] = []
         self.usage: Usage | None = None
         self.completed = False  # saw the dialect's success terminator
+        self.failed = False  # saw the upstream's own in-stream error
+        # Responses only: where the upstream's stream stands, so a relay that
+        # breaks off can continue it with a well-formed failure.
+        self.last_sequence = -1
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.created_at = 0
 
     def feed(self, chunk: bytes) -> None:
         if self._decoder is None:
@@ -88,6 +99,12 @@ class UsageSniffer:
         terminal = TERMINAL_EVENTS.get(self.dialect, ())
         if event.event in terminal:
             self.completed = event.event != "response.failed"
+        if event.event in ("error", "response.failed") or (
+            event.event is None and _ERROR_DATA.match(data) is not None
+        ):
+            self.failed = True
+        if self.dialect == "openai_responses":
+            self._track_responses(event)
         if '"usage"' not in data:
             return
         try:
@@ -98,3 +115,22 @@ class UsageSniffer:
             found = self._reader(payload)
             if found is not None:
                 self.usage = merge_usage(self.usage, found)
+
+    def _track_responses(self, event: SseEvent) -> None:
+        found = _SEQUENCE.search(event.data)
+        if found:
+            self.last_sequence = max(self.last_sequence, int(found.group(1)))
+        if event.event == "response.created" and self.response_id is None:
+            try:
+                response = json.loads(event.data).get("response", {})
+            except (ValueError, AttributeError):
+                return
+            if isinstance(response, dict):
+                rid, model, created = (
+                    response.get("id"),
+                    response.get("model"),
+                    response.get("created_at"),
+                )
+                self.response_id = rid if isinstance(rid, str) else None
+                self.model = model if isinstance(model, str) else None
+                self.created_at = created if isinstance(created, int) else 0

@@ -1,0 +1,126 @@
+"""Connections and per-origin pools for :mod:`tokligence.upstreams.transport`.
+
+Theory of operation
+-------------------
+Everything here is synchronous: trio runs one task at a time, so taking and
+returning a connection needs no lock, and closing one needs no ``await``
+(``socket.close()`` wakes any task blocked on it). The only waiting point is
+``Origin.slots``, the semaphore a request holds from before it takes a
+connection until its response is finished with, whatever task finishes it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import h11
+import trio
+
+
+class Connection:
+    """One HTTP/1.1 connection: a byte stream (plain or TLS), its socket, its h11 state."""
+
+    __slots__ = ("h11", "idle_since", "reused", "socket", "stream")
+
+    def __init__(self, stream: trio.abc.Stream, socket: trio.socket.SocketType) -> None:
+        self.stream = stream
+        self.socket = socket
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.idle_since = 0.0
+        self.reused = False
+
+    def close(self) -> None:
+        self.socket.close()
+
+    def drain_buffered(self) -> bool:
+        """Skip body data already received; True if the message end was among it."""
+        try:
+            while True:
+                event = self.h11.next_event()
+                if type(event) is h11.EndOfMessage:
+                    return True
+                if type(event) is not h11.Data:
+                    return False
+        except h11.ProtocolError:
+            return False
+
+
+class Origin:
+    """The pool of one ``(scheme, host, port)``: a slot semaphore and a LIFO idle stack."""
+
+    __slots__ = (
+        "closed",
+        "host",
+        "idle",
+        "keepalive_expiry",
+        "max_connections",
+        "max_idle",
+        "port",
+        "scheme",
+        "slots",
+    )
+
+    def __init__(
+        self,
+        *,
+        scheme: str,
+        host: str,
+        port: int,
+        max_connections: int,
+        max_idle: int,
+        keepalive_expiry: float,
+    ) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.max_connections = max_connections
+        self.max_idle = max_idle
+        self.keepalive_expiry = keepalive_expiry
+        # Counts connections in use; idle ones hold no slot. A connection is
+        # opened only when `idle` is empty, so in use + idle <= max_connections.
+        self.slots = trio.Semaphore(max_connections)
+        # Right end is the most recently used connection.
+        self.idle: deque[Connection] = deque()
+        self.closed = False
+
+    @property
+    def in_use(self) -> int:
+        return self.max_connections - self.slots.value
+
+    def take(self, now: float) -> Connection | None:
+        """The warmest idle connection, or None if a new one must be opened."""
+        idle = self.idle
+        if idle and now - idle[-1].idle_since <= self.keepalive_expiry:
+            return idle.pop()
+        # The top is the youngest: if it expired, so did everything below it.
+        while idle:
+            idle.pop().close()
+        return None
+
+    def release(self, conn: Connection | None, *, reusable: bool) -> None:
+        """Give back the slot; pool ``conn`` if its exchange ended cleanly, else close it."""
+        if conn is not None:
+            if reusable and self._recycle(conn):
+                now = trio.current_time()
+                conn.idle_since = now
+                idle = self.idle
+                idle.append(conn)
+                expired = now - self.keepalive_expiry
+                while idle and (len(idle) > self.max_idle or idle[0].idle_since < expired):
+                    idle.popleft().close()
+            else:
+                conn.close()
+        self.slots.release()
+
+    def _recycle(self, conn: Connection) -> bool:
+        machine = conn.h11
+        if self.closed or machine.our_state is not h11.DONE or machine.their_state is not h11.DONE:
+            return False
+        machine.start_next_cycle()
+        # Bytes after the end of a response answer no request: a broken peer.
+        return not machine.trailing_data[0]
+
+    def close(self) -> None:
+        self.closed = True
+        while self.idle:
+            self.idle.popleft().close()
