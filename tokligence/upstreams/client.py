@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 
 import httpx
 
+from .. import __version__
 from ..canonical import Event, MessageStart, Request, StreamError, replay
 from ..errors import GatewayError
 from ..providers import ProviderConfig
@@ -73,7 +74,8 @@ DROPPED_RESPONSE_HEADERS = frozenset(
         "server",
     }
 )
-MAX_ERROR_BODY = 1024 * 1024  # an error body larger than this is cut when read
+MAX_ERROR_BODY = 1024 * 1024
+USER_AGENT = f"tokligence-gateway/{__version__}"  # an error body larger than this is cut when read
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -122,23 +124,23 @@ class ProviderClient:
         self.dialects = config.dialects
         self.forward_client_key = forward_client_key
         self.breaker = breaker or CircuitBreaker()
-        self._http = httpx.AsyncClient(
-            base_url=config.base_url,
-            timeout=httpx.Timeout(
-                connect=config.connect_timeout,
-                read=config.read_timeout,
-                write=config.read_timeout,
-                pool=config.connect_timeout,
-            ),
-            # Our own lean transport: httpcore's pool polls every pooled
-            # connection's readability on each request (see transport.py).
-            # Generous pools: a gateway multiplexes many clients onto one upstream.
-            transport=transport or H11Transport(max_connections=512, max_idle=64),
-            trust_env=False,
-        )
+        # httpx's request and response types over our own lean transport,
+        # called directly: a relay needs none of AsyncClient's per-request
+        # work (URL merging, cookie jars, auth flows, redirects), and
+        # httpcore's pool polls every pooled connection on each request
+        # (see transport.py). Generous pools: a gateway multiplexes many
+        # clients onto one upstream.
+        self._transport = transport or H11Transport(max_connections=512, max_idle=64)
+        self._base_url = config.base_url.rstrip("/")
+        self._timeouts = {
+            "connect": config.connect_timeout,
+            "read": config.read_timeout,
+            "write": config.read_timeout,
+            "pool": config.connect_timeout,
+        }
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     # ------------------------------------------------------------ headers
 
@@ -181,12 +183,17 @@ class ProviderClient:
     async def _open(
         self, path: str, body: bytes, headers: list[tuple[str, str]], query: str = ""
     ) -> AsyncIterator[httpx.Response]:
-        url = path + (f"?{query}" if query else "")
-        request = self._http.build_request(
-            "POST", url, content=body, headers=[("content-type", "application/json"), *headers]
+        url = self._base_url + path + (f"?{query}" if query else "")
+        request = httpx.Request(
+            "POST",
+            url,
+            content=body,
+            headers=[("content-type", "application/json"), ("user-agent", USER_AGENT), *headers],
+            extensions={"timeout": self._timeouts},
         )
         try:
-            response = await self._http.send(request, stream=True)
+            response = await self._transport.handle_async_request(request)
+            response.request = request
         except httpx.TimeoutException as exc:
             raise GatewayError(
                 "timeout", f"upstream {self.name} did not answer in time ({type(exc).__name__})"
