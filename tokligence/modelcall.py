@@ -286,6 +286,10 @@ class ModelCall:
             created=int(time.time()),
             context=context,
         )
+        if upstream_request.model != request.model:
+            # Clients see the name they asked for: Claude Code derives the
+            # context window and features from it (failure mode 20).
+            events = _renamed(events, request.model)
         async with aclosing(events):  # type: ignore[type-var]
             first = await _first_event(events)
             if request.stream:
@@ -536,6 +540,14 @@ def _is_usage_only_chunk(frame: bytes) -> bool:
     except (IndexError, ValueError):
         return False
     return isinstance(payload, dict) and payload.get("choices") == [] and bool(payload.get("usage"))
+
+
+async def _renamed(events: AsyncIterator[Event], model: str) -> AsyncIterator[Event]:
+    async with aclosing(events):  # type: ignore[type-var]
+        async for event in events:
+            if isinstance(event, MessageStart):
+                event = dataclasses.replace(event, model=model)
+            yield event
 
 
 async def _first_event(events: AsyncIterator[Event]) -> Event | None:

@@ -12,9 +12,13 @@ from .conftest import ANTHROPIC_KEY, OPENAI_KEY, Rig
 
 
 def test_chat_client_to_anthropic_upstream(fresh: Rig) -> None:
-    fresh.anthropic.enqueue("/v1/messages", messages_stream(MessagesScenario(blocks=[TextBlock(pieces=["Hel", "lo"])])))
+    fresh.anthropic.enqueue(
+        "/v1/messages", messages_stream(MessagesScenario(blocks=[TextBlock(pieces=["Hel", "lo"])]))
+    )
     client = openai.OpenAI(base_url=fresh.url + "/v1", api_key="x", max_retries=0)
-    with client.chat.completions.stream(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}]) as s:
+    with client.chat.completions.stream(
+        model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}]
+    ) as s:
         final = s.get_final_completion()
     assert final.choices[0].message.content == "Hello"
     sent = fresh.anthropic.last("/v1/messages")
@@ -25,7 +29,9 @@ def test_chat_client_to_anthropic_upstream(fresh: Rig) -> None:
 def test_messages_client_to_openai_upstream(fresh: Rig) -> None:
     fresh.openai.enqueue("/v1/chat/completions", chat_stream(ChatScenario(text=["Bon", "jour"])))
     client = anthropic.Anthropic(base_url=fresh.url, api_key="x", max_retries=0)
-    with client.messages.stream(model="gpt-4o", max_tokens=50, messages=[{"role": "user", "content": "hi"}]) as s:
+    with client.messages.stream(
+        model="gpt-4o", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    ) as s:
         final = s.get_final_message()
     assert final.content[0].text == "Bonjour"  # type: ignore[union-attr]
     sent = fresh.openai.last("/v1/chat/completions")
