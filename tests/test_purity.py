@@ -19,6 +19,7 @@ PURE = sorted(
         *(PACKAGE / "canonical").glob("*.py"),
         PACKAGE / "upstreams" / "sse.py",
         PACKAGE / "upstreams" / "loopback.py",
+        PACKAGE / "ledger" / "row.py",
         *(PACKAGE / "upstreams").glob("codec*.py"),
         PACKAGE / "errors.py",
         PACKAGE / "endpoints.py",

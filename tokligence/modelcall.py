@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import random
 import secrets
 import time
@@ -316,20 +317,25 @@ class ModelCall:
         state = {"finished": False}
         await responder.start(200, list(SSE_HEADERS))
 
-        async def on_event(event: Event) -> None:
-            tracker.observe(event)
-            if isinstance(event, Finish):
-                state["finished"] = True
-            await responder.send(renderer.feed(event))
+        async def on_batch(batch: list[Event]) -> None:
+            out: list[bytes] = []
+            try:
+                for event in batch:
+                    tracker.observe(event)
+                    if isinstance(event, Finish):
+                        state["finished"] = True
+                    out.append(renderer.feed(event))
+            finally:  # what rendered before a failure still goes out
+                await responder.send(b"".join(out))
 
         async def on_idle() -> None:
             await responder.send(renderer.keepalive())
 
         try:
             if first is not None:
-                await on_event(first)
+                await on_batch([first])
                 interval = self.policy.keepalive if may_stall else None
-                await _pump(events, interval, on_event, on_idle)
+                await _pump(events, interval, on_batch, on_idle)
         except GatewayError as error:
             failure = StreamError(kind=error.kind, message=error.message, code=error.code)
             await responder.send(renderer.feed(failure))
@@ -481,7 +487,8 @@ class ModelCall:
     ) -> None:
         framer = EventFramer()
 
-        async def on_chunk(chunk: bytes) -> None:
+        async def on_chunks(chunks: list[bytes]) -> None:
+            chunk = b"".join(chunks)
             sniffer.feed(chunk)
             frames = framer.feed(chunk)
             if hide_usage_chunk:
@@ -495,7 +502,7 @@ class ModelCall:
                 await responder.send(COMMENT_KEEPALIVE)
 
         try:
-            await _pump(relayed.chunks, self.policy.keepalive, on_chunk, on_idle)
+            await _pump(relayed.chunks, self.policy.keepalive, on_chunks, on_idle)
         finally:
             tail = framer.flush()
             if tail:
@@ -561,22 +568,25 @@ async def _first_event(events: AsyncIterator[Event]) -> Event | None:
     return None
 
 
+PUMP_BUFFER = 256  # items a producer may run ahead of a slow client (then it waits)
+
+
 async def _pump(
     source: AsyncIterator[Any],
     interval: float | None,
-    on_item: Callable[[Any], Awaitable[None]],
+    on_batch: Callable[[list[Any]], Awaitable[None]],
     on_idle: Callable[[], Awaitable[None]],
 ) -> None:
-    """Hand each item of ``source`` to ``on_item``; call ``on_idle`` after
-    every ``interval`` seconds of silence. A producer task feeds a channel
-    because cancelling a wait inside an async generator would break the
-    generator; errors are carried out of the nursery by hand so callers see
-    the exception itself, not an ExceptionGroup."""
-    if interval is None:
-        async for item in source:
-            await on_item(item)
-        return
-    send, receive = trio.open_memory_channel[Any](0)
+    """Hand the items of ``source`` to ``on_batch``, in order, several at a
+    time when several are ready (one socket write per burst instead of one
+    per event); call ``on_idle`` after every ``interval`` seconds of silence.
+
+    A producer task feeds a bounded channel: cancelling a wait inside an
+    async generator would break the generator, and the buffer is what lets
+    a burst collect while the previous one is being written. Errors are
+    carried out of the nursery by hand so callers see the exception itself,
+    not an ExceptionGroup."""
+    send, receive = trio.open_memory_channel[Any](PUMP_BUFFER)
     failure: list[BaseException] = []
 
     async def produce() -> None:
@@ -591,19 +601,31 @@ async def _pump(
         nursery.start_soon(produce)
         async with receive:
             while True:
-                with trio.move_on_after(interval) as waited:
+                batch: list[Any] = []
+                with trio.move_on_after(math.inf if interval is None else interval) as waited:
                     try:
-                        item = await receive.receive()
+                        batch.append(await receive.receive())
                     except trio.EndOfChannel:
+                        break
+                ended = False
+                while batch:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                    except trio.EndOfChannel:
+                        ended = True
                         break
                 try:
                     if waited.cancelled_caught:
                         await on_idle()
                     else:
-                        await on_item(item)
+                        await on_batch(batch)
                 except Exception as exc:
                     failure.append(exc)
                     nursery.cancel_scope.cancel()
+                    break
+                if ended:
                     break
     if failure:
         raise failure[0]

@@ -1,0 +1,203 @@
+"""The writer: every submitted row lands exactly once, off the request path,
+with back-pressure instead of loss and loud failures instead of silent ones."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+import peewee
+import pytest
+import trio
+import trio.testing
+
+from tokligence.ledger import db as dbmod
+from tokligence.ledger.prices import PriceBook, cost_usd, load_seed
+from tokligence.ledger.queries import UsageTotals, usage_summary
+from tokligence.ledger.writer import LedgerWriter, WriterClosed, WriterStats
+
+from .rows import T0, count_entries, make_row, rename_table, request_ids, write_lock
+
+
+async def test_a_thousand_concurrent_submissions_give_a_thousand_exact_rows(
+    ledger_db: peewee.Database,
+) -> None:
+    rows = [
+        make_row(
+            request_id=f"r{i}",
+            created_at=T0 + timedelta(microseconds=i),
+            input_tokens=i,
+            output_tokens=2 * i,
+            reasoning_tokens=i % 2,
+            cache_read_tokens=3 * i,
+            cache_write_tokens=i % 7,
+        )
+        for i in range(1, 1001)
+    ]
+    writer = LedgerWriter(ledger_db)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        async with trio.open_nursery() as requests:
+            for row in rows:
+                requests.start_soon(writer.submit, row)
+        await writer.close()
+
+    assert sorted(request_ids(ledger_db)) == sorted(row.request_id for row in rows)
+    book = PriceBook(load_seed())
+    price = book.find(model="gpt-4o-mini", provider="openai", at=T0)
+    assert price is not None
+    totals = await trio.to_thread.run_sync(lambda: usage_summary(ledger_db, group_by="provider"))
+    assert totals == [
+        UsageTotals(
+            key="openai",
+            requests=1000,
+            errors=0,
+            input_tokens=sum(range(1, 1001)),
+            output_tokens=2 * sum(range(1, 1001)),
+            cache_read_tokens=3 * sum(range(1, 1001)),
+            cache_write_tokens=sum(i % 7 for i in range(1, 1001)),
+            reasoning_tokens=500,
+            estimated_requests=0,
+            unpriced_requests=0,
+            cost_usd=sum((cost_usd(row, price) for row in rows), Decimal(0)),
+        )
+    ]
+    stats = writer.stats
+    assert stats.rows_written == 1000 and stats.healthy and stats.failures == 0
+    # Group commit: the rows arrived together, so few transactions carried them.
+    assert stats.batches <= 20
+
+
+async def test_a_full_queue_makes_submit_wait_and_close_drains_it(
+    ledger_db: peewee.Database,
+) -> None:
+    writer = LedgerWriter(ledger_db, capacity=10, batch_size=5, flush_interval=0)
+    finished: list[str] = []
+
+    async def submit(request_id: str) -> None:
+        await writer.submit(make_row(request_id=request_id))
+        finished.append(request_id)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        with write_lock(ledger_db):
+            await writer.submit(make_row(request_id="first"))
+            await trio.testing.wait_all_tasks_blocked()  # the writer is stuck on the lock
+            for i in range(10):
+                await writer.submit(make_row(request_id=f"queued-{i}"))
+            nursery.start_soon(submit, "overflow")
+            await trio.testing.wait_all_tasks_blocked()
+            stats = writer.stats
+            assert finished == []  # waiting, neither dropped nor failed
+            assert (stats.in_flight, stats.queued, stats.waiting_submitters) == (1, 10, 1)
+            nursery.start_soon(writer.close)
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(WriterClosed):
+                await writer.submit(make_row(request_id="too-late"))
+            assert count_entries(ledger_db) == 0
+        # Lock released: close() returns once everything accepted is written.
+
+    assert finished == ["overflow"]
+    assert sorted(request_ids(ledger_db)) == sorted(
+        ["first", "overflow", *(f"queued-{i}" for i in range(10))]
+    )
+    assert writer.stats.healthy
+
+
+async def test_a_failing_database_turns_health_red_then_recovers_without_loss(
+    ledger_db: peewee.Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    changes: list[WriterStats] = []
+    went_down, came_back = trio.Event(), trio.Event()
+
+    def on_health_change(stats: WriterStats) -> None:
+        changes.append(stats)
+        (came_back if stats.healthy else went_down).set()
+
+    writer = LedgerWriter(
+        ledger_db,
+        flush_interval=0,
+        retry_initial=0.01,
+        retry_max=0.05,
+        on_health_change=on_health_change,
+    )
+    rename_table(ledger_db, "ledger_entries", "ledger_entries_away")
+    caplog.set_level(logging.ERROR, logger="tokligence.ledger")
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            for i in range(5):
+                await writer.submit(make_row(request_id=f"kept-{i}"))
+            await went_down.wait()
+            assert not writer.healthy
+            down = writer.stats
+            assert down.last_error is not None and "ledger_entries" in down.last_error
+            assert down.in_flight + down.queued == 5
+            assert any(
+                record.levelno == logging.ERROR and "ledger write of" in record.getMessage()
+                for record in caplog.records
+            )
+            rename_table(ledger_db, "ledger_entries_away", "ledger_entries")
+            await came_back.wait()
+            await writer.close()
+    assert [stats.healthy for stats in changes] == [False, True]
+    assert sorted(request_ids(ledger_db)) == [f"kept-{i}" for i in range(5)]
+    assert writer.stats.failures >= 1 and writer.stats.rows_written == 5
+
+
+async def test_close_flushes_without_waiting_for_a_full_batch(
+    ledger_db: peewee.Database,
+) -> None:
+    # A batch that would wait ten minutes to fill: close() must not.
+    writer = LedgerWriter(ledger_db, batch_size=10_000, flush_interval=600)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            for i in range(300):
+                await writer.submit(make_row(request_id=f"r{i}"))
+            await writer.close()
+    assert count_entries(ledger_db) == 300
+    assert writer.stats.batches == 1
+
+
+async def test_an_unreachable_server_is_loud_and_its_rows_are_counted_as_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    db = dbmod.open_database("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    went_down = trio.Event()
+    writer = LedgerWriter(
+        db, retry_initial=0.01, retry_max=0.02, on_health_change=lambda s: went_down.set()
+    )
+    caplog.set_level(logging.ERROR, logger="tokligence.ledger")
+    try:
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(writer.run)
+                await writer.submit(make_row())
+                await went_down.wait()
+                assert not writer.healthy
+                assert writer.stats.last_error is not None
+                assert writer.stats.last_error.startswith("OperationalError")
+                nursery.cancel_scope.cancel()  # a shutdown deadline ran out
+    finally:
+        dbmod.close_database(db)
+    messages = [record.getMessage() for record in caplog.records]
+    assert "ledger writer stopped with 1 rows not written" in messages
+
+
+async def test_submit_after_close_is_refused(ledger_db: peewee.Database) -> None:
+    writer = LedgerWriter(ledger_db)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        await writer.close()
+        await writer.close()  # idempotent
+    with pytest.raises(WriterClosed):
+        await writer.submit(make_row())
+
+
+def test_writer_settings_are_checked(ledger_db: peewee.Database) -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        LedgerWriter(ledger_db, capacity=0)
+    with pytest.raises(ValueError, match="intervals"):
+        LedgerWriter(ledger_db, retry_initial=1, retry_max=0.5)
