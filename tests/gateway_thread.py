@@ -10,7 +10,7 @@ from types import TracebackType
 
 import trio
 
-from tokligence.app import build
+from tokligence.app import build, run
 from tokligence.config import Config, load_config
 from tokligence.server.listen import Bound
 
@@ -36,7 +36,7 @@ class GatewayThread:
         async def main() -> None:
             self._token = trio.lowlevel.current_trio_token()
             async with trio.open_nursery() as nursery:
-                self.bound = await nursery.start(self._built.server.serve)
+                self.bound = await nursery.start(run, self._built)
                 self._ready.set()
 
         try:

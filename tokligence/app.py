@@ -14,10 +14,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import peewee
 import trio
 
 from .config import Config, ConfigError, alias_text
 from .endpoints import EndpointTable
+from .ledger.db import close_database, database_urls, describe_url, open_database
+from .ledger.migrations import migrate
+from .ledger.writer import LedgerWriter
 from .modelcall import ModelCall, RetryPolicy
 from .pipeline import Gateway
 from .routing import Router, Rule, parse_aliases, parse_rules
@@ -193,6 +197,66 @@ async def reload_aliases(built: Built) -> None:
         stamp = refresh_aliases(built, stamp)
 
 
+async def open_ledger(config: Config) -> tuple[peewee.Database, LedgerWriter] | None:
+    """The ledger database, migrated, and its writer (not yet running)."""
+    if not config.ledger_enabled:
+        return None
+    url, _ = database_urls(
+        database_url=config.database_url,
+        ledger_file=config.ledger_file(),
+        identity_file=config.identity_file(),
+    )
+
+    def open_and_migrate() -> peewee.Database:
+        db = open_database(url)
+        try:
+            migrate(db, "ledger")
+        except Exception:
+            close_database(db)
+            raise
+        return db
+
+    try:
+        db = await trio.to_thread.run_sync(open_and_migrate)
+    except (peewee.PeeweeException, OSError, ValueError) as exc:
+        raise ConfigError(f"cannot open the ledger database {describe_url(url)}: {exc}") from None
+    log.info("ledger: %s", describe_url(url))
+    writer = LedgerWriter(
+        db,
+        capacity=config.ledger_async_buffer_size,
+        batch_size=config.ledger_async_batch_size,
+        flush_interval=config.ledger_async_flush_ms / 1000,
+    )
+    return db, writer
+
+
+async def run(
+    built: Built, *, task_status: trio.TaskStatus[list[Bound]] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run a built gateway (ledger writer, listeners) until its server has
+    shut down, then flush the ledger and close upstream connections."""
+    ledger = await open_ledger(built.config)
+    async with trio.open_nursery() as nursery:
+        if ledger is not None:
+            built.gateway.ledger = ledger[1]
+            await nursery.start(ledger[1].run)
+        nursery.start_soon(reload_aliases, built)
+        try:
+            await built.server.serve(task_status=task_status)
+        finally:
+            with trio.CancelScope(shield=True):
+                await close_upstreams(built)
+                if ledger is not None:
+                    db, writer = ledger
+                    # Every request has finished: flush what it recorded.
+                    with trio.move_on_after(max(built.config.shutdown_grace, 5.0)) as waited:
+                        await writer.close()
+                    if waited.cancelled_caught:
+                        log.error("ledger: %d rows not written at shutdown", writer.stats.queued)
+                    await trio.to_thread.run_sync(close_database, db)
+            nursery.cancel_scope.cancel()  # the alias reloader and the writer's task
+
+
 async def serve(
     config: Config, *, task_status: trio.TaskStatus[list[Bound]] = trio.TASK_STATUS_IGNORED
 ) -> None:
@@ -201,11 +265,8 @@ async def serve(
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
 
-            async def run_server(task_status: trio.TaskStatus[list[Bound]]) -> None:
-                try:
-                    await built.server.serve(task_status=task_status)
-                finally:
-                    await close_upstreams(built)
+            async def run_all(task_status: trio.TaskStatus[list[Bound]]) -> None:
+                await run(built, task_status=task_status)
                 nursery.cancel_scope.cancel()  # served out: stop watching signals
 
             async def watch_signals() -> None:
@@ -214,8 +275,7 @@ async def serve(
                     built.server.shutdown()
 
             nursery.start_soon(watch_signals)
-            nursery.start_soon(reload_aliases, built)
-            bound = await nursery.start(run_server)
+            bound = await nursery.start(run_all)
             for b in bound:
                 log.info("listening on http://%s:%d (%s)", b.host, b.port, b.name)
             task_status.started(bound)

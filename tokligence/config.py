@@ -99,6 +99,10 @@ class Config:
     data_dir: Path
     database_url: str
     ledger_path: Path | None
+    ledger_enabled: bool
+    ledger_async_buffer_size: int
+    ledger_async_batch_size: int
+    ledger_async_flush_ms: int
     identity_path: Path | None
     log_level: str
     log_dir: Path

@@ -191,16 +191,17 @@ class ModelCall:
     # ------------------------------------------------------------ entry
 
     async def run(self, front: Front, http: HttpRequest, responder: Responder) -> None:
+        responder.record.dialect = front.dialect
         obj = load_object(http.body)
         model = obj.get("model")
+        stream = obj.get("stream") is True
+        responder.record.stream = stream
         if not isinstance(model, str) or not model:
             front.parse_object(obj)  # raises the dialect's precise error
             raise invalid("'model' is required", param="model")
+        responder.record.model = model
         route = self.router.resolve(model)
         targets = self.targets(route, front.dialect)
-        stream = obj.get("stream") is True
-        responder.record.model = model
-        responder.record.stream = stream
         request: Request | None = None
         if any(t.mode != "passthrough" for t in targets):
             request = front.parse_object(obj)
@@ -270,8 +271,9 @@ class ModelCall:
         responder: Responder,
         last_try: bool,
     ) -> bool:
-        responder.record.notes["provider"] = target.upstream.name
-        responder.record.notes["mode"] = target.mode
+        responder.record.provider = target.upstream.name
+        responder.record.mode = target.mode
+        responder.record.upstream_model = route.upstream_model
         if target.mode == "passthrough":
             assert isinstance(target.upstream, ProviderClient)
             return await self._passthrough(
@@ -324,6 +326,8 @@ class ModelCall:
                     tracker.observe(event)
                     if isinstance(event, Finish):
                         state["finished"] = True
+                    elif isinstance(event, StreamError):
+                        responder.record.error = event.kind
                     out.append(renderer.feed(event))
             finally:  # what rendered before a failure still goes out
                 await responder.send(b"".join(out))
@@ -337,6 +341,7 @@ class ModelCall:
                 interval = self.policy.keepalive if may_stall else None
                 await _pump(events, interval, on_batch, on_idle)
         except GatewayError as error:
+            responder.record.error = error.kind
             failure = StreamError(kind=error.kind, message=error.message, code=error.code)
             await responder.send(renderer.feed(failure))
         except IllegalStreamEvent:
@@ -344,6 +349,8 @@ class ModelCall:
             log.exception("upstream produced an illegal event sequence")
         finally:
             responder.record.usage = tracker.result(complete=state["finished"])
+            if not state["finished"] and responder.record.error is None:
+                responder.record.error = "api_error"  # cut short: close() says so in-stream
         await responder.send(renderer.close())
         await responder.end()
 
@@ -447,7 +454,7 @@ class ModelCall:
                     "api_error", f"upstream {upstream.name} ended the stream before completion"
                 )
                 log.warning("passthrough from %s broke off: %s", upstream.name, failure.message)
-                responder.record.notes["error"] = failure.kind
+                responder.record.error = failure.kind
                 state = RelayState(
                     last_sequence=sniffer.last_sequence,
                     response_id=sniffer.response_id,
@@ -460,7 +467,7 @@ class ModelCall:
                     )
                 )
             elif failure is not None:
-                responder.record.notes["error"] = failure.kind
+                responder.record.error = failure.kind
                 raise AbortResponse(
                     f"passthrough from {upstream.name} broke off: {failure.message}"
                 )
@@ -478,7 +485,7 @@ class ModelCall:
         headers = dict(relayed.headers)
         if not _is_protocol_error(dialect, body):
             raise upstream.error_for(relayed.status, body, headers)
-        responder.record.notes["error"] = upstream.error_for(relayed.status, body, headers).kind
+        responder.record.error = upstream.error_for(relayed.status, body, headers).kind
         kept = [(k, v) for k, v in relayed.headers if k != "content-type"]
         await responder.respond(relayed.status, [*JSON_HEADERS, *kept], body)
 

@@ -19,7 +19,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import trio
+
 from . import __version__
+from .accounting import ledger_row
+from .canonical import Usage
 from .canonical.tokens import request_tokens, text_tokens
 from .endpoints import EndpointTable, Match, dialect_for_path
 from .errors import GatewayError
@@ -27,6 +31,7 @@ from .fronts._json import dumps, load_object
 from .fronts.anthropic_messages import AnthropicMessagesFront
 from .fronts.openai_embeddings import parse_embeddings, render_embeddings
 from .fronts.registry import FRONTS
+from .ledger.writer import LedgerWriter
 from .modelcall import JSON_HEADERS, ModelCall
 from .routing import LOOPBACK, Router
 from .server.exchange import HttpRequest, Responder
@@ -38,6 +43,8 @@ from .upstreams.client import CallContext, ProviderClient, client_key_of
 log = logging.getLogger("tokligence.pipeline")
 
 ESTIMATE_HEADER = "x-tokligence-token-estimate"
+# Endpoints whose every request gets a ledger row, whatever its fate.
+LEDGERED_ACTIONS = frozenset({"chat", "responses", "messages", "count_tokens", "embeddings"})
 _FRONT_OF_ACTION = {
     "chat": "openai_chat",
     "responses": "openai_responses",
@@ -54,10 +61,12 @@ class Gateway:
         calls: ModelCall,
         started_at: float,
         facts: Mapping[str, Any] | None = None,
+        ledger: LedgerWriter | None = None,
     ) -> None:
         self.router = router
         self.upstreams = upstreams
         self.calls = calls
+        self.ledger = ledger
         self.started_at = started_at
         self.facts = dict(facts or {})
 
@@ -74,17 +83,37 @@ class Gateway:
 
     def handler_for(self, table: EndpointTable) -> Handler:
         async def handle(request: HttpRequest, responder: Responder) -> None:
+            ledgered = False
             try:
                 match = table.match(request.method, request.path)
+                ledgered = match.endpoint.action in LEDGERED_ACTIONS
                 await self._dispatch(match, request, responder)
             except GatewayError as error:
                 if responder.started:
                     raise
-                responder.record.notes.setdefault("error", error.kind)
+                responder.record.error = responder.record.error or error.kind
                 status, headers, body = self.render_error(request.path, error)
                 await responder.respond(status, headers, body)
+            finally:
+                if ledgered and self.ledger is not None:
+                    await self._account(request, responder)
 
         return handle
+
+    async def _account(self, request: HttpRequest, responder: Responder) -> None:
+        assert self.ledger is not None
+        row = ledger_row(
+            request_id=request.request_id,
+            path=request.path,
+            record=responder.record,
+            finished_at=time.perf_counter(),
+            disconnected=responder.disconnected,
+        )
+        # Shielded: a client that went away (our task is being cancelled)
+        # still gets its row. The writer's bounded queue may make this wait;
+        # that wait is the backpressure that keeps rows from being lost.
+        with trio.CancelScope(shield=True):
+            await self.ledger.submit(row)
 
     async def _dispatch(self, match: Match, request: HttpRequest, responder: Responder) -> None:
         action = match.endpoint.action
@@ -103,18 +132,25 @@ class Gateway:
                 code="response_not_found",
             )
         elif action == "health":
-            await responder.respond(200, JSON_HEADERS, self._health())
+            healthy, body = self._health()
+            # Red health is loud: a load balancer takes a gateway whose
+            # ledger cannot write out of rotation.
+            await responder.respond(200 if healthy else 503, JSON_HEADERS, body)
 
     # ------------------------------------------------------------ small endpoints
 
     async def _count_tokens(self, http: HttpRequest, responder: Responder) -> None:
         front = FRONTS["anthropic_messages"]
         assert isinstance(front, AnthropicMessagesFront)
+        responder.record.dialect = "anthropic_messages"
         request = front.parse_count_tokens(http.body)
         responder.record.model = request.model
         route = self.router.resolve(request.model)
         upstream = self.upstreams.get(route.providers[0])
+        responder.record.provider = route.providers[0]
+        responder.record.upstream_model = route.upstream_model
         if isinstance(upstream, ProviderClient) and "anthropic_messages" in upstream.dialects:
+            responder.record.mode = "passthrough"
             # The upstream's own counter is exact; prefer it.
             context = CallContext(
                 client_key=client_key_of(http.headers), client_headers=http.headers
@@ -127,6 +163,7 @@ class Gateway:
                 await responder.respond(relayed.status, list(relayed.headers), body)
             return
         # No counter upstream: the local estimate errs high and says so.
+        responder.record.mode = "native"
         await responder.respond(
             200,
             [*JSON_HEADERS, (ESTIMATE_HEADER, "true")],
@@ -134,11 +171,15 @@ class Gateway:
         )
 
     async def _embeddings(self, http: HttpRequest, responder: Responder) -> None:
+        responder.record.dialect = "openai_embeddings"
         request = parse_embeddings(http.body)
         responder.record.model = request.model
         route = self.router.resolve(request.model)
         upstream = self.upstreams.get(route.providers[0])
+        responder.record.provider = route.providers[0]
+        responder.record.upstream_model = route.upstream_model
         if isinstance(upstream, ProviderClient) and upstream.config.kind == "openai":
+            responder.record.mode = "passthrough"
             context = CallContext(
                 client_key=client_key_of(http.headers), client_headers=http.headers
             )
@@ -159,6 +200,8 @@ class Gateway:
         dims = request.dimensions or loopback.DEFAULT_EMBEDDING_DIMENSIONS
         vectors = [loopback.embed(text, dims) for text in request.inputs]
         tokens = sum(text_tokens(text) for text in request.inputs)
+        responder.record.mode = "native"
+        responder.record.usage = Usage(input_tokens=tokens)
         await responder.respond(
             200, JSON_HEADERS, render_embeddings(request, vectors, prompt_tokens=tokens)
         )
@@ -201,16 +244,31 @@ class Gateway:
         except GatewayError:
             return "tokligence"
 
-    def _health(self) -> bytes:
+    def _ledger_health(self) -> dict[str, Any]:
+        if self.ledger is None:
+            return {"ledger": {"enabled": False}}
+        stats = self.ledger.stats
+        return {
+            "ledger": {
+                "enabled": True,
+                "healthy": self.ledger.healthy,
+                "rows_written": stats.rows_written,
+                "queued": stats.queued,
+                "last_error": stats.last_error,
+            }
+        }
+
+    def _health(self) -> tuple[bool, bytes]:
         routes = {rule.pattern: "|".join(rule.providers) for rule in self.router.rules}
         breakers = {
             name: upstream.breaker.state
             for name, upstream in self.upstreams.items()
             if isinstance(upstream, ProviderClient)
         }
-        return dumps(
+        healthy = self.ledger is None or self.ledger.healthy
+        return healthy, dumps(
             {
-                "status": "ok",
+                "status": "ok" if healthy else "degraded",
                 "version": __version__,
                 "uptime_s": round(time.time() - self.started_at, 3),
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -218,6 +276,7 @@ class Gateway:
                 "adapters": sorted(self.upstreams),
                 "routes": routes,
                 "upstreams": breakers,
+                **self._ledger_health(),
                 **self.facts,
             }
         )

@@ -218,8 +218,8 @@ def _secret(name: str, help: str) -> Setting:
 _LEGACY_PLAIN = """
     base_url email display_name enable_provider publish_name model_family price_per_1k
     marketplace_enabled telemetry_enabled db_max_open_conns db_max_idle_conns
-    db_conn_max_lifetime db_conn_max_idle_time ledger_async_batch_size ledger_async_flush_ms
-    ledger_async_buffer_size ledger_async_num_workers hooks_enabled anthropic_force_sse
+    db_conn_max_lifetime db_conn_max_idle_time ledger_async_num_workers hooks_enabled
+    anthropic_force_sse
     anthropic_token_check_enabled openai_tool_bridge_stream sidecar_model_map
     sidecar_model_map_file anthropic_web_search anthropic_computer_use anthropic_mcp
     anthropic_prompt_caching anthropic_json_mode anthropic_reasoning anthropic_beta_header
@@ -295,6 +295,12 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     _path("ledger_path", "ledger SQLite file (default: <data_dir>/ledger.db)"),
+    _bool("ledger_enabled", True, "record every request in the ledger"),
+    _count(
+        "ledger_async_buffer_size", 10_000, "ledger rows queued before requests wait", minimum=1
+    ),
+    _count("ledger_async_batch_size", 256, "ledger rows written per commit at most", minimum=1),
+    _count("ledger_async_flush_ms", 50, "how long the ledger writer gathers a batch (ms)"),
     _path("identity_path", "users/keys SQLite file (default: <data_dir>/identity.db)"),
     # --- logging --------------------------------------------------------------
     Setting(

@@ -64,12 +64,22 @@ class ClientDisconnected(Exception):
 
 @dataclass(kw_only=True, slots=True)
 class AccessRecord:
-    """What the access log line says about one request; handlers add to it."""
+    """What one request came to: handlers fill it in, the access log and the
+    ledger read it when the request is over."""
 
-    model: str | None = None
+    model: str | None = None  # as the client asked for it
+    upstream_model: str | None = None  # after aliases, when an upstream was called
+    provider: str | None = None
+    mode: str | None = None  # native | passthrough | translation
+    dialect: str | None = None  # the client's dialect
     stream: bool = False
     status: int = 0
+    error: str | None = None  # an ErrorKind, or "client_disconnect"
     usage: Usage | None = None
+    user_id: int | None = None
+    api_key_id: int | None = None
+    started_at: float = field(default_factory=time.perf_counter)
+    first_byte_at: float | None = None
     notes: dict[str, str] = field(default_factory=dict)
 
 
@@ -110,6 +120,8 @@ class Responder:
         if data:
             out = self._pending + self._conn.serialize(h11.Data(data=data))
             self._pending = b""
+            if self.record.first_byte_at is None:
+                self.record.first_byte_at = time.perf_counter()
             await self._conn.write(out)
 
     async def flush(self) -> None:
@@ -121,6 +133,8 @@ class Responder:
     async def end(self) -> None:
         if not self.ended:
             self.ended = True
+            if self.record.first_byte_at is None:
+                self.record.first_byte_at = time.perf_counter()
             out = self._pending + self._conn.serialize(h11.EndOfMessage())
             self._pending = b""
             await self._conn.write(out)
@@ -159,7 +173,14 @@ def log_access(
         if usage is not None
         else ""
     )
-    notes = "".join(f" {k}={v}" for k, v in sorted(record.notes.items()))
+    fields = {
+        "provider": record.provider,
+        "mode": record.mode,
+        "upstream": record.upstream_model if record.upstream_model != record.model else None,
+        "error": record.error,
+        **record.notes,
+    }
+    notes = "".join(f" {k}={v}" for k, v in fields.items() if v)
     log_access.info(
         "req=%s %s %s model=%s status=%s dur=%.1fms stream=%s client=%s%s%s%s",
         request.request_id,
