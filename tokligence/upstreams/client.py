@@ -74,8 +74,9 @@ DROPPED_RESPONSE_HEADERS = frozenset(
         "server",
     }
 )
-MAX_ERROR_BODY = 1024 * 1024
-USER_AGENT = f"tokligence-gateway/{__version__}"  # an error body larger than this is cut when read
+MAX_ERROR_BODY = 1024 * 1024  # an error body larger than this is cut when read
+USER_AGENT = f"tokligence-gateway/{__version__}"
+MAX_CACHED_URLS = 256  # query strings vary per client; the cache must not grow with them
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -132,6 +133,7 @@ class ProviderClient:
         # clients onto one upstream.
         self._transport = transport or H11Transport(max_connections=512, max_idle=64)
         self._base_url = config.base_url.rstrip("/")
+        self._urls: dict[tuple[str, str], httpx.URL] = {}
         self._timeouts = {
             "connect": config.connect_timeout,
             "read": config.read_timeout,
@@ -183,7 +185,7 @@ class ProviderClient:
     async def _open(
         self, path: str, body: bytes, headers: list[tuple[str, str]], query: str = ""
     ) -> AsyncIterator[httpx.Response]:
-        url = self._base_url + path + (f"?{query}" if query else "")
+        url = self._url(path, query)
         request = httpx.Request(
             "POST",
             url,
@@ -206,6 +208,17 @@ class ProviderClient:
             yield response
         finally:
             await response.aclose()
+
+    def _url(self, path: str, query: str) -> httpx.URL:
+        """Parsed URLs, cached: a provider is called on a handful of paths,
+        and parsing one costs more than the rest of building the request."""
+        key = (path, query)
+        url = self._urls.get(key)
+        if url is None:
+            url = httpx.URL(self._base_url + path + (f"?{query}" if query else ""))
+            if len(self._urls) < MAX_CACHED_URLS:
+                self._urls[key] = url
+        return url
 
     async def _error(self, response: httpx.Response) -> GatewayError:
         try:
