@@ -341,11 +341,11 @@ def test_original_alternative_env_names(tmp_path: Path) -> None:
         "TOKLIGENCE_SCHEDULER_ENABLED": "true",
     }
     config = load(tmp_path, env=env)
-    assert config.legacy_values["hooks_script_path"] == "/x.sh"
+    assert config.hooks_script_path == Path("/x.sh")  # the original's name, now a real setting
+    assert config.sources["hooks_script_path"] == "env TOKLIGENCE_HOOK_SCRIPT"
     assert config.legacy_values["firewall_config"] == "new.ini"  # new name wins
     assert config.sources["firewall_config"] == "env TOKLIGENCE_PROMPT_FIREWALL_CONFIG"
     assert set(config.ignored_legacy) == {
-        "hooks_script_path",
         "firewall_config",
         "scheduler_enabled",
         "TOKLIGENCE_PROMPT_FIREWALL_MODE",
@@ -509,7 +509,7 @@ def test_describe_masks_secrets_and_lists_only_set_legacy(tmp_path: Path) -> Non
     rows = {name: (value, source) for name, value, source in describe(load(tmp_path, env=env))}
     assert rows["openai_api_key"] == ("****3456", "env TOKLIGENCE_OPENAI_API_KEY")
     assert rows["anthropic_api_key"][0] == "****"
-    assert rows["auth_secret"] == ("", "default")
+    assert "auth_secret" not in rows  # legacy and unset: not listed
     assert rows["database_url"][0] == "postgresql://gw:****@db.internal:5432/gw"
     assert rows["gemini_api_key"][0] == "****xxxx"
     assert rows["email"] == ("me@example.com", "env TOKLIGENCE_EMAIL")

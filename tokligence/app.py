@@ -13,15 +13,26 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import partial
 
 import peewee
 import trio
 
 from .config import Config, ConfigError, alias_text
 from .endpoints import EndpointTable
+from .gatekeeper import Gatekeeper
+from .identity import store
+from .identity.cache import KeyCache, LastUsedTracker
+from .identity.hooks import HookRunner, parse_args, parse_env, parse_timeout
+from .identity.migrations import migrate_identity
+from .identity.service import IdentityService
 from .ledger.db import close_database, database_urls, describe_url, open_database
 from .ledger.migrations import migrate
+from .ledger.queries import usage_summary
 from .ledger.writer import LedgerWriter
+from .limits import KeyLimiter
 from .modelcall import ModelCall, RetryPolicy
 from .pipeline import Gateway
 from .routing import Router, Rule, parse_aliases, parse_rules
@@ -111,11 +122,11 @@ def build_upstreams(config: Config) -> dict[str, Upstream]:
 
 
 def build(config: Config, *, started_at: float | None = None) -> Built:
-    if not is_loopback(config.host) and not config.insecure:
+    if not is_loopback(config.host) and config.auth_disabled and not config.insecure:
         raise ConfigError(
-            f"refusing to listen on {config.host} without authentication: gateway API keys "
-            "are not available in this version, so pass --insecure (TOKLIGENCE_INSECURE=true) "
-            "to expose it anyway"
+            f"refusing to listen on {config.host} without authentication: set "
+            "TOKLIGENCE_AUTH_DISABLED=false (auth_disabled = false) to require gateway API keys, "
+            "or pass --insecure to expose it without them"
         )
     upstreams = build_upstreams(config)
     try:
@@ -230,31 +241,115 @@ async def open_ledger(config: Config) -> tuple[peewee.Database, LedgerWriter] | 
     return db, writer
 
 
+@dataclass(kw_only=True, slots=True)
+class Identity:
+    db: peewee.Database
+    service: IdentityService
+    gate: Gatekeeper
+    tracker: LastUsedTracker
+
+
+async def open_identity(config: Config, ledger_db: peewee.Database | None) -> Identity:
+    """The identity database, migrated, with the root admin ensured, and the
+    gatekeeper that authenticates and limits every request."""
+    _, url = database_urls(
+        database_url=config.database_url,
+        ledger_file=config.ledger_file(),
+        identity_file=config.identity_file(),
+    )
+
+    def open_and_migrate() -> peewee.Database:
+        db = open_database(url)
+        try:
+            migrate_identity(db)
+        except Exception:
+            close_database(db)
+            raise
+        return db
+
+    try:
+        db = await trio.to_thread.run_sync(open_and_migrate)
+    except (peewee.PeeweeException, OSError, ValueError) as exc:
+        raise ConfigError(f"cannot open the identity database {describe_url(url)}: {exc}") from None
+
+    async def spent(key_id: int, since: datetime) -> Decimal:
+        if ledger_db is None:
+            return Decimal(0)
+        rows = await trio.to_thread.run_sync(
+            partial(usage_summary, ledger_db, group_by="key", since=since, api_key_id=key_id)
+        )
+        return rows[0].cost_usd if rows else Decimal(0)
+
+    cache = KeyCache(partial(store.lookup_hash, db), ttl=config.auth_cache_ttl)
+    limiter = KeyLimiter(spent=spent, spend_ttl=config.limits_spend_ttl)
+    tracker = LastUsedTracker(
+        partial(store.touch_last_used, db), interval=config.key_last_used_interval
+    )
+    service = IdentityService(db, hooks=hook_runner(config), cache=cache, limiter=limiter)
+    await service.ensure_root_admin(config.admin_email)
+    # Auth may be off only on a loopback address (or with --insecure): build()
+    # refuses a public bind without it.
+    gate = Gatekeeper(
+        auth_required=not config.auth_disabled, cache=cache, limiter=limiter, tracker=tracker
+    )
+    return Identity(db=db, service=service, gate=gate, tracker=tracker)
+
+
+def hook_runner(config: Config) -> HookRunner | None:
+    if not config.hooks_enabled:
+        return None
+    if config.hooks_script_path is None:
+        raise ConfigError("hooks_enabled is true but hooks_script_path is empty")
+    try:
+        return HookRunner(
+            config.hooks_script_path,
+            args=parse_args(config.hooks_script_args),
+            env=parse_env(config.hooks_script_env),
+            timeout=parse_timeout(config.hooks_timeout),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"hooks: {exc}") from None
+
+
 async def run(
     built: Built, *, task_status: trio.TaskStatus[list[Bound]] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run a built gateway (ledger writer, listeners) until its server has
-    shut down, then flush the ledger and close upstream connections."""
+    """Run a built gateway (ledger writer, key tracker, listeners) until its
+    server has shut down; then flush the ledger, close upstream connections
+    and the databases."""
     ledger = await open_ledger(built.config)
-    async with trio.open_nursery() as nursery:
-        if ledger is not None:
-            built.gateway.ledger = ledger[1]
-            await nursery.start(ledger[1].run)
-        nursery.start_soon(reload_aliases, built)
-        try:
-            await built.server.serve(task_status=task_status)
-        finally:
-            with trio.CancelScope(shield=True):
-                await close_upstreams(built)
-                if ledger is not None:
-                    db, writer = ledger
-                    # Every request has finished: flush what it recorded.
-                    with trio.move_on_after(max(built.config.shutdown_grace, 5.0)) as waited:
-                        await writer.close()
-                    if waited.cancelled_caught:
-                        log.error("ledger: %d rows not written at shutdown", writer.stats.queued)
+    identity = await open_identity(built.config, ledger[0] if ledger else None)
+    built.gateway.gate = identity.gate
+    try:
+        async with trio.open_nursery() as nursery:
+            if ledger is not None:
+                built.gateway.ledger = ledger[1]
+                await nursery.start(ledger[1].run)
+            await nursery.start(identity.tracker.run)
+            nursery.start_soon(reload_aliases, built)
+            try:
+                await built.server.serve(task_status=task_status)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await close_upstreams(built)
+                    if ledger is not None:
+                        await flush_ledger(ledger[1], built.config.shutdown_grace)
+                # The alias reloader, the writer's task and the tracker (which
+                # writes its last batch as it is cancelled).
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            for db in (ledger[0] if ledger else None, identity.db):
+                if db is not None:
                     await trio.to_thread.run_sync(close_database, db)
-            nursery.cancel_scope.cancel()  # the alias reloader and the writer's task
+
+
+async def flush_ledger(writer: LedgerWriter, grace: float) -> None:
+    """Every request has finished: write what they recorded."""
+    with trio.move_on_after(max(grace, 5.0)) as waited:
+        await writer.close()
+    if waited.cancelled_caught:
+        log.error("ledger: %d rows not written at shutdown", writer.stats.queued)
 
 
 async def serve(

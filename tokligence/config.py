@@ -94,7 +94,14 @@ class Config:
     fallback_adapter: str
     auth_disabled: bool
     insecure: bool
-    auth_secret: str
+    auth_cache_ttl: float
+    key_last_used_interval: float
+    limits_spend_ttl: float
+    hooks_enabled: bool
+    hooks_script_path: Path | None
+    hooks_script_args: str
+    hooks_script_env: str
+    hooks_timeout: str
     admin_email: str
     data_dir: Path
     database_url: str

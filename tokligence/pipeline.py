@@ -15,6 +15,7 @@ of the dialect the path belongs to, with their status and ``retry-after``.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,7 @@ import trio
 
 from . import __version__
 from .accounting import ledger_row
+from .auth import Principal
 from .canonical import Usage
 from .canonical.tokens import request_tokens, text_tokens
 from .endpoints import EndpointTable, Match, dialect_for_path
@@ -31,6 +33,7 @@ from .fronts._json import dumps, load_object
 from .fronts.anthropic_messages import AnthropicMessagesFront
 from .fronts.openai_embeddings import parse_embeddings, render_embeddings
 from .fronts.registry import FRONTS
+from .gatekeeper import Gatekeeper
 from .ledger.writer import LedgerWriter
 from .modelcall import JSON_HEADERS, ModelCall
 from .routing import LOOPBACK, Router
@@ -62,11 +65,13 @@ class Gateway:
         started_at: float,
         facts: Mapping[str, Any] | None = None,
         ledger: LedgerWriter | None = None,
+        gate: Gatekeeper | None = None,
     ) -> None:
         self.router = router
         self.upstreams = upstreams
         self.calls = calls
         self.ledger = ledger
+        self.gate = gate
         self.started_at = started_at
         self.facts = dict(facts or {})
 
@@ -78,15 +83,24 @@ class Gateway:
         front = FRONTS[dialect_for_path(path)]
         headers = [*JSON_HEADERS, *error.headers]
         if error.retry_after is not None:
-            headers.append(("retry-after", str(max(1, round(error.retry_after)))))
+            # Rounded up: a client told to come back early is refused again.
+            headers.append(("retry-after", str(max(1, math.ceil(error.retry_after)))))
         return error.status, headers, front.render_error(error)
 
     def handler_for(self, table: EndpointTable) -> Handler:
         async def handle(request: HttpRequest, responder: Responder) -> None:
             ledgered = False
+            caller: Principal | None = None
             try:
                 match = table.match(request.method, request.path)
                 ledgered = match.endpoint.action in LEDGERED_ACTIONS
+                if self.gate is not None:
+                    caller = await self.gate.admit(
+                        request, endpoint_key=match.endpoint.key, action=match.endpoint.action
+                    )
+                    if caller is not None:
+                        responder.record.user_id = caller.user_id
+                        responder.record.api_key_id = caller.key_id
                 await self._dispatch(match, request, responder)
             except GatewayError as error:
                 if responder.started:
@@ -95,13 +109,18 @@ class Gateway:
                 status, headers, body = self.render_error(request.path, error)
                 await responder.respond(status, headers, body)
             finally:
-                if ledgered and self.ledger is not None:
-                    await self._account(request, responder)
+                if ledgered:
+                    await self._account(request, responder, caller)
 
         return handle
 
-    async def _account(self, request: HttpRequest, responder: Responder) -> None:
-        assert self.ledger is not None
+    async def _account(
+        self, request: HttpRequest, responder: Responder, caller: Principal | None
+    ) -> None:
+        if self.ledger is None:
+            if caller is not None and self.gate is not None:
+                self.gate.settle(caller, responder.record, None)
+            return
         row = ledger_row(
             request_id=request.request_id,
             path=request.path,
@@ -112,6 +131,8 @@ class Gateway:
         # Shielded: a client that went away (our task is being cancelled)
         # still gets its row. The writer's bounded queue may make this wait;
         # that wait is the backpressure that keeps rows from being lost.
+        if caller is not None and self.gate is not None:
+            self.gate.settle(caller, responder.record, self.ledger.cost(row))
         with trio.CancelScope(shield=True):
             await self.ledger.submit(row)
 

@@ -218,7 +218,7 @@ def _secret(name: str, help: str) -> Setting:
 _LEGACY_PLAIN = """
     base_url email display_name enable_provider publish_name model_family price_per_1k
     marketplace_enabled telemetry_enabled db_max_open_conns db_max_idle_conns
-    db_conn_max_lifetime db_conn_max_idle_time ledger_async_num_workers hooks_enabled
+    db_conn_max_lifetime db_conn_max_idle_time ledger_async_num_workers
     anthropic_force_sse
     anthropic_token_check_enabled openai_tool_bridge_stream sidecar_model_map
     sidecar_model_map_file anthropic_web_search anthropic_computer_use anthropic_mcp
@@ -276,7 +276,44 @@ SETTINGS: tuple[Setting, ...] = (
     # --- auth -----------------------------------------------------------------
     _bool("auth_disabled", True, "skip API-key checks (only honoured on loopback)"),
     _bool("insecure", False, "allow a non-loopback bind without auth", flag="--insecure"),
-    _secret("auth_secret", "secret used to derive gateway API-key hashes"),
+    _legacy("auth_secret", secret=True),
+    _seconds("auth_cache_ttl", 5.0, "seconds a resolved API key is trusted before a re-read"),
+    _seconds("key_last_used_interval", 30.0, "how often API-key last-used times are written"),
+    _seconds("limits_spend_ttl", 5.0, "seconds a key's spend read from the ledger is reused"),
+    _bool("hooks_enabled", False, "run the lifecycle hook script on user and key changes"),
+    Setting(
+        name="hooks_script_path",
+        type="path",
+        default=None,
+        help="lifecycle hook script (receives a JSON event on stdin)",
+        env="TOKLIGENCE_HOOK_SCRIPT",
+        env_aliases=("TOKLIGENCE_HOOKS_SCRIPT_PATH",),
+    ),
+    Setting(
+        name="hooks_script_args",
+        type="str",
+        default="",
+        help="comma-separated arguments for the hook script",
+        env="TOKLIGENCE_HOOK_SCRIPT_ARGS",
+        env_aliases=("TOKLIGENCE_HOOKS_SCRIPT_ARGS",),
+    ),
+    Setting(
+        name="hooks_script_env",
+        type="secret",
+        default="",
+        help="comma-separated K=V environment for the hook script",
+        env="TOKLIGENCE_HOOK_SCRIPT_ENV",
+        env_aliases=("TOKLIGENCE_HOOKS_SCRIPT_ENV",),
+        secret=True,
+    ),
+    Setting(
+        name="hooks_timeout",
+        type="str",
+        default="10s",
+        help="hook script timeout (Go duration such as 10s or 1m30s, or seconds)",
+        env="TOKLIGENCE_HOOK_TIMEOUT",
+        env_aliases=("TOKLIGENCE_HOOKS_TIMEOUT",),
+    ),
     _str("admin_email", "admin@local", "e-mail of the root admin user"),
     # --- storage --------------------------------------------------------------
     Setting(
@@ -344,10 +381,6 @@ SETTINGS: tuple[Setting, ...] = (
     _seconds("breaker_cooldown", 30.0, "seconds an open breaker waits before a probe"),
     # --- legacy: accepted, unused ---------------------------------------------
     _legacy("environment", env="TOKLIGENCE_ENV"),
-    _legacy("hooks_script_path", env="TOKLIGENCE_HOOK_SCRIPT"),
-    _legacy("hooks_script_args", env="TOKLIGENCE_HOOK_SCRIPT_ARGS"),
-    _legacy("hooks_script_env", env="TOKLIGENCE_HOOK_SCRIPT_ENV"),
-    _legacy("hooks_timeout", env="TOKLIGENCE_HOOK_TIMEOUT"),
     _legacy(
         "firewall_config",
         env="TOKLIGENCE_PROMPT_FIREWALL_CONFIG",

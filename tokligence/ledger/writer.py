@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import peewee
@@ -43,7 +44,7 @@ from playhouse.pool import MaxConnectionsExceeded
 
 from . import db as dbmod
 from .models import ENTRY_COLUMNS, LedgerEntry, entry_values
-from .prices import PriceBook, load_price_book, price_version
+from .prices import PriceBook, cost_usd, load_price_book, price_version
 from .row import LedgerRow
 
 log = logging.getLogger("tokligence.ledger")
@@ -136,6 +137,12 @@ class LedgerWriter:
             self._pending_submits -= 1
             if self._pending_submits == 0 and self._submits_done is not None:
                 self._submits_done.set()
+
+    def cost(self, row: LedgerRow) -> Decimal | None:
+        """The cost of ``row`` at the prices this writer knows (None:
+        unpriced), for spend limits that cannot wait for the commit."""
+        price = self._prices.find(model=row.model, provider=row.provider, at=row.created_at)
+        return cost_usd(row, price) if price is not None else None
 
     def invalidate_prices(self) -> None:
         """Reload the price table before the next batch (after an edit the

@@ -97,12 +97,17 @@ class Relayed:
 
 
 def client_key_of(headers: tuple[tuple[str, str], ...]) -> str | None:
-    """The key a client presented (``x-api-key`` or ``Authorization: Bearer``)."""
+    """The provider key a client presented (``x-api-key`` or ``Authorization:
+    Bearer``), for ``forward_client_key``. A gateway key (``tok_…``) is the
+    gateway's own credential and is never sent to a provider."""
     for name, value in headers:
+        key = None
         if name == "x-api-key" and value:
-            return value
-        if name == "authorization" and value.lower().startswith("bearer "):
-            return value[7:].strip() or None
+            key = value.strip()
+        elif name == "authorization" and value.lower().startswith("bearer "):
+            key = value[7:].strip()
+        if key and not key.startswith("tok_"):
+            return key
     return None
 
 
