@@ -36,7 +36,7 @@ import trio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.ledger.pg_cluster import postgres_database, scratch_schema  # noqa: E402
+from tests.pg_cluster import postgres_database, scratch_schema  # noqa: E402
 from tokligence.ledger import db as dbmod  # noqa: E402
 from tokligence.ledger.migrations import migrate  # noqa: E402
 from tokligence.ledger.row import LedgerRow  # noqa: E402
