@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import signal
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from functools import partial
 import peewee
 import trio
 
+from .admin.api import AdminApi
 from .config import Config, ConfigError, alias_text
 from .endpoints import EndpointTable
 from .gatekeeper import Gatekeeper
@@ -229,7 +231,7 @@ async def open_ledger(config: Config) -> tuple[peewee.Database, LedgerWriter] | 
 
     try:
         db = await trio.to_thread.run_sync(open_and_migrate)
-    except (peewee.PeeweeException, OSError, ValueError) as exc:
+    except (peewee.PeeweeException, sqlite3.DatabaseError, OSError, ValueError) as exc:
         raise ConfigError(f"cannot open the ledger database {describe_url(url)}: {exc}") from None
     log.info("ledger: %s", describe_url(url))
     writer = LedgerWriter(
@@ -269,7 +271,7 @@ async def open_identity(config: Config, ledger_db: peewee.Database | None) -> Id
 
     try:
         db = await trio.to_thread.run_sync(open_and_migrate)
-    except (peewee.PeeweeException, OSError, ValueError) as exc:
+    except (peewee.PeeweeException, sqlite3.DatabaseError, OSError, ValueError) as exc:
         raise ConfigError(f"cannot open the identity database {describe_url(url)}: {exc}") from None
 
     async def spent(key_id: int, since: datetime) -> Decimal:
@@ -320,6 +322,11 @@ async def run(
     ledger = await open_ledger(built.config)
     identity = await open_identity(built.config, ledger[0] if ledger else None)
     built.gateway.gate = identity.gate
+    built.gateway.admin = AdminApi(
+        identity=identity.service,
+        ledger_db=ledger[0] if ledger else None,
+        on_prices_changed=ledger[1].invalidate_prices if ledger else None,
+    )
     try:
         async with trio.open_nursery() as nursery:
             if ledger is not None:

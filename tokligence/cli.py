@@ -1,4 +1,5 @@
-"""Command line: ``tokligence [serve|version|config show]`` and ``gatewayd``.
+"""Command line: ``tokligence [serve|version|config show|users|keys|usage|prices]``
+and ``gatewayd``.
 
 Theory of operation. argparse turns argv into a namespace; the serve flags
 (--host, --port, --config, --data-dir, --log-level, --insecure) are declared
@@ -7,6 +8,7 @@ before or after the subcommand and only flags actually given reach
 ``load_config`` (where they outrank files and environment). Each command is
 one function in :data:`_COMMANDS`. The server is imported only when serving:
 ``--version`` and ``config show`` must stay fast and never import trio/httpx.
+The management commands (``admin.cli_commands``) import theirs when they run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
+from .admin import cli_commands
 from .config import Config, ConfigError, describe, describe_values, load_config
 
 Runner = Callable[[Config], int]
@@ -121,6 +124,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "came from. Legacy settings are listed only when set.",
     )
     show.add_argument("--json", action="store_true", help="print a JSON list for scripts")
+    cli_commands.add_commands(commands, common)
     return parser
 
 
@@ -177,8 +181,17 @@ def _config_show(args: argparse.Namespace, prog: str, runner: Runner | None) -> 
     return 0
 
 
+def _manage(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        return _config_error(prog, exc)
+    return cli_commands.run(args, config, prog)
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, str, Runner | None], int]] = {
     "serve": _serve,
     "version": _version,
     "config show": _config_show,
+    **dict.fromkeys(cli_commands.COMMANDS, _manage),
 }

@@ -25,6 +25,7 @@ ENDPOINT_KEYS: tuple[EndpointKey, ...] = (
 )
 
 Action = Literal[
+    "admin",
     "chat",
     "embeddings",
     "models",
@@ -44,7 +45,10 @@ class Endpoint:
     action: Action
 
     def matches_path(self, path: str) -> str | None:
-        """None when the path does not match; the ``{id}`` value (or "") when it does."""
+        """None when the path does not match; the ``{id}`` value (or "") when
+        it does; for a prefix (a path ending in "/"), the rest of the path."""
+        if self.path.endswith("/"):
+            return path[len(self.path) :] if path.startswith(self.path) else None
         if self.path.endswith("/{id}"):
             prefix = self.path[: -len("{id}")]
             rest = path[len(prefix) :] if path.startswith(prefix) else ""
@@ -72,6 +76,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         action="count_tokens",
     ),
     Endpoint(method="GET", path="/health", key="health", action="health"),
+    # The admin API routes its own sub-paths and methods (404/405 inside).
+    Endpoint(method="*", path="/api/v1/admin/", key="admin", action="admin"),
 )
 
 
@@ -89,14 +95,14 @@ class EndpointTable:
 
     def match(self, method: str, path: str) -> Match:
         # Tolerate a trailing slash, a common client-side base-URL mistake.
-        if len(path) > 1 and path.endswith("/"):
+        if len(path) > 1 and path.endswith("/") and not path.startswith("/api/v1/admin/"):
             path = path.rstrip("/")
         allowed: list[str] = []
         for endpoint in self.endpoints:
             path_id = endpoint.matches_path(path)
             if path_id is None:
                 continue
-            if endpoint.method == method or (method == "HEAD" and endpoint.method == "GET"):
+            if endpoint.method in (method, "*") or (method == "HEAD" and endpoint.method == "GET"):
                 return Match(endpoint=endpoint, path_id=path_id)
             allowed.append(endpoint.method)
         if allowed:

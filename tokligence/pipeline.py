@@ -24,6 +24,8 @@ import trio
 
 from . import __version__
 from .accounting import ledger_row
+from .admin.api import PREFIX as ADMIN_PREFIX
+from .admin.api import AdminApi
 from .auth import Principal
 from .canonical import Usage
 from .canonical.tokens import request_tokens, text_tokens
@@ -66,12 +68,14 @@ class Gateway:
         facts: Mapping[str, Any] | None = None,
         ledger: LedgerWriter | None = None,
         gate: Gatekeeper | None = None,
+        admin: AdminApi | None = None,
     ) -> None:
         self.router = router
         self.upstreams = upstreams
         self.calls = calls
         self.ledger = ledger
         self.gate = gate
+        self.admin = admin
         self.started_at = started_at
         self.facts = dict(facts or {})
 
@@ -101,7 +105,10 @@ class Gateway:
                     if caller is not None:
                         responder.record.user_id = caller.user_id
                         responder.record.api_key_id = caller.key_id
-                await self._dispatch(match, request, responder)
+                if match.endpoint.action == "admin":
+                    await self._admin(request, responder, caller)
+                else:
+                    await self._dispatch(match, request, responder)
             except GatewayError as error:
                 if responder.started:
                     raise
@@ -113,6 +120,14 @@ class Gateway:
                     await self._account(request, responder, caller)
 
         return handle
+
+    async def _admin(
+        self, request: HttpRequest, responder: Responder, caller: Principal | None
+    ) -> None:
+        if self.admin is None:
+            raise GatewayError("unavailable", "the admin API is not available on this gateway")
+        tail = request.path[len(ADMIN_PREFIX) :]
+        await self.admin.handle(request, responder, principal=caller, tail=tail)
 
     async def _account(
         self, request: HttpRequest, responder: Responder, caller: Principal | None

@@ -1,0 +1,226 @@
+"""The management commands' arguments and their dispatch (light to import).
+
+``tokligence users|keys|usage|prices …`` work directly on the databases the
+gateway uses (same configuration, same files or server), whether or not it
+is running. ``tokligence.cli`` registers these parsers with its gateway
+options as parents (``--config``, ``--data-dir``, …) and calls :func:`run`
+with the loaded configuration.
+
+This module imports only argparse and pure modules: ``tokligence
+--version`` and ``config show`` build the whole parser and must not import
+peewee or trio. :func:`run` imports the command's module when it runs.
+Arguments are checked here, so a bad value is a usage error (exit 2)
+before any database is opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..auth import ROLES, SCOPES
+from ..identity.records import STATUSES
+from .api_input import GROUP_BY, MAX_RECENT
+from .values import (
+    MAX_EXPIRY_DAYS,
+    MAX_RPM,
+    MAX_TPM,
+    parse_count,
+    parse_id,
+    parse_money,
+    parse_time,
+)
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+COMMANDS = ("users", "keys", "usage", "prices")
+
+
+def _typed(parse: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{what} {error}") from None
+
+    return convert
+
+
+def _count(maximum: int, minimum: int = 0) -> Callable[[str], int]:
+    return _typed(lambda text: parse_count(text, minimum=minimum, maximum=maximum), "value")
+
+
+MONEY = _typed(parse_money, "amount")
+TIME = _typed(parse_time, "time")
+KEY_ID = _typed(parse_id, "key")
+USER_HELP = "user id or e-mail address"
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def add_commands(commands: Subparsers, common: argparse.ArgumentParser) -> None:
+    """Add the management commands to ``tokligence``'s subcommands."""
+    _users(commands, common)
+    _keys(commands, common)
+    _usage(commands, common)
+    _prices(commands, common)
+
+
+def _users(commands: Subparsers, common: argparse.ArgumentParser) -> None:
+    users = commands.add_parser(
+        "users", help="list and manage users", description="List and manage gateway users."
+    )
+    actions = users.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", parents=[common], help="list users")
+    _json_flag(listing)
+
+    create = actions.add_parser("create", parents=[common], help="create a user")
+    create.add_argument("email", metavar="EMAIL")
+    create.add_argument("--name", default="", help="display name")
+    create.add_argument("--role", choices=ROLES, default="gateway_user")
+    _json_flag(create)
+
+    update = actions.add_parser(
+        "update",
+        parents=[common],
+        help="change a user's e-mail, name, role or status",
+        description="Change the given fields of a user; the others keep their value.",
+    )
+    update.add_argument("user", metavar="USER", help=USER_HELP)
+    update.add_argument("--email")
+    update.add_argument("--name", help="display name")
+    update.add_argument("--role", choices=ROLES)
+    update.add_argument("--status", choices=STATUSES)
+    _json_flag(update)
+
+    delete = actions.add_parser("delete", parents=[common], help="delete a user and its API keys")
+    delete.add_argument("user", metavar="USER", help=USER_HELP)
+    _json_flag(delete)
+
+    load = actions.add_parser(
+        "import",
+        parents=[common],
+        help="create or update users from a JSON or CSV file",
+        description="Create or update users by e-mail, all or nothing. A .json file holds an "
+        'array of objects (or {"users": [...]}) with email and optionally display_name, '
+        "role, status; a .csv file has a header row naming those columns (name is "
+        "accepted for display_name). Fields left out keep their stored value.",
+    )
+    load.add_argument("file", metavar="FILE", help="a .json or .csv file ('-' for JSON on stdin)")
+    _json_flag(load)
+
+
+def _keys(commands: Subparsers, common: argparse.ArgumentParser) -> None:
+    keys = commands.add_parser(
+        "keys", help="list, create and revoke API keys", description="Manage gateway API keys."
+    )
+    actions = keys.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", parents=[common], help="list API keys")
+    listing.add_argument("--user", metavar="USER", help=f"only this user's keys ({USER_HELP})")
+    _json_flag(listing)
+
+    create = actions.add_parser(
+        "create",
+        parents=[common],
+        help="issue a key (its secret is printed once)",
+        description="Issue an API key for a user. The key is printed once, on standard "
+        "output; only its hash is stored, so it cannot be shown again.",
+    )
+    create.add_argument("user", metavar="USER", help=USER_HELP)
+    create.add_argument("--name", default="", help="a label, e.g. the machine it is for")
+    create.add_argument(
+        "--scopes",
+        default="model",
+        help=f"comma-separated scopes: {', '.join(SCOPES)} (default model)",
+    )
+    create.add_argument(
+        "--expires-in-days", type=_count(MAX_EXPIRY_DAYS, minimum=1), metavar="DAYS"
+    )
+    create.add_argument("--rpm", type=_count(MAX_RPM), help="requests per minute (0 blocks)")
+    create.add_argument("--tpm", type=_count(MAX_TPM), help="tokens per minute (0 blocks)")
+    create.add_argument("--budget-daily", type=MONEY, metavar="USD", help="USD per UTC day")
+    create.add_argument("--budget-monthly", type=MONEY, metavar="USD", help="USD per UTC month")
+    _json_flag(create)
+
+    revoke = actions.add_parser("revoke", parents=[common], help="revoke a key now")
+    revoke.add_argument("key", metavar="KEY_ID", type=KEY_ID)
+    _json_flag(revoke)
+
+
+def _usage(commands: Subparsers, common: argparse.ArgumentParser) -> None:
+    usage = commands.add_parser(
+        "usage",
+        parents=[common],
+        help="token usage and cost from the ledger",
+        description="Totals of requests, tokens and cost per day, model, user, key or "
+        "provider (days are UTC), or the latest requests with --recent.",
+    )
+    usage.add_argument("--by", choices=GROUP_BY, help="grouping (default day)")
+    usage.add_argument("--since", type=TIME, metavar="DATE", help="from this date or time")
+    usage.add_argument(
+        "--until", type=TIME, metavar="DATE", help="up to, not including, this date or time"
+    )
+    usage.add_argument("--user", metavar="USER", help=f"only this user ({USER_HELP})")
+    usage.add_argument("--key", type=KEY_ID, metavar="KEY_ID", help="only this API key")
+    usage.add_argument(
+        "--recent",
+        type=_count(MAX_RECENT, minimum=1),
+        metavar="N",
+        help="list the N latest requests instead of totals",
+    )
+    output = usage.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON for scripts")
+    output.add_argument("--csv", action="store_true", help="print CSV for spreadsheets")
+
+
+def _prices(commands: Subparsers, common: argparse.ArgumentParser) -> None:
+    prices = commands.add_parser(
+        "prices",
+        help="list and add model prices",
+        description="Prices in USD per million tokens. The table is a history: adding a "
+        "price never changes an old one, and each request is costed with the price in force "
+        "when it was made.",
+    )
+    actions = prices.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", parents=[common], help="list prices with their history")
+    listing.add_argument(
+        "--at", type=TIME, metavar="TIME", help="only the prices in force at this time"
+    )
+    _json_flag(listing)
+
+    add = actions.add_parser(
+        "add",
+        parents=[common],
+        help="add a price (in force from now or --effective-from)",
+        description="Add a price for models matching a pattern (exact, prefix*, *suffix, "
+        "*contains* or *), for one provider or any.",
+    )
+    add.add_argument("pattern", metavar="MODEL_PATTERN")
+    add.add_argument("--input", type=MONEY, required=True, metavar="USD", help="per M input")
+    add.add_argument("--output", type=MONEY, required=True, metavar="USD", help="per M output")
+    add.add_argument("--cache-read", type=MONEY, metavar="USD", help="per M cache-read tokens")
+    add.add_argument("--cache-write", type=MONEY, metavar="USD", help="per M cache-write tokens")
+    add.add_argument("--provider", default="*", help="provider name (default *: any)")
+    add.add_argument("--effective-from", type=TIME, metavar="TIME", help="default: now")
+    _json_flag(add)
+
+
+def run(args: argparse.Namespace, config: Config, prog: str) -> int:
+    """Run the management command ``args`` names; returns the exit status."""
+    from . import cli_common
+
+    if args.command == "users":
+        from .cli_users import run_users as command
+    elif args.command == "keys":
+        from .cli_keys import run_keys as command
+    elif args.command == "usage":
+        from .cli_usage import run_usage as command
+    else:
+        from .cli_prices import run_prices as command
+    return cli_common.guarded(prog, lambda: command(args, config))
