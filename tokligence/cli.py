@@ -153,6 +153,9 @@ def _serve(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
         return EXIT_CANNOT_START
     log_ignored_legacy(config)
     if runner is None:
+        from .ledger.drivers import import_peewee_for
+
+        import_peewee_for(config.database_url)
         from .app import run_gateway
 
         runner = run_gateway
@@ -186,6 +189,9 @@ def _manage(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
         config = _load(args)
     except ConfigError as exc:
         return _config_error(prog, exc)
+    from .ledger.drivers import import_peewee_for
+
+    import_peewee_for(config.database_url)
     return cli_commands.run(args, config, prog)
 
 
