@@ -22,7 +22,8 @@ from tokligence.settings_table import SETTINGS, Setting
 
 NON_SETTING_FIELDS = {"legacy_values", "ignored_legacy", "sources", "config_files", "providers"}
 REAL = [s for s in SETTINGS if not s.legacy]
-KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz123456"
+# Shaped like a provider key without being one (the secret scanners stay quiet).
+KEY = "fake-proj-abcdefghijklmnopqrstuvwxyz123456"
 
 
 def write(path: Path, text: str) -> Path:

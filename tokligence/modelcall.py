@@ -29,14 +29,12 @@ such.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import math
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, aclosing
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,28 +56,18 @@ from .canonical import (
 )
 from .canonical.tokens import request_tokens, text_tokens
 from .errors import GatewayError, from_kind, invalid
-from .fronts._json import dumps, load_object
-from .fronts._sse import COMMENT_KEEPALIVE, SSE_HEADERS
+from .fronts._json import load_object
+from .fronts._sse import SSE_HEADERS
 from .fronts.base import Front, IllegalStreamEvent
-from .fronts.relay_errors import RelayState, relayed_stream_error
+from .pump import pump
+from .relay import RETRYABLE_STATUS, Relay
 from .routing import Route, Router, WorkMode
-from .server.exchange import AbortResponse, HttpRequest, Responder
+from .server.exchange import JSON_HEADERS, HttpRequest, Responder
 from .upstreams.base import Upstream
-from .upstreams.client import CallContext, ProviderClient, Relayed, client_key_of
-from .upstreams.frames import EventFramer
-from .upstreams.sniff import UsageSniffer, responses_usage
+from .upstreams.client import CallContext, ProviderClient, client_key_of
 
 log = logging.getLogger("tokligence.pipeline")
 
-JSON_HEADERS = [("content-type", "application/json")]
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-# Upstream path of a passthrough, by client dialect (relative to the
-# provider's base URL: OpenAI's includes /v1, Anthropic's does not).
-PASSTHROUGH_PATHS = {
-    "openai_chat": "/chat/completions",
-    "openai_responses": "/responses",
-    "anthropic_messages": "/v1/messages",
-}
 Mode = Literal["native", "passthrough", "translation"]
 
 
@@ -150,6 +138,7 @@ class ModelCall:
         self.upstreams = upstreams
         self.work_mode = work_mode
         self.policy = policy
+        self.relay = Relay(keepalive=policy.keepalive)
 
     # ------------------------------------------------------------ targets
 
@@ -276,7 +265,7 @@ class ModelCall:
         responder.record.upstream_model = route.upstream_model
         if target.mode == "passthrough":
             assert isinstance(target.upstream, ProviderClient)
-            return await self._passthrough(
+            return await self.relay.run(
                 front, target.upstream, route, obj, http.body, context, responder, last_try
             )
         assert request is not None
@@ -339,7 +328,7 @@ class ModelCall:
             if first is not None:
                 await on_batch([first])
                 interval = self.policy.keepalive if may_stall else None
-                await _pump(events, interval, on_batch, on_idle)
+                await pump(events, interval, on_batch, on_idle)
         except GatewayError as error:
             responder.record.error = error.kind
             failure = StreamError(kind=error.kind, message=error.message, code=error.code)
@@ -380,141 +369,6 @@ class ModelCall:
 
     # ------------------------------------------------------------ passthrough
 
-    async def _passthrough(
-        self,
-        front: Front,
-        upstream: ProviderClient,
-        route: Route,
-        obj: dict[str, Any],
-        raw: bytes,
-        context: CallContext,
-        responder: Responder,
-        last_try: bool,
-    ) -> bool:
-        dialect = front.dialect
-        stream = obj.get("stream") is True
-        body_obj = obj
-        if route.upstream_model != route.requested_model:
-            body_obj = {**body_obj, "model": route.upstream_model}
-        # Ask OpenAI-style upstreams for usage on streams (the ledger needs
-        # it), and hide the extra chunk from a client that did not ask.
-        hide_usage_chunk = False
-        if dialect == "openai_chat" and stream:
-            options = body_obj.get("stream_options")
-            if not (isinstance(options, dict) and options.get("include_usage") is True):
-                extra = options if isinstance(options, dict) else {}
-                body_obj = {**body_obj, "stream_options": {**extra, "include_usage": True}}
-                hide_usage_chunk = True
-        # Forward the client's own bytes unless something had to change.
-        body = raw if body_obj is obj else dumps(body_obj)
-        reader = responses_usage if dialect == "openai_responses" else upstream.codec.usage_from
-        async with AsyncExitStack() as stack:
-            relayed: Relayed = await stack.enter_async_context(
-                upstream.relay(PASSTHROUGH_PATHS[dialect], body, context)
-            )
-            if relayed.status in RETRYABLE_STATUS and not last_try:
-                error_body = b"".join([chunk async for chunk in relayed.chunks])
-                raise upstream.error_for(relayed.status, error_body, dict(relayed.headers))
-            if relayed.status >= 400:
-                await self._relay_error(dialect, upstream, relayed, responder)
-                return True
-            content_type = dict(relayed.headers).get("content-type", "")
-            is_sse = "text/event-stream" in content_type
-            sniffer = UsageSniffer(dialect, reader, stream=is_sse)
-            headers = relayed.headers
-            if is_sse:
-                # Whatever the upstream said, a relayed stream must not be
-                # buffered or transformed by anything between us and the client.
-                ours = {name for name, _ in SSE_HEADERS if name != "content-type"}
-                headers = (
-                    *(h for h in headers if h[0] not in ours),
-                    *(h for h in SSE_HEADERS if h[0] in ours),
-                )
-            await responder.start(relayed.status, headers)
-            failure: GatewayError | None = None
-            try:
-                if is_sse:
-                    await self._relay_events(relayed, responder, sniffer, hide_usage_chunk)
-                else:
-                    async for chunk in relayed.chunks:
-                        sniffer.feed(chunk)
-                        await responder.send(chunk)
-            except GatewayError as error:
-                failure = error
-            finally:
-                usage = sniffer.finish()
-                estimated = usage is None or not sniffer.completed
-                responder.record.usage = (
-                    dataclasses.replace(usage, estimated=estimated) if usage else None
-                )
-            if is_sse and not sniffer.failed and (failure is not None or not sniffer.completed):
-                # The upstream broke off: end with the protocol's in-stream
-                # error, never a silent truncation that looks like success.
-                failure = failure or GatewayError(
-                    "api_error", f"upstream {upstream.name} ended the stream before completion"
-                )
-                log.warning("passthrough from %s broke off: %s", upstream.name, failure.message)
-                responder.record.error = failure.kind
-                state = RelayState(
-                    last_sequence=sniffer.last_sequence,
-                    response_id=sniffer.response_id,
-                    model=sniffer.model,
-                    created_at=sniffer.created_at,
-                )
-                await responder.send(
-                    relayed_stream_error(
-                        dialect, failure.kind, failure.message, failure.code, state
-                    )
-                )
-            elif failure is not None:
-                responder.record.error = failure.kind
-                raise AbortResponse(
-                    f"passthrough from {upstream.name} broke off: {failure.message}"
-                )
-            await responder.end()
-        return True
-
-    async def _relay_error(
-        self, dialect: str, upstream: ProviderClient, relayed: Relayed, responder: Responder
-    ) -> None:
-        """An upstream error status ends the attempts. Its body is relayed as
-        is when it is this protocol's own error envelope; anything else (an
-        HTML page from a proxy, say) becomes our error in the client's
-        envelope, with the upstream's status."""
-        body = b"".join([chunk async for chunk in relayed.chunks])
-        headers = dict(relayed.headers)
-        if not _is_protocol_error(dialect, body):
-            raise upstream.error_for(relayed.status, body, headers)
-        responder.record.error = upstream.error_for(relayed.status, body, headers).kind
-        kept = [(k, v) for k, v in relayed.headers if k != "content-type"]
-        await responder.respond(relayed.status, [*JSON_HEADERS, *kept], body)
-
-    async def _relay_events(
-        self, relayed: Relayed, responder: Responder, sniffer: UsageSniffer, hide_usage_chunk: bool
-    ) -> None:
-        framer = EventFramer()
-
-        async def on_chunks(chunks: list[bytes]) -> None:
-            chunk = b"".join(chunks)
-            sniffer.feed(chunk)
-            frames = framer.feed(chunk)
-            if hide_usage_chunk:
-                frames = [f for f in frames if not _is_usage_only_chunk(f)]
-            if frames:
-                await responder.send(b"".join(frames))
-
-        async def on_idle() -> None:
-            # Only between events: a comment inside one would corrupt it.
-            if framer.at_boundary:
-                await responder.send(COMMENT_KEEPALIVE)
-
-        try:
-            await _pump(relayed.chunks, self.policy.keepalive, on_chunks, on_idle)
-        finally:
-            tail = framer.flush()
-            if tail:
-                await responder.send(tail)
-
 
 def _refuse_unstored_state(request: Request, targets: list[Target]) -> None:
     """A Responses ``previous_response_id`` names state only the upstream that
@@ -535,27 +389,6 @@ def _refuse_unstored_state(request: Request, targets: list[Target]) -> None:
         )
 
 
-def _is_protocol_error(dialect: str, body: bytes) -> bool:
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return False
-    if not isinstance(payload, dict) or not isinstance(payload.get("error"), dict):
-        return False
-    return dialect != "anthropic_messages" or payload.get("type") == "error"
-
-
-def _is_usage_only_chunk(frame: bytes) -> bool:
-    if b'"choices":[]' not in frame.replace(b" ", b"") or b'"usage"' not in frame:
-        return False
-    try:
-        data = frame.strip().split(b"data:", 1)[1]
-        payload = json.loads(data)
-    except (IndexError, ValueError):
-        return False
-    return isinstance(payload, dict) and payload.get("choices") == [] and bool(payload.get("usage"))
-
-
 async def _renamed(events: AsyncIterator[Event], model: str) -> AsyncIterator[Event]:
     async with aclosing(events):  # type: ignore[type-var]
         async for event in events:
@@ -573,66 +406,3 @@ async def _first_event(events: AsyncIterator[Event]) -> Event | None:
             raise from_kind(event.kind, event.message, code=event.code)
         return event
     return None
-
-
-PUMP_BUFFER = 256  # items a producer may run ahead of a slow client (then it waits)
-
-
-async def _pump(
-    source: AsyncIterator[Any],
-    interval: float | None,
-    on_batch: Callable[[list[Any]], Awaitable[None]],
-    on_idle: Callable[[], Awaitable[None]],
-) -> None:
-    """Hand the items of ``source`` to ``on_batch``, in order, several at a
-    time when several are ready (one socket write per burst instead of one
-    per event); call ``on_idle`` after every ``interval`` seconds of silence.
-
-    A producer task feeds a bounded channel: cancelling a wait inside an
-    async generator would break the generator, and the buffer is what lets
-    a burst collect while the previous one is being written. Errors are
-    carried out of the nursery by hand so callers see the exception itself,
-    not an ExceptionGroup."""
-    send, receive = trio.open_memory_channel[Any](PUMP_BUFFER)
-    failure: list[BaseException] = []
-
-    async def produce() -> None:
-        async with send:
-            try:
-                async for item in source:
-                    await send.send(item)
-            except Exception as exc:
-                failure.append(exc)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(produce)
-        async with receive:
-            while True:
-                batch: list[Any] = []
-                with trio.move_on_after(math.inf if interval is None else interval) as waited:
-                    try:
-                        batch.append(await receive.receive())
-                    except trio.EndOfChannel:
-                        break
-                ended = False
-                while batch:
-                    try:
-                        batch.append(receive.receive_nowait())
-                    except trio.WouldBlock:
-                        break
-                    except trio.EndOfChannel:
-                        ended = True
-                        break
-                try:
-                    if waited.cancelled_caught:
-                        await on_idle()
-                    else:
-                        await on_batch(batch)
-                except Exception as exc:
-                    failure.append(exc)
-                    nursery.cancel_scope.cancel()
-                    break
-                if ended:
-                    break
-    if failure:
-        raise failure[0]

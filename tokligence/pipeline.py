@@ -37,9 +37,9 @@ from .fronts.openai_embeddings import parse_embeddings, render_embeddings
 from .fronts.registry import FRONTS
 from .gatekeeper import Gatekeeper
 from .ledger.writer import LedgerWriter
-from .modelcall import JSON_HEADERS, ModelCall
+from .modelcall import ModelCall
 from .routing import LOOPBACK, Router
-from .server.exchange import HttpRequest, Responder
+from .server.exchange import JSON_HEADERS, HttpRequest, Responder
 from .server.http import Handler
 from .upstreams import loopback
 from .upstreams.base import Upstream

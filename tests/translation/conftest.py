@@ -21,8 +21,8 @@ import pytest
 from tests.fakes.wire import FakeServer
 from tests.gateway_thread import GatewayThread, isolated_config
 
-OPENAI_KEY = "sk-test-openai-upstream-key-0001"
-ANTHROPIC_KEY = "sk-ant-test-upstream-key-0001"
+OPENAI_KEY = "test-openai-upstream-key-0001"
+ANTHROPIC_KEY = "test-anthropic-upstream-key-0001"
 
 
 @dataclass

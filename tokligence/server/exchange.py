@@ -19,6 +19,7 @@ import h11
 
 from ..canonical import Usage
 
+JSON_HEADERS = [("content-type", "application/json")]
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 

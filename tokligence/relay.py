@@ -1,0 +1,209 @@
+"""Passthrough: a same-dialect call relayed byte for byte.
+
+Theory of operation
+-------------------
+When the client speaks the provider's own protocol, the body goes out
+unchanged (a model alias aside) and the upstream's status, headers and
+bytes come back untouched. The relay only watches: a usage sniffer reads
+the tokens for the ledger, and an SSE event framer cuts the stream at event
+boundaries so that keep-alive comments never land inside an event and the
+usage chunk the gateway asked for on the client's behalf can be held back.
+A relayed stream that breaks off ends with the dialect's in-stream error,
+and an upstream error that is not the protocol's own envelope (an HTML page
+from a proxy) becomes an error in the client's envelope.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from contextlib import AsyncExitStack
+from typing import Any
+
+from .errors import GatewayError
+from .fronts._json import dumps
+from .fronts._sse import COMMENT_KEEPALIVE, SSE_HEADERS
+from .fronts.base import Front
+from .fronts.relay_errors import RelayState, relayed_stream_error
+from .pump import pump
+from .routing import Route
+from .server.exchange import JSON_HEADERS, AbortResponse, Responder
+from .upstreams.client import CallContext, ProviderClient, Relayed
+from .upstreams.frames import EventFramer
+from .upstreams.sniff import UsageSniffer, responses_usage
+
+log = logging.getLogger("tokligence.pipeline")
+
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+# Upstream path of a passthrough, by client dialect (relative to the
+# provider's base URL: OpenAI's includes /v1, Anthropic's does not).
+PASSTHROUGH_PATHS = {
+    "openai_chat": "/chat/completions",
+    "openai_responses": "/responses",
+    "anthropic_messages": "/v1/messages",
+}
+
+
+class Relay:
+    """Passthrough calls to one kind of provider, with ``keepalive`` seconds
+    of upstream silence before a keep-alive comment."""
+
+    def __init__(self, *, keepalive: float) -> None:
+        self.keepalive = keepalive
+
+    async def run(
+        self,
+        front: Front,
+        upstream: ProviderClient,
+        route: Route,
+        obj: dict[str, Any],
+        raw: bytes,
+        context: CallContext,
+        responder: Responder,
+        last_try: bool,
+    ) -> bool:
+        dialect = front.dialect
+        stream = obj.get("stream") is True
+        body_obj = obj
+        if route.upstream_model != route.requested_model:
+            body_obj = {**body_obj, "model": route.upstream_model}
+        # Ask OpenAI-style upstreams for usage on streams (the ledger needs
+        # it), and hide the extra chunk from a client that did not ask.
+        hide_usage_chunk = False
+        if dialect == "openai_chat" and stream:
+            options = body_obj.get("stream_options")
+            if not (isinstance(options, dict) and options.get("include_usage") is True):
+                extra = options if isinstance(options, dict) else {}
+                body_obj = {**body_obj, "stream_options": {**extra, "include_usage": True}}
+                hide_usage_chunk = True
+        # Forward the client's own bytes unless something had to change.
+        body = raw if body_obj is obj else dumps(body_obj)
+        reader = responses_usage if dialect == "openai_responses" else upstream.codec.usage_from
+        async with AsyncExitStack() as stack:
+            relayed: Relayed = await stack.enter_async_context(
+                upstream.relay(PASSTHROUGH_PATHS[dialect], body, context)
+            )
+            if relayed.status in RETRYABLE_STATUS and not last_try:
+                error_body = b"".join([chunk async for chunk in relayed.chunks])
+                raise upstream.error_for(relayed.status, error_body, dict(relayed.headers))
+            if relayed.status >= 400:
+                await self._relay_error(dialect, upstream, relayed, responder)
+                return True
+            content_type = dict(relayed.headers).get("content-type", "")
+            is_sse = "text/event-stream" in content_type
+            sniffer = UsageSniffer(dialect, reader, stream=is_sse)
+            headers = relayed.headers
+            if is_sse:
+                # Whatever the upstream said, a relayed stream must not be
+                # buffered or transformed by anything between us and the client.
+                ours = {name for name, _ in SSE_HEADERS if name != "content-type"}
+                headers = (
+                    *(h for h in headers if h[0] not in ours),
+                    *(h for h in SSE_HEADERS if h[0] in ours),
+                )
+            await responder.start(relayed.status, headers)
+            failure: GatewayError | None = None
+            try:
+                if is_sse:
+                    await self._relay_events(relayed, responder, sniffer, hide_usage_chunk)
+                else:
+                    async for chunk in relayed.chunks:
+                        sniffer.feed(chunk)
+                        await responder.send(chunk)
+            except GatewayError as error:
+                failure = error
+            finally:
+                usage = sniffer.finish()
+                estimated = usage is None or not sniffer.completed
+                responder.record.usage = (
+                    dataclasses.replace(usage, estimated=estimated) if usage else None
+                )
+            if is_sse and not sniffer.failed and (failure is not None or not sniffer.completed):
+                # The upstream broke off: end with the protocol's in-stream
+                # error, never a silent truncation that looks like success.
+                failure = failure or GatewayError(
+                    "api_error", f"upstream {upstream.name} ended the stream before completion"
+                )
+                log.warning("passthrough from %s broke off: %s", upstream.name, failure.message)
+                responder.record.error = failure.kind
+                state = RelayState(
+                    last_sequence=sniffer.last_sequence,
+                    response_id=sniffer.response_id,
+                    model=sniffer.model,
+                    created_at=sniffer.created_at,
+                )
+                await responder.send(
+                    relayed_stream_error(
+                        dialect, failure.kind, failure.message, failure.code, state
+                    )
+                )
+            elif failure is not None:
+                responder.record.error = failure.kind
+                raise AbortResponse(
+                    f"passthrough from {upstream.name} broke off: {failure.message}"
+                )
+            await responder.end()
+        return True
+
+    async def _relay_error(
+        self, dialect: str, upstream: ProviderClient, relayed: Relayed, responder: Responder
+    ) -> None:
+        """An upstream error status ends the attempts. Its body is relayed as
+        is when it is this protocol's own error envelope; anything else (an
+        HTML page from a proxy, say) becomes our error in the client's
+        envelope, with the upstream's status."""
+        body = b"".join([chunk async for chunk in relayed.chunks])
+        headers = dict(relayed.headers)
+        if not _is_protocol_error(dialect, body):
+            raise upstream.error_for(relayed.status, body, headers)
+        responder.record.error = upstream.error_for(relayed.status, body, headers).kind
+        kept = [(k, v) for k, v in relayed.headers if k != "content-type"]
+        await responder.respond(relayed.status, [*JSON_HEADERS, *kept], body)
+
+    async def _relay_events(
+        self, relayed: Relayed, responder: Responder, sniffer: UsageSniffer, hide_usage_chunk: bool
+    ) -> None:
+        framer = EventFramer()
+
+        async def on_chunks(chunks: list[bytes]) -> None:
+            chunk = b"".join(chunks)
+            sniffer.feed(chunk)
+            frames = framer.feed(chunk)
+            if hide_usage_chunk:
+                frames = [f for f in frames if not _is_usage_only_chunk(f)]
+            if frames:
+                await responder.send(b"".join(frames))
+
+        async def on_idle() -> None:
+            # Only between events: a comment inside one would corrupt it.
+            if framer.at_boundary:
+                await responder.send(COMMENT_KEEPALIVE)
+
+        try:
+            await pump(relayed.chunks, self.keepalive, on_chunks, on_idle)
+        finally:
+            tail = framer.flush()
+            if tail:
+                await responder.send(tail)
+
+
+def _is_protocol_error(dialect: str, body: bytes) -> bool:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(payload, dict) or not isinstance(payload.get("error"), dict):
+        return False
+    return dialect != "anthropic_messages" or payload.get("type") == "error"
+
+
+def _is_usage_only_chunk(frame: bytes) -> bool:
+    if b'"choices":[]' not in frame.replace(b" ", b"") or b'"usage"' not in frame:
+        return False
+    try:
+        data = frame.strip().split(b"data:", 1)[1]
+        payload = json.loads(data)
+    except (IndexError, ValueError):
+        return False
+    return isinstance(payload, dict) and payload.get("choices") == [] and bool(payload.get("usage"))
