@@ -9,15 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tokligence.config import (
-    Config,
-    ConfigError,
-    describe,
-    describe_values,
-    format_value,
-    load_config,
-    mask_secret,
-)
+from tokligence.config import Config, ConfigError, load_config
+from tokligence.config_view import describe, describe_values, format_value, mask_secret
 from tokligence.settings_table import SETTINGS, Setting
 
 NON_SETTING_FIELDS = {"legacy_values", "ignored_legacy", "sources", "config_files", "providers"}

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from . import __version__
 from .admin import cli_commands
-from .config import Config, ConfigError, describe, describe_values, load_config
+from .config import Config, ConfigError, load_config
+from .config_view import describe, describe_values
 
 Runner = Callable[[Config], int]
 

@@ -29,11 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from .paths import default_config_dir
-from .providers import FIELDS as PROVIDER_FIELDS
-from .providers import ProviderConfig, ProviderError, declared_provider
+from .providers import PROVIDER_ENV_PREFIX, ProviderConfig, provider_env_field, resolve_providers
 from .settings_table import (
     ENV_PREFIX,
     FLAG_ALIASES,
@@ -51,7 +49,6 @@ USER_CONFIG_NAME = "gateway.ini"
 ORIGINAL_SETTINGS_INI = Path("config") / "setting.ini"
 ORIGINAL_DEFAULT_ENVIRONMENT = "dev"
 PROVIDER_SECTION = "provider."
-PROVIDER_ENV_PREFIX = "TOKLIGENCE_PROVIDER_"
 _ENV_NAME = re.compile(r"TOKLIGENCE_[A-Z0-9_]+\Z")
 _ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
 
@@ -281,7 +278,7 @@ def load_config(
                 )
     provider_list: list[ProviderConfig] = []
     if not problems:
-        provider_list = _providers(values, provider_raw, environ, problems)
+        provider_list = resolve_providers(values, provider_raw, environ, problems)
     if problems:
         raise ConfigError(problems)
 
@@ -326,7 +323,7 @@ def _read_env(
                     _Raw(value=value, source=f"env {var}", where=f"env {var}"),
                 )
         elif var.startswith(PROVIDER_ENV_PREFIX):
-            _provider_env(var, value, providers, problems)
+            provider_env_field(var, value, providers, problems)
         elif var.startswith(LEGACY_ENV_PREFIXES):
             legacy_families.append(var)
         elif var not in NON_SETTING_ENV:
@@ -404,131 +401,6 @@ def _suggest(name: str, table: Mapping[str, Setting]) -> str | None:
         return SUGGEST_INSTEAD[name]
     close = difflib.get_close_matches(name, list(table), n=1, cutoff=0.75)
     return close[0] if close else None
-
-
-# --- showing the configuration ------------------------------------------------
-
-
-def mask_secret(value: str) -> str:
-    """Enough of a key to tell two apart, never enough to use it."""
-    if not value:
-        return ""
-    return "****" + value[-4:] if len(value) >= 12 else "****"
-
-
-def mask_url_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:****@{host}"))
-
-
-def describe_values(config: Config) -> list[tuple[str, object, str]]:
-    """(name, JSON-ready value with secrets masked, source) for ``config show``.
-
-    Every non-legacy setting is listed; legacy ones only when set.
-    """
-    rows: list[tuple[str, object, str]] = []
-    for setting in SETTINGS:
-        source = config.sources[setting.name]
-        if setting.legacy:
-            if setting.name not in config.legacy_values:
-                continue
-            value: object = config.legacy_values[setting.name]
-        else:
-            value = getattr(config, setting.name)
-        if setting.name == "database_url":
-            value = mask_url_password(str(value))
-        elif setting.is_secret:
-            value = mask_secret(str(value))
-        elif isinstance(value, tuple):
-            value = list(value)
-        elif isinstance(value, Path):
-            value = str(value)
-        rows.append((setting.name, value, source))
-    return rows
-
-
-def describe(config: Config) -> list[tuple[str, str, str]]:
-    """Like describe_values, with each value as the text a user would write."""
-    return [(name, format_value(value), source) for name, value, source in describe_values(config)]
-
-
-def format_value(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
-# --- providers -----------------------------------------------------------------
-
-
-def _provider_env(
-    var: str, value: str, providers: dict[str, dict[str, tuple[str, str]]], problems: list[str]
-) -> None:
-    """``TOKLIGENCE_PROVIDER_<NAME>_<FIELD>``: the field is the longest known
-    suffix, so provider names may contain underscores."""
-    rest = var[len(PROVIDER_ENV_PREFIX) :].lower()
-    for field in sorted(PROVIDER_FIELDS, key=len, reverse=True):
-        if rest.endswith("_" + field) and len(rest) > len(field) + 1:
-            name = rest[: -len(field) - 1]
-            providers.setdefault(name, {})[field] = (value, f"env {var}")
-            return
-    problems.append(
-        f"environment variable {var}: expected {PROVIDER_ENV_PREFIX}<NAME>_<FIELD> "
-        "with FIELD one of " + ", ".join(f.upper() for f in PROVIDER_FIELDS)
-    )
-
-
-def _providers(
-    values: Mapping[str, Any],
-    declared: Mapping[str, Mapping[str, tuple[str, str]]],
-    environ: Mapping[str, str],
-    problems: list[str],
-) -> list[ProviderConfig]:
-    connect = float(values["upstream_connect_timeout"])
-    read = float(values["upstream_read_timeout"])
-    forward = bool(values["forward_client_key"])
-    out: list[ProviderConfig] = []
-    if values["openai_api_key"] or forward:
-        out.append(
-            ProviderConfig(
-                name="openai",
-                kind="openai",
-                base_url=str(values["openai_base_url"]).rstrip("/"),
-                api_key=str(values["openai_api_key"]),
-                organization=str(values["openai_org"]),
-                connect_timeout=connect,
-                read_timeout=read,
-                responses=True,
-            )
-        )
-    if values["anthropic_api_key"] or forward:
-        out.append(
-            ProviderConfig(
-                name="anthropic",
-                kind="anthropic",
-                base_url=str(values["anthropic_base_url"]).rstrip("/"),
-                api_key=str(values["anthropic_api_key"]),
-                anthropic_version=str(values["anthropic_version"]),
-                connect_timeout=connect,
-                read_timeout=read,
-            )
-        )
-    for name, fields in declared.items():
-        try:
-            out.append(
-                declared_provider(name, fields, environ, default_connect=connect, default_read=read)
-            )
-        except ProviderError as exc:
-            problems.append(str(exc))
-    return out
 
 
 # --- model alias files ---------------------------------------------------------

@@ -28,9 +28,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 ProviderKind = Literal["openai", "anthropic"]
+PROVIDER_ENV_PREFIX = "TOKLIGENCE_PROVIDER_"
 BUILT_IN = ("openai", "anthropic")
 RESERVED = (*BUILT_IN, "loopback")
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}\Z")
@@ -171,3 +172,68 @@ def declared_provider(
         anthropic_version=version[0].strip() if version else "2023-06-01",
         drop_betas=tuple(b.strip() for b in drop[0].split(",") if b.strip()) if drop else (),
     )
+
+
+# --- resolving declarations (config.py hands in what it read) -----------------
+
+
+def provider_env_field(
+    var: str, value: str, providers: dict[str, dict[str, tuple[str, str]]], problems: list[str]
+) -> None:
+    """``TOKLIGENCE_PROVIDER_<NAME>_<FIELD>``: the field is the longest known
+    suffix, so provider names may contain underscores."""
+    rest = var[len(PROVIDER_ENV_PREFIX) :].lower()
+    for field in sorted(FIELDS, key=len, reverse=True):
+        if rest.endswith("_" + field) and len(rest) > len(field) + 1:
+            name = rest[: -len(field) - 1]
+            providers.setdefault(name, {})[field] = (value, f"env {var}")
+            return
+    problems.append(
+        f"environment variable {var}: expected {PROVIDER_ENV_PREFIX}<NAME>_<FIELD> "
+        "with FIELD one of " + ", ".join(f.upper() for f in FIELDS)
+    )
+
+
+def resolve_providers(
+    values: Mapping[str, Any],
+    declared: Mapping[str, Mapping[str, tuple[str, str]]],
+    environ: Mapping[str, str],
+    problems: list[str],
+) -> list[ProviderConfig]:
+    connect = float(values["upstream_connect_timeout"])
+    read = float(values["upstream_read_timeout"])
+    forward = bool(values["forward_client_key"])
+    out: list[ProviderConfig] = []
+    if values["openai_api_key"] or forward:
+        out.append(
+            ProviderConfig(
+                name="openai",
+                kind="openai",
+                base_url=str(values["openai_base_url"]).rstrip("/"),
+                api_key=str(values["openai_api_key"]),
+                organization=str(values["openai_org"]),
+                connect_timeout=connect,
+                read_timeout=read,
+                responses=True,
+            )
+        )
+    if values["anthropic_api_key"] or forward:
+        out.append(
+            ProviderConfig(
+                name="anthropic",
+                kind="anthropic",
+                base_url=str(values["anthropic_base_url"]).rstrip("/"),
+                api_key=str(values["anthropic_api_key"]),
+                anthropic_version=str(values["anthropic_version"]),
+                connect_timeout=connect,
+                read_timeout=read,
+            )
+        )
+    for name, fields in declared.items():
+        try:
+            out.append(
+                declared_provider(name, fields, environ, default_connect=connect, default_read=read)
+            )
+        except ProviderError as exc:
+            problems.append(str(exc))
+    return out
