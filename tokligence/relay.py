@@ -21,6 +21,8 @@ import logging
 from contextlib import AsyncExitStack
 from typing import Any
 
+from .canonical import Usage
+from .canonical.tokens import request_tokens
 from .errors import GatewayError
 from .fronts._json import dumps
 from .fronts._sse import COMMENT_KEEPALIVE, SSE_HEADERS
@@ -114,11 +116,7 @@ class Relay:
             except GatewayError as error:
                 failure = error
             finally:
-                usage = sniffer.finish()
-                estimated = usage is None or not sniffer.completed
-                responder.record.usage = (
-                    dataclasses.replace(usage, estimated=estimated) if usage else None
-                )
+                responder.record.usage = _usage(sniffer, front, obj)
             if is_sse and not sniffer.failed and (failure is not None or not sniffer.completed):
                 # The upstream broke off: end with the protocol's in-stream
                 # error, never a silent truncation that looks like success.
@@ -186,6 +184,22 @@ class Relay:
             tail = framer.flush()
             if tail:
                 await responder.send(tail)
+
+
+def _usage(sniffer: UsageSniffer, front: Front, obj: dict[str, Any]) -> Usage:
+    """What the upstream reported, flagged estimated when the stream did not
+    complete; when it reported nothing, an estimate: the request's input by
+    the local counter (which errs high), and about one output token per
+    relayed delta event (OpenAI and Anthropic stream a token or a few per
+    delta), so a cut stream is never accounted as free."""
+    usage = sniffer.finish()
+    if usage is not None:
+        return dataclasses.replace(usage, estimated=usage.estimated or not sniffer.completed)
+    try:
+        input_tokens = request_tokens(front.parse_object(obj))
+    except GatewayError:
+        input_tokens = 0  # the upstream took a body we cannot read: no better guess
+    return Usage(input_tokens=input_tokens, output_tokens=sniffer.events, estimated=True)
 
 
 def _is_protocol_error(dialect: str, body: bytes) -> bool:

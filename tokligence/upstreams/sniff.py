@@ -64,6 +64,7 @@ class UsageSniffer:
         self.usage: Usage | None = None
         self.completed = False  # saw the dialect's success terminator
         self.failed = False  # saw the upstream's own in-stream error
+        self.events = 0  # data events relayed, for an output estimate when usage never came
         # Responses only: where the upstream's stream stands, so a relay that
         # breaks off can continue it with a well-formed failure.
         self.last_sequence = -1
@@ -93,6 +94,7 @@ class UsageSniffer:
 
     def _event(self, event: SseEvent) -> None:
         data = event.data
+        self.events += 1
         if data == "[DONE]":
             self.completed = True
             return
