@@ -48,6 +48,12 @@ async def pump(
                     except trio.EndOfChannel:
                         break
                 ended = False
+                if batch:
+                    # Let the producer run until it blocks, so that everything
+                    # one upstream read delivered joins this batch (otherwise
+                    # the producer never runs between our receives, and every
+                    # event would cost a write of its own).
+                    await trio.lowlevel.checkpoint()
                 while batch:
                     try:
                         batch.append(receive.receive_nowait())
