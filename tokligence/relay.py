@@ -30,7 +30,7 @@ from .fronts.base import Front
 from .fronts.relay_errors import RelayState, relayed_stream_error
 from .pump import pump
 from .routing import Route
-from .server.exchange import JSON_HEADERS, AbortResponse, Responder
+from .server.exchange import JSON_HEADERS, Responder
 from .upstreams.client import CallContext, ProviderClient, Relayed
 from .upstreams.frames import EventFramer
 from .upstreams.sniff import UsageSniffer, responses_usage
@@ -104,20 +104,28 @@ class Relay:
                     *(h for h in headers if h[0] not in ours),
                     *(h for h in SSE_HEADERS if h[0] in ours),
                 )
+            if not is_sse:
+                # A whole JSON body: read it, then answer with its length in
+                # one write. Nothing has reached the client until it is all
+                # here, so a body that breaks off is still an ordinary error.
+                try:
+                    body = b"".join([chunk async for chunk in relayed.chunks])
+                except GatewayError:
+                    responder.record.usage = _usage(sniffer, front, obj)
+                    raise
+                sniffer.feed(body)
+                responder.record.usage = _usage(sniffer, front, obj)
+                await responder.respond(relayed.status, list(headers), body)
+                return True
             await responder.start(relayed.status, headers)
             failure: GatewayError | None = None
             try:
-                if is_sse:
-                    await self._relay_events(relayed, responder, sniffer, hide_usage_chunk)
-                else:
-                    async for chunk in relayed.chunks:
-                        sniffer.feed(chunk)
-                        await responder.send(chunk)
+                await self._relay_events(relayed, responder, sniffer, hide_usage_chunk)
             except GatewayError as error:
                 failure = error
             finally:
                 responder.record.usage = _usage(sniffer, front, obj)
-            if is_sse and not sniffer.failed and (failure is not None or not sniffer.completed):
+            if not sniffer.failed and (failure is not None or not sniffer.completed):
                 # The upstream broke off: end with the protocol's in-stream
                 # error, never a silent truncation that looks like success.
                 failure = failure or GatewayError(
@@ -137,10 +145,9 @@ class Relay:
                     )
                 )
             elif failure is not None:
+                # The upstream's own in-stream error already went out; the
+                # connection broke after it. End the response there.
                 responder.record.error = failure.kind
-                raise AbortResponse(
-                    f"passthrough from {upstream.name} broke off: {failure.message}"
-                )
             await responder.end()
         return True
 

@@ -23,13 +23,6 @@ JSON_HEADERS = [("content-type", "application/json")]
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-class AbortResponse(Exception):
-    """Raised by a handler whose response cannot be completed (an upstream
-    body broke off mid-way): the server closes the connection without the
-    message's end, so the client sees a truncated response, not a complete
-    but wrong one."""
-
-
 class Sender(Protocol):
     """What a responder needs of its connection."""
 

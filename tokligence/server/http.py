@@ -40,7 +40,6 @@ import trio
 
 from ..errors import GatewayError
 from .exchange import (
-    AbortResponse,
     ClientDisconnected,
     HttpRequest,
     Responder,
@@ -329,9 +328,6 @@ class _Connection:
                 await self.handler(request, responder)
             except ClientDisconnected:
                 self.disconnected = True
-            except AbortResponse as abort:
-                log.warning("request %s aborted: %s", request.request_id, abort)
-                failed = True
             except Exception:
                 log.exception("request %s failed", request.request_id)
                 failed = True
