@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import trio
 
+from tests.e2e.test_multiport import free_ports
 from tests.e2e.test_process import clean_env, free_port, wait_healthy
 from tokligence.ledger.db import close_database, open_database, sqlite_url
 from tokligence.ledger.queries import usage_summary
@@ -90,7 +91,7 @@ async def test_sigterm_in_the_middle_of_a_load_loses_no_row(tmp_path: Path) -> N
 
 
 async def two_processes_on(database_url: str, tmp_path: Path) -> None:
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     processes = [
         start(tmp_path / f"p{i}", port, {"TOKLIGENCE_DATABASE_URL": database_url})
         for i, port in enumerate(ports)

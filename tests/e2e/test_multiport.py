@@ -13,10 +13,21 @@ import pytest
 from tests.gateway_thread import GatewayThread, isolated_config
 
 
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports: all sockets stay bound until every port is
+    chosen, so the kernel cannot hand out the same one twice."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def status(url: str, body: dict[str, object] | None = None) -> int:
@@ -34,12 +45,13 @@ MESSAGES = {"model": "loopback", "max_tokens": 5, "messages": [{"role": "user", 
 
 
 def test_each_listener_serves_only_its_endpoints(tmp_path: Path) -> None:
+    facade, openai_port, anthropic_port, admin = free_ports(4)
     env = {
         "TOKLIGENCE_MULTIPORT_MODE": "true",
-        "TOKLIGENCE_FACADE_PORT": str(free_port()),
-        "TOKLIGENCE_OPENAI_PORT": str(free_port()),
-        "TOKLIGENCE_ANTHROPIC_PORT": str(free_port()),
-        "TOKLIGENCE_ADMIN_PORT": str(free_port()),
+        "TOKLIGENCE_FACADE_PORT": str(facade),
+        "TOKLIGENCE_OPENAI_PORT": str(openai_port),
+        "TOKLIGENCE_ANTHROPIC_PORT": str(anthropic_port),
+        "TOKLIGENCE_ADMIN_PORT": str(admin),
     }
     config = isolated_config(tmp_path, env=env, port=None)
     with GatewayThread(config) as gateway:

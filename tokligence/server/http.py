@@ -281,13 +281,16 @@ class _Connection:
         chunks: list[bytes] = []
         size = 0
         while True:
-            with trio.move_on_after(self.limits.idle_timeout) as scope:
-                event = await self._next_event()
-            if scope.cancelled_caught:
-                await self._error_and_close(
-                    path, GatewayError("timeout", "request body not received in time", status=408)
-                )
-                return None
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                # Only a body still on its way needs a timer; most arrive
+                # with their head.
+                with trio.move_on_after(self.limits.idle_timeout) as scope:
+                    event = await self._next_event()
+                if scope.cancelled_caught:
+                    error = GatewayError("timeout", "request body not received in time", status=408)
+                    await self._error_and_close(path, error)
+                    return None
             if isinstance(event, h11.Data):
                 size += len(event.data)
                 if size > limit:
