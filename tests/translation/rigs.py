@@ -57,7 +57,7 @@ from tests.sse_util import events
 
 from .conftest import ANTHROPIC_KEY, OPENAI_KEY, Rig
 
-CLIENT_KEY = "sk-client-own-key-never-forwarded"
+CLIENT_KEY = "client-own-provider-key-never-forwarded"
 CHAT_PATH = "/v1/chat/completions"
 RESPONSES_PATH = "/v1/responses"
 MESSAGES_PATH = "/v1/messages"
