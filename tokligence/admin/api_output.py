@@ -15,11 +15,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..identity.records import DeletedUser, KeyRecord, UserRecord
+from ..ledger.row import row_fields
 from .values import MONEY_PLACES
 
 if TYPE_CHECKING:
     from ..ledger.prices import PriceEntry
-    from ..ledger.queries import LedgerRecord, UsageTotals
+from ..ledger.queries import LedgerRecord, UsageTotals
 
 # Each grouping's key, named as the ledger names its column.
 GROUP_FIELDS = {
@@ -146,30 +147,10 @@ def usage_json(
 
 
 def entry_json(entry: LedgerRecord) -> dict[str, Any]:
-    row = entry.row
     return {
         "id": entry.id,
-        "created_at": iso(row.created_at),
-        "request_id": row.request_id,
-        "user_id": row.user_id,
-        "api_key_id": row.api_key_id,
-        "endpoint": row.endpoint,
-        "client_dialect": row.client_dialect,
-        "provider": row.provider,
-        "requested_model": row.requested_model,
-        "upstream_model": row.upstream_model,
-        "mode": row.mode,
-        "stream": row.stream,
-        "status": row.status,
-        "error_kind": row.error_kind,
-        "input_tokens": row.input_tokens,
-        "output_tokens": row.output_tokens,
-        "cache_read_tokens": row.cache_read_tokens,
-        "cache_write_tokens": row.cache_write_tokens,
-        "reasoning_tokens": row.reasoning_tokens,
-        "estimated": row.estimated,
-        "latency_ms": row.latency_ms,
-        "ttfb_ms": row.ttfb_ms,
+        **row_fields(entry.row),
+        "created_at": iso(entry.row.created_at),
         "cost_usd": _maybe_money(entry.cost_usd),
     }
 

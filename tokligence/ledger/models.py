@@ -23,7 +23,7 @@ from typing import Any
 
 import peewee
 
-from .row import LedgerRow
+from .row import LedgerRow, row_fields
 
 COST_PLACES = 12
 PRICE_PLACES = 6
@@ -96,30 +96,10 @@ def from_stored(moment: datetime) -> datetime:
 
 def entry_values(row: LedgerRow, cost_usd: Decimal | None) -> dict[str, Any]:
     """The column values of ``row`` for ``LedgerEntry.insert_many``."""
-    return {
-        "created_at": to_utc_naive(row.created_at),
-        "request_id": row.request_id,
-        "user_id": row.user_id,
-        "api_key_id": row.api_key_id,
-        "endpoint": row.endpoint,
-        "client_dialect": row.client_dialect,
-        "provider": row.provider,
-        "requested_model": row.requested_model,
-        "upstream_model": row.upstream_model,
-        "mode": row.mode,
-        "stream": row.stream,
-        "status": row.status,
-        "error_kind": row.error_kind,
-        "input_tokens": row.input_tokens,
-        "output_tokens": row.output_tokens,
-        "cache_read_tokens": row.cache_read_tokens,
-        "cache_write_tokens": row.cache_write_tokens,
-        "reasoning_tokens": row.reasoning_tokens,
-        "estimated": row.estimated,
-        "cost_usd": cost_usd,
-        "latency_ms": row.latency_ms,
-        "ttfb_ms": row.ttfb_ms,
-    }
+    values = row_fields(row)
+    values["created_at"] = to_utc_naive(row.created_at)
+    values["cost_usd"] = cost_usd
+    return values
 
 
 def row_of(entry: LedgerEntry) -> LedgerRow:

@@ -12,9 +12,10 @@ reads and writes (each priced separately); ``output_tokens`` includes
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, TypeAlias, get_args
+from typing import Any, Literal, TypeAlias, get_args
 
 Mode: TypeAlias = Literal["native", "passthrough", "translation", "none"]
 MODES: tuple[str, ...] = get_args(Mode)
@@ -79,3 +80,12 @@ class LedgerRow:
     def model(self) -> str:
         """The model that was billed: the upstream's, else the requested one."""
         return self.upstream_model or self.requested_model
+
+
+ROW_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LedgerRow))
+
+
+def row_fields(row: LedgerRow) -> dict[str, Any]:
+    """``row``'s fields by name, in declaration order (the dataclass is the
+    one place that lists them)."""
+    return {name: getattr(row, name) for name in ROW_FIELD_NAMES}
