@@ -113,14 +113,16 @@ async def serve_admin(
             status, headers, body = render_error(request.path, error)
             await responder.respond(status, headers, body)
 
+    tracker = ConnectionTracker()
     async with trio.open_nursery() as nursery:
+        await nursery.start(tracker.watch.run)
         nursery.start_soon(
             lambda: serve_connection(
                 server_stream,
                 handler=handler,
                 render_error=render_error,
                 limits=HttpLimits(max_body_bytes=1 << 20),
-                tracker=ConnectionTracker(),
+                tracker=tracker,
             )
         )
         yield admin

@@ -122,6 +122,7 @@ async def connected(
     client_stream, server_stream = trio.testing.memory_stream_pair()
     tracker = ConnectionTracker()
     async with trio.open_nursery() as nursery:
+        await nursery.start(tracker.watch.run)
         nursery.start_soon(
             lambda: serve_connection(
                 server_stream,

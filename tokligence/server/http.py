@@ -11,10 +11,14 @@ One task per connection runs a loop of request cycles:
    body is answered with 413 and the connection is closed (draining an
    unbounded body would defeat the limit).
 3. Hand the :class:`HttpRequest` to the application handler with a
-   :class:`Responder`. While the handler runs, a watcher task keeps reading
-   the socket: end-of-file means the client went away, and the handler's
-   work (an upstream stream, say) is cancelled at once. Bytes of a pipelined
-   next request are buffered in h11 and served after this response.
+   :class:`Responder`, inside a cancel scope. A request still running after
+   ``WATCH_DELAY`` gets a watcher task that keeps reading the socket:
+   end-of-file means the client went away, and the handler's work (an
+   upstream stream, say) is cancelled at once. Bytes of a pipelined next
+   request are buffered in h11 and served after this response. Most answers
+   take less than ``WATCH_DELAY``; they pay no task, timer or poller
+   registration for this, only an entry in :class:`DisconnectWatch`, whose
+   one task per server spawns the watchers (see there).
 4. Keep the connection for the next cycle unless either side asked to close
    or the server is shutting down.
 
@@ -85,6 +89,7 @@ class ConnectionTracker:
         self._idle_scopes: set[trio.CancelScope] = set()
         self.active = 0
         self._drained = trio.Event()
+        self.watch = DisconnectWatch()
 
     def opened(self) -> None:
         self.active += 1
@@ -112,6 +117,103 @@ class ConnectionTracker:
 
     def busy(self, scope: trio.CancelScope) -> None:
         self._idle_scopes.discard(scope)
+
+
+class _Watched:
+    """One request in its handler, as :class:`DisconnectWatch` sees it."""
+
+    __slots__ = ("connection", "done", "handler_scope", "started", "watcher")
+
+    def __init__(self, connection: _Connection, handler_scope: trio.CancelScope) -> None:
+        self.connection = connection
+        self.handler_scope = handler_scope
+        self.started = trio.current_time()
+        self.watcher: trio.CancelScope | None = None
+        self.done: trio.Event | None = None
+
+
+class DisconnectWatch:
+    """Watches the sockets of requests that run longer than ``WATCH_DELAY``.
+
+    A per-request watcher task with its own timer would cost every request a
+    task, a nursery and a timer, though nearly all end before the timer
+    fires. Instead requests register here (a dict insert) and one task per
+    server (:meth:`run`) wakes every half ``WATCH_DELAY`` while any request is
+    running, and spawns a watcher only for those that have outlived the delay.
+    A watcher reads the socket until EOF (then cancels the handler) or until
+    the request ends and :meth:`end` cancels it; the connection waits for its
+    watcher to stop before it reads again, so only one task reads at a time.
+    """
+
+    def __init__(self) -> None:
+        # Insertion order is start order: the oldest unwatched request first.
+        self._pending: dict[_Watched, None] = {}
+        self._wakeup = trio.Event()
+        self._nursery: trio.Nursery | None = None
+
+    def begin(self, connection: _Connection, handler_scope: trio.CancelScope) -> _Watched:
+        if self._nursery is None:
+            raise RuntimeError("DisconnectWatch.run() must be running to serve requests")
+        watched = _Watched(connection, handler_scope)
+        self._pending[watched] = None
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+        return watched
+
+    async def end(self, watched: _Watched) -> None:
+        if watched.watcher is None:
+            del self._pending[watched]
+            return
+        watched.watcher.cancel()
+        assert watched.done is not None
+        # The watcher was cancelled and stops at once; wait for it even while
+        # this connection is being cancelled, so that it never reads a socket
+        # the connection is about to reuse or close.
+        with trio.CancelScope(shield=True):
+            await watched.done.wait()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            try:
+                while True:
+                    if not self._pending:
+                        self._wakeup = trio.Event()
+                        await self._wakeup.wait()
+                    await trio.sleep(WATCH_DELAY / 2)
+                    horizon = trio.current_time() - WATCH_DELAY
+                    while self._pending:
+                        watched = next(iter(self._pending))
+                        if watched.started > horizon:
+                            break
+                        del self._pending[watched]
+                        watched.watcher = trio.CancelScope()
+                        watched.done = trio.Event()
+                        nursery.start_soon(_watch_for_disconnect, watched)
+            finally:
+                self._nursery = None
+
+
+async def _watch_for_disconnect(watched: _Watched) -> None:
+    # The request is complete; anything more is either EOF (client gone:
+    # cancel the work) or a pipelined request (keep it for later).
+    assert watched.watcher is not None and watched.done is not None
+    connection = watched.connection
+    try:
+        with watched.watcher:
+            buffered = 0
+            while buffered < MAX_PIPELINE_BUFFER:
+                data = await connection._receive()
+                if not data:
+                    connection.disconnected = True
+                    watched.handler_scope.cancel()
+                    return
+                buffered += len(data)
+                connection.conn.receive_data(data)
+            await trio.sleep_forever()
+    finally:
+        watched.done.set()
 
 
 class _Connection:
@@ -203,7 +305,10 @@ class _Connection:
                 self.disconnected = True
                 return None
             self.conn.receive_data(data)
-            # The request has begun: its whole head must arrive in time.
+            event = self.conn.next_event()
+        if event is h11.NEED_DATA:
+            # The request has begun: its whole head must arrive in time. (A
+            # head that came whole with its first read needs no timer.)
             with trio.move_on_after(self.limits.header_timeout) as head_scope:
                 event = await self._next_event()
             if head_scope.cancelled_caught:
@@ -304,29 +409,11 @@ class _Connection:
                 return None
 
     async def _run_handler(self, request: HttpRequest, responder: Responder) -> None:
-        async def watch_for_disconnect(cancel: trio.CancelScope) -> None:
-            # The request is complete; anything more is either EOF (client
-            # gone: cancel the work) or a pipelined request (keep for later).
-            # Most answers are done long before WATCH_DELAY: they never pay
-            # the read attempt and poller registration watching costs.
-            await trio.sleep(WATCH_DELAY)
-            buffered = 0
-            while buffered < MAX_PIPELINE_BUFFER:
-                data = await self._receive()
-                if not data:
-                    self.disconnected = True
-                    cancel.cancel()
-                    return
-                buffered += len(data)
-                self.conn.receive_data(data)
-            await trio.sleep_forever()
-
         failed = False
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(watch_for_disconnect, nursery.cancel_scope)
-            # Exceptions are handled inside the nursery so that they do not
-            # arrive wrapped in an ExceptionGroup, and so that no bug in one
-            # request can take the server down.
+        with trio.CancelScope() as scope:
+            watched = self.tracker.watch.begin(self, scope)
+            # Exceptions are handled here so that no bug in one request can
+            # take the server down.
             try:
                 await self.handler(request, responder)
             except ClientDisconnected:
@@ -335,7 +422,7 @@ class _Connection:
                 log.exception("request %s failed", request.request_id)
                 failed = True
             finally:
-                nursery.cancel_scope.cancel()
+                await self.tracker.watch.end(watched)
         if failed and responder.started:
             self.closing = True  # the response is broken mid-way: end the connection
             return

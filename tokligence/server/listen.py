@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import trio
 
+from ..sockstream import FastSocketStream
 from .http import ConnectionTracker, ErrorRenderer, Handler, HttpLimits, serve_connection
 
 log = logging.getLogger("tokligence.server")
@@ -87,6 +88,7 @@ class Server:
                 host, port = listener.socket.getsockname()[:2]
                 bound.append(Bound(name=spec.name, host=host, port=port))
         async with trio.open_nursery() as connections:
+            await connections.start(self.tracker.watch.run)
             async with trio.open_nursery() as accepting:
                 for spec, listener in listeners:
                     handler = self.make_handler(spec.keys)
@@ -129,8 +131,9 @@ class Server:
                 raise
             connections.start_soon(self._connection, stream, handler)
 
-    async def _connection(self, stream: trio.SocketStream, handler: Handler) -> None:
+    async def _connection(self, accepted: trio.SocketStream, handler: Handler) -> None:
         try:
+            stream = FastSocketStream.take_over(accepted)
             try:
                 peer = stream.socket.getpeername()
                 client = f"{peer[0]}:{peer[1]}"
