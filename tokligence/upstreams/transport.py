@@ -43,6 +43,7 @@ import h11
 import httpx
 import trio
 
+from ..sockstream import FastSocketStream
 from .transport_pool import Connection, Origin
 
 if TYPE_CHECKING:
@@ -183,29 +184,31 @@ class H11Transport(httpx.AsyncBaseTransport):
     async def _connect(
         self, origin: Origin, timeout: float | None, request: httpx.Request
     ) -> Connection:
-        tcp: trio.SocketStream | None = None
+        tcp: FastSocketStream | None = None
         try:
             with _scope(timeout):
-                tcp = await trio.open_tcp_stream(origin.host, origin.port)
+                tcp = FastSocketStream.take_over(
+                    await trio.open_tcp_stream(origin.host, origin.port)
+                )
                 if origin.scheme != "https":
-                    return Connection(tcp, tcp.socket)
+                    return Connection(tcp, tcp)
                 tls = trio.SSLStream(
                     tcp, self._tls_context(), server_hostname=origin.host, https_compatible=True
                 )
                 await tls.do_handshake()
-                return Connection(tls, tcp.socket)
+                return Connection(tls, tcp)
         except (OSError, trio.BrokenResourceError) as exc:
             if tcp is not None:
-                tcp.socket.close()
+                tcp.close()
             raise httpx.ConnectError(
                 f"cannot connect to {origin.host}:{origin.port}: {_reason(exc)}", request=request
             ) from exc
         except BaseException:
             if tcp is not None:
-                tcp.socket.close()
+                tcp.close()
             raise
         if tcp is not None:
-            tcp.socket.close()
+            tcp.close()
         raise httpx.ConnectTimeout(
             f"timed out connecting to {origin.host}:{origin.port}", request=request
         )

@@ -16,21 +16,24 @@ from collections import deque
 import h11
 import trio
 
+from ..sockstream import FastSocketStream
+
 
 class Connection:
-    """One HTTP/1.1 connection: a byte stream (plain or TLS), its socket, its h11 state."""
+    """One HTTP/1.1 connection: a byte stream (plain, or TLS over ``tcp``), its
+    TCP stream, its h11 state."""
 
-    __slots__ = ("h11", "idle_since", "reused", "socket", "stream")
+    __slots__ = ("h11", "idle_since", "reused", "stream", "tcp")
 
-    def __init__(self, stream: trio.abc.Stream, socket: trio.socket.SocketType) -> None:
+    def __init__(self, stream: trio.abc.Stream, tcp: FastSocketStream) -> None:
         self.stream = stream
-        self.socket = socket
+        self.tcp = tcp
         self.h11 = h11.Connection(h11.CLIENT)
         self.idle_since = 0.0
         self.reused = False
 
     def close(self) -> None:
-        self.socket.close()
+        self.tcp.close()
 
     def drain_buffered(self) -> bool:
         """Skip body data already received; True if the message end was among it."""
