@@ -9,9 +9,9 @@ pressure slows requests down rather than dropping their records.
 
 :meth:`LedgerWriter.run` is the only consumer (it lives in the caller's
 nursery). It blocks until a row arrives — no timer ticks while idle — then
-takes everything already queued, waits up to ``flush_interval`` for more
-while the batch is short, and commits the batch in one transaction in a
-worker thread (group commit: rows that arrive during a commit form the next
+takes everything already queued (if the batch is short, it sleeps
+``flush_interval`` once and takes what arrived meanwhile) and commits the
+batch in one transaction in a worker thread (group commit: rows that arrive during a commit form the next
 batch). The price table snapshot is refreshed inside that transaction when
 the table's version moved, so another process's new price is seen too.
 
@@ -130,6 +130,13 @@ class LedgerWriter:
         :class:`WriterClosed` once :meth:`close` has begun."""
         if self._closing:
             raise WriterClosed("the ledger writer is closed")
+        # The common case, room in the queue, costs no trip through the
+        # scheduler; only a full queue makes the request wait.
+        try:
+            self._send.send_nowait(row)
+            return
+        except trio.WouldBlock:
+            pass
         self._pending_submits += 1
         try:
             await self._send.send(row)
@@ -222,12 +229,14 @@ class LedgerWriter:
             except trio.EndOfChannel:
                 return batch
         if len(batch) < self._batch_size and self._flush_interval > 0:
-            with trio.move_on_after(self._flush_interval):
-                while len(batch) < self._batch_size:
-                    try:
-                        batch.append(await self._receive.receive())
-                    except trio.EndOfChannel:
-                        break
+            # Let a short batch fill by sleeping once, not by waking for
+            # every row: under load that would be a scheduler trip per row.
+            await trio.sleep(self._flush_interval)
+            while len(batch) < self._batch_size:
+                try:
+                    batch.append(self._receive.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
         return batch
 
     async def _commit(self, batch: Sequence[LedgerRow]) -> None:
