@@ -148,8 +148,9 @@ class Gateway:
         # that wait is the backpressure that keeps rows from being lost.
         if caller is not None and self.gate is not None:
             self.gate.settle(caller, responder.record, self.ledger.cost(row))
-        with trio.CancelScope(shield=True):
-            await self.ledger.submit(row)
+        if not self.ledger.try_submit(row):
+            with trio.CancelScope(shield=True):
+                await self.ledger.submit(row)
 
     async def _dispatch(self, match: Match, request: HttpRequest, responder: Responder) -> None:
         action = match.endpoint.action

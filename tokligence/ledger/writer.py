@@ -11,9 +11,10 @@ pressure slows requests down rather than dropping their records.
 nursery). It blocks until a row arrives — no timer ticks while idle — then
 takes everything already queued (if the batch is short, it sleeps
 ``flush_interval`` once and takes what arrived meanwhile) and commits the
-batch in one transaction in a worker thread (group commit: rows that arrive during a commit form the next
-batch). The price table snapshot is refreshed inside that transaction when
-the table's version moved, so another process's new price is seen too.
+batch in one transaction in a worker thread (group commit: rows that arrive
+during a commit form the next batch). The price table snapshot is
+refreshed inside that transaction when the table's version moved, so
+another process's new price is seen too.
 
 A failing database never loses rows: the batch is kept and retried with
 exponential backoff, ``healthy`` turns False with the error (logged at
@@ -125,18 +126,24 @@ class LedgerWriter:
 
     # -------------------------------------------------------------- producers
 
-    async def submit(self, row: LedgerRow) -> None:
-        """Queue ``row``; waits while the queue is full. Raises
+    def try_submit(self, row: LedgerRow) -> bool:
+        """Queue ``row`` if the queue has room (True), without waiting. Raises
         :class:`WriterClosed` once :meth:`close` has begun."""
         if self._closing:
             raise WriterClosed("the ledger writer is closed")
-        # The common case, room in the queue, costs no trip through the
-        # scheduler; only a full queue makes the request wait.
         try:
             self._send.send_nowait(row)
-            return
         except trio.WouldBlock:
-            pass
+            return False
+        return True
+
+    async def submit(self, row: LedgerRow) -> None:
+        """Queue ``row``; waits while the queue is full. Raises
+        :class:`WriterClosed` once :meth:`close` has begun."""
+        # The common case, room in the queue, costs no trip through the
+        # scheduler; only a full queue makes the request wait.
+        if self.try_submit(row):
+            return
         self._pending_submits += 1
         try:
             await self._send.send(row)

@@ -73,6 +73,10 @@ def _scope(seconds: float | None) -> trio.CancelScope:
     return trio.move_on_after(math.inf if seconds is None else seconds)
 
 
+def _deadline(seconds: float | None) -> float:
+    return math.inf if seconds is None else trio.current_time() + seconds
+
+
 class H11Transport(httpx.AsyncBaseTransport):
     """An ``httpx.AsyncBaseTransport`` over trio sockets and h11 (HTTP/1.1 only).
 
@@ -257,45 +261,52 @@ async def _exchange(
         raise httpx.LocalProtocolError(str(exc), request=request) from exc
     if len(body) <= COALESCE_LIMIT:
         wire = [b"".join(wire)]
-    try:
-        with _scope(timeouts.get("write")) as scope:
+    read_timeout = timeouts.get("read")
+    # One timer for the whole exchange, re-armed for each phase and each
+    # read, rather than a cancel scope per socket operation.
+    writing = True
+    with trio.CancelScope(deadline=_deadline(timeouts.get("write"))) as scope:
+        try:
             for data in wire:
                 await conn.stream.send_all(data)
-    except (OSError, trio.BrokenResourceError) as exc:
-        if reused:
-            raise _StaleConnection from exc
-        raise httpx.WriteError(
-            f"error sending the request: {_reason(exc)}", request=request
-        ) from exc
-    if scope.cancelled_caught:
-        raise httpx.WriteTimeout("timed out sending the request", request=request)
-
-    read_timeout = timeouts.get("read")
-    started = False
-    while True:
-        try:
-            event = machine.next_event()
-        except h11.RemoteProtocolError as exc:
-            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-        if event is h11.NEED_DATA:
+        except (OSError, trio.BrokenResourceError) as exc:
+            if reused:
+                raise _StaleConnection from exc
+            raise httpx.WriteError(
+                f"error sending the request: {_reason(exc)}", request=request
+            ) from exc
+        writing = False
+        started = False
+        while True:
             try:
-                chunk = await _receive(conn, read_timeout, request)
-            except httpx.ReadError:
-                if reused and not started:
-                    raise _StaleConnection from None
-                raise
-            if not chunk and not started:
-                if reused:
-                    raise _StaleConnection
-                raise httpx.RemoteProtocolError(
-                    "server disconnected without sending a response", request=request
-                )
-            started = True
-            machine.receive_data(chunk)
-        elif type(event) is h11.Response:
-            return event
-        elif type(event) is not h11.InformationalResponse:  # 1xx heads are skipped
-            raise httpx.RemoteProtocolError(f"unexpected {event!r}", request=request)
+                event = machine.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+            if event is h11.NEED_DATA:
+                scope.deadline = _deadline(read_timeout)
+                try:
+                    chunk = await conn.stream.receive_some(READ_SIZE)
+                except (OSError, trio.BrokenResourceError) as exc:
+                    if reused and not started:
+                        raise _StaleConnection from None
+                    raise httpx.ReadError(
+                        f"error reading the response: {_reason(exc)}", request=request
+                    ) from exc
+                if not chunk and not started:
+                    if reused:
+                        raise _StaleConnection
+                    raise httpx.RemoteProtocolError(
+                        "server disconnected without sending a response", request=request
+                    )
+                started = True
+                machine.receive_data(chunk)
+            elif type(event) is h11.Response:
+                return event
+            elif type(event) is not h11.InformationalResponse:  # 1xx heads are skipped
+                raise httpx.RemoteProtocolError(f"unexpected {event!r}", request=request)
+    if writing:
+        raise httpx.WriteTimeout("timed out sending the request", request=request)
+    raise httpx.ReadTimeout("timed out reading the response", request=request)
 
 
 async def _receive(conn: Connection, timeout: float | None, request: httpx.Request) -> bytes:
