@@ -1,4 +1,4 @@
-"""A lean HTTP/1.1 transport for httpx, on trio sockets and h11.
+"""A lean HTTP/1.1 transport for httpx, on trio sockets and :mod:`.http1`.
 
 Theory of operation
 -------------------
@@ -23,9 +23,9 @@ so this transport keeps only what that case needs:
   the first read), the peer never processed the request, so it is sent once
   more on a fresh connection. Once response bytes arrived, never.
 * **The response body streams**: each ``receive_some`` is yielded as soon as
-  h11 turns it into data (SSE flows event by event), under the read timeout,
-  which is therefore also the stream idle timeout. The connection returns to
-  the pool only when h11 says both sides are ``DONE``; a partial read, an
+  the HTTP/1.1 reader turns it into data (SSE flows event by event), under
+  the read timeout, which is therefore also the stream idle timeout. The connection returns to
+  the pool only after a complete, reusable response; a partial read, an
   error or a cancellation closes the socket instead (see ``transport_pool``).
 
 Sockets are closed synchronously (``socket.close()``, no TLS close_notify):
@@ -39,11 +39,11 @@ import math
 import ssl
 from typing import TYPE_CHECKING, cast
 
-import h11
 import httpx
 import trio
 
 from ..sockstream import FastSocketStream
+from . import http1
 from .transport_pool import Connection, Origin
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def _deadline(seconds: float | None) -> float:
 
 
 class H11Transport(httpx.AsyncBaseTransport):
-    """An ``httpx.AsyncBaseTransport`` over trio sockets and h11 (HTTP/1.1 only).
+    """An ``httpx.AsyncBaseTransport`` over trio sockets (HTTP/1.1 only).
 
     ``ssl_context`` is used for https origins (default:
     ``ssl.create_default_context()``, made on first use); its ALPN protocols
@@ -131,7 +131,7 @@ class H11Transport(httpx.AsyncBaseTransport):
             raise
         return httpx.Response(
             status_code=head.status_code,
-            headers=head.headers.raw_items(),
+            headers=head.headers,
             stream=ResponseStream(origin, conn, timeouts.get("read"), request),
             extensions={"http_version": _HTTP_VERSION, "reason_phrase": head.reason},
         )
@@ -234,33 +234,18 @@ async def _exchange(
     request: httpx.Request,
     body: bytes,
     timeouts: Mapping[str, float | None],
-) -> h11.Response:
+) -> http1.ResponseHead:
     """Send the request and read the response head on ``conn``."""
     reused = conn.reused
     conn.reused = True
-    machine = conn.h11
-    headers = request.headers.raw
-    if (
-        body
-        and "content-length" not in request.headers
-        and "transfer-encoding" not in request.headers
-    ):
-        headers.append((b"Content-Length", str(len(body)).encode("ascii")))
+    machine = conn.http
+    method = request.method.encode("ascii")
     try:
-        # h11 returns None only for ConnectionClosed, which we never send.
-        wire = [
-            machine.send(
-                h11.Request(method=request.method, target=request.url.raw_path, headers=headers)
-            )
-            or b""
-        ]
-        if body:
-            wire.append(machine.send(h11.Data(data=body)) or b"")
-        wire.append(machine.send(h11.EndOfMessage()) or b"")
-    except h11.LocalProtocolError as exc:
+        head = http1.encode_head(method, request.url.raw_path, request.headers.raw, len(body))
+        machine.start_request(method)
+    except http1.LocalProtocolError as exc:
         raise httpx.LocalProtocolError(str(exc), request=request) from exc
-    if len(body) <= COALESCE_LIMIT:
-        wire = [b"".join(wire)]
+    wire = [head + body] if len(body) <= COALESCE_LIMIT else [head, body]
     read_timeout = timeouts.get("read")
     # One timer for the whole exchange, re-armed for each phase and each
     # read, rather than a cancel scope per socket operation.
@@ -280,9 +265,9 @@ async def _exchange(
         while True:
             try:
                 event = machine.next_event()
-            except h11.RemoteProtocolError as exc:
+            except http1.RemoteProtocolError as exc:
                 raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-            if event is h11.NEED_DATA:
+            if event is http1.NEED_DATA:
                 scope.deadline = _deadline(read_timeout)
                 try:
                     chunk = await conn.stream.receive_some(READ_SIZE)
@@ -300,9 +285,10 @@ async def _exchange(
                     )
                 started = True
                 machine.receive_data(chunk)
-            elif type(event) is h11.Response:
-                return event
-            elif type(event) is not h11.InformationalResponse:  # 1xx heads are skipped
+            elif type(event) is http1.ResponseHead:
+                if event.status_code >= 200:  # 1xx heads are skipped
+                    return event
+            else:
                 raise httpx.RemoteProtocolError(f"unexpected {event!r}", request=request)
     if writing:
         raise httpx.WriteTimeout("timed out sending the request", request=request)
@@ -313,7 +299,7 @@ async def _receive(conn: Connection, timeout: float | None, request: httpx.Reque
     """One read under the read timeout; ``b""`` is EOF."""
     try:
         with _scope(timeout):
-            # h11 copies it into its own buffer, so a bytearray (TLS) is fine as is.
+            # The reader copies it into its own buffer: a bytearray (TLS) is fine.
             return cast("bytes", await conn.stream.receive_some(READ_SIZE))
     except (OSError, trio.BrokenResourceError) as exc:
         raise httpx.ReadError(
@@ -348,12 +334,12 @@ class ResponseStream(httpx.AsyncByteStream):
             raise StopAsyncIteration
         try:
             while True:
-                event = conn.h11.next_event()
-                if type(event) is h11.Data:
-                    return bytes(event.data)
-                if event is h11.NEED_DATA:
-                    conn.h11.receive_data(await _receive(conn, self._read_timeout, self._request))
-                elif type(event) is h11.EndOfMessage:
+                event = conn.http.next_event()
+                if type(event) is bytes:
+                    return event
+                if event is http1.NEED_DATA:
+                    conn.http.receive_data(await _receive(conn, self._read_timeout, self._request))
+                elif event is http1.END:
                     # Back to the pool now, not at aclose(): the next request
                     # may start before the caller gets round to closing.
                     self._conn = None
@@ -361,7 +347,7 @@ class ResponseStream(httpx.AsyncByteStream):
                     raise StopAsyncIteration
                 else:
                     raise httpx.RemoteProtocolError(f"unexpected {event!r}", request=self._request)
-        except h11.RemoteProtocolError as exc:
+        except http1.RemoteProtocolError as exc:
             self._abort(conn)
             raise httpx.RemoteProtocolError(str(exc), request=self._request) from exc
         except StopAsyncIteration:

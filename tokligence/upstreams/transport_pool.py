@@ -13,22 +13,22 @@ from __future__ import annotations
 
 from collections import deque
 
-import h11
 import trio
 
 from ..sockstream import FastSocketStream
+from .http1 import END, Http1Client, LocalProtocolError, RemoteProtocolError
 
 
 class Connection:
     """One HTTP/1.1 connection: a byte stream (plain, or TLS over ``tcp``), its
-    TCP stream, its h11 state."""
+    TCP stream, its HTTP/1.1 client state."""
 
-    __slots__ = ("h11", "idle_since", "reused", "stream", "tcp")
+    __slots__ = ("http", "idle_since", "reused", "stream", "tcp")
 
     def __init__(self, stream: trio.abc.Stream, tcp: FastSocketStream) -> None:
         self.stream = stream
         self.tcp = tcp
-        self.h11 = h11.Connection(h11.CLIENT)
+        self.http = Http1Client()
         self.idle_since = 0.0
         self.reused = False
 
@@ -39,12 +39,12 @@ class Connection:
         """Skip body data already received; True if the message end was among it."""
         try:
             while True:
-                event = self.h11.next_event()
-                if type(event) is h11.EndOfMessage:
+                event = self.http.next_event()
+                if event is END:
                     return True
-                if type(event) is not h11.Data:
+                if type(event) is not bytes:
                     return False
-        except h11.ProtocolError:
+        except (RemoteProtocolError, LocalProtocolError):
             return False
 
 
@@ -116,12 +116,9 @@ class Origin:
         self.slots.release()
 
     def _recycle(self, conn: Connection) -> bool:
-        machine = conn.h11
-        if self.closed or machine.our_state is not h11.DONE or machine.their_state is not h11.DONE:
-            return False
-        machine.start_next_cycle()
-        # Bytes after the end of a response answer no request: a broken peer.
-        return not machine.trailing_data[0]
+        # Only a complete response on a keep-alive connection with nothing
+        # left over (bytes after a response answer no request) is reusable.
+        return not self.closed and conn.http.reusable
 
     def close(self) -> None:
         self.closed = True
