@@ -48,6 +48,7 @@ from .upstreams.client import CallContext, ProviderClient, client_key_of
 log = logging.getLogger("tokligence.pipeline")
 
 ESTIMATE_HEADER = "x-tokligence-token-estimate"
+SHOULD_RETRY = "x-should-retry"
 # Endpoints whose every request gets a ledger row, whatever its fate.
 LEDGERED_ACTIONS = frozenset({"chat", "responses", "messages", "count_tokens", "embeddings"})
 _FRONT_OF_ACTION = {
@@ -89,6 +90,11 @@ class Gateway:
         if error.retry_after is not None:
             # Rounded up: a client told to come back early is refused again.
             headers.append(("retry-after", str(max(1, math.ceil(error.retry_after)))))
+        if error.status == 401 and not any(k == SHOULD_RETRY for k, _ in headers):
+            # Claude Code retries a 401 with backoff for minutes (it expects a
+            # refreshed token); a wrong key stays wrong. Stainless SDKs, Claude
+            # Code's included, stop at once on this header.
+            headers.append((SHOULD_RETRY, "false"))
         return error.status, headers, front.render_error(error)
 
     def handler_for(self, table: EndpointTable) -> Handler:
@@ -188,9 +194,12 @@ class Gateway:
         responder.record.upstream_model = route.upstream_model
         if isinstance(upstream, ProviderClient) and "anthropic_messages" in upstream.dialects:
             responder.record.mode = "passthrough"
-            # The upstream's own counter is exact; prefer it.
+            # The upstream's own counter is exact; prefer it. Claude Code's
+            # ?beta=true goes along, as on /v1/messages.
             context = CallContext(
-                client_key=client_key_of(http.headers), client_headers=http.headers
+                client_key=client_key_of(http.headers),
+                client_headers=http.headers,
+                query=http.query,
             )
             body = http.body
             if route.upstream_model != request.model:

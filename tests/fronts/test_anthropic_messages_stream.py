@@ -44,6 +44,9 @@ from tokligence.fronts.anthropic_messages_render import IllegalTransition
 
 GOLDEN = Path(__file__).parent / "golden" / "anthropic_messages"
 FRONT = AnthropicMessagesFront()
+REQUEST = FRONT.parse_request(
+    b'{"model":"claude-x","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}'
+)
 KEEPALIVE = "keepalive"  # a step that calls renderer.keepalive() instead of feed()
 EVENT_ADAPTER: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RawMessageStreamEvent)
 
@@ -333,7 +336,7 @@ SCENARIOS = [
 
 
 def render(steps: list[Event | str]) -> bytes:
-    renderer = FRONT.stream_renderer(None)  # type: ignore[arg-type]
+    renderer = FRONT.stream_renderer(REQUEST)
     out = b""
     for step in steps:
         out += renderer.keepalive() if step == KEEPALIVE else renderer.feed(step)  # type: ignore[arg-type]
@@ -477,7 +480,7 @@ def test_official_client_reads_golden(scenario: Scenario) -> None:
 def test_stream_and_non_stream_agree(scenario: Scenario) -> None:
     """The non-stream body of the collected events equals the stream's sum."""
     events = [s for s in scenario.steps if not isinstance(s, str)]
-    body = FRONT.render_response(collect(events), None)  # type: ignore[arg-type]
+    body = FRONT.render_response(collect(events), REQUEST)
     message = SdkMessage.model_validate_json(body)
     streamed = accumulate(assert_byte_stable(render(scenario.steps)))
     assert dump(message.content) == dump(streamed.content)
@@ -572,21 +575,21 @@ ILLEGAL: dict[str, list[Event]] = {
 
 @pytest.mark.parametrize("events", ILLEGAL.values(), ids=ILLEGAL.keys())
 def test_illegal_transitions_raise(events: list[Event]) -> None:
-    renderer = FRONT.stream_renderer(None)  # type: ignore[arg-type]
+    renderer = FRONT.stream_renderer(REQUEST)
     with pytest.raises(IllegalTransition):
         for ev in events:
             renderer.feed(ev)
 
 
 def test_nothing_after_terminal_event() -> None:
-    renderer = FRONT.stream_renderer(None)  # type: ignore[arg-type]
+    renderer = FRONT.stream_renderer(REQUEST)
     renderer.feed(S)
     renderer.feed(Finish(stop_reason="end_turn"))
     assert (renderer.close(), renderer.keepalive()) == (b"", b"")
 
 
 def test_error_leaves_open_block_unclosed() -> None:
-    renderer = FRONT.stream_renderer(None)  # type: ignore[arg-type]
+    renderer = FRONT.stream_renderer(REQUEST)
     out = renderer.feed(S) + renderer.feed(TextDelta(text="x"))
     out += renderer.feed(StreamError(kind="rate_limit", message="slow down"))
     names = [n for n, _ in assert_byte_stable(out)]

@@ -303,6 +303,7 @@ def test_fm11_parameter_map_from_a_claude_code_body() -> None:
         "max_completion_tokens": 16384,
         "stop": ["a", "b", "c", "d"],
         "reasoning_effort": "medium",
+        "user": "user_abc_session_123",  # metadata.user_id, short enough to keep
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -313,7 +314,6 @@ def test_fm11_parameter_map_from_a_claude_code_body() -> None:
         "dropped temperature 0.5: reasoning models take only the default",
         "dropped top_p 0.9: reasoning models take only the default",
         "dropped top_k: chat completions has no such parameter",
-        "dropped metadata: only forwarded for openai_chat clients with string values",
         "dropped anthropic_messages fields chat completions does not take: "
         "context_management, service_tier",
     }

@@ -18,6 +18,10 @@ Non-stream decisions (the stream makes the same ones, see the render module):
   nothing is silently lost and the client's schema check fails loudly rather
   than running the tool with defaults. Custom (freeform) calls ->
   ``{"input": text}``.
+* ``thinking.display: "omitted"`` (Claude Code's default): reasoning text is
+  not shown, as Anthropic itself sends only the signature then. A block with
+  a real Anthropic signature stays (empty text); other vendors' reasoning,
+  having no signature, renders nothing at all -- never as text.
 * Errors render as ``{"type": "error", "error": {"type", "message"}}``; the
   HTTP status travels on the :class:`GatewayError`. No ``request_id`` is
   invented: the gateway has none of Anthropic's to give.
@@ -26,6 +30,7 @@ Non-stream decisions (the stream makes the same ones, see the render module):
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..canonical import (
@@ -69,23 +74,31 @@ class AnthropicMessagesFront:
         return parse_messages(body, count_tokens=True)
 
     def render_response(self, response: Response, request: Request) -> bytes:
-        return dumps(render_message(response))
+        return dumps(render_message(response, omit_reasoning_text=reasoning_omitted(request)))
 
     def render_count_tokens(self, input_tokens: int) -> bytes:
         return dumps({"input_tokens": input_tokens})
 
     def stream_renderer(self, request: Request) -> AnthropicStreamRenderer:
-        return AnthropicStreamRenderer()
+        return AnthropicStreamRenderer(omit_reasoning_text=reasoning_omitted(request))
 
     def render_error(self, error: GatewayError) -> bytes:
         return dumps(error_payload(error.kind, error.message))
 
 
-def render_message(response: Response) -> dict[str, Any]:
+def reasoning_omitted(request: Request) -> bool:
+    """Whether the client asked for ``thinking.display: "omitted"`` (Claude
+    Code does): it wants no thinking text back, only signed blocks."""
+    return request.reasoning is not None and request.reasoning.display == "omitted"
+
+
+def render_message(response: Response, *, omit_reasoning_text: bool = False) -> dict[str, Any]:
     """The complete non-stream Message object."""
     mid = message_id(response.id)
     blocks: list[dict[str, Any]] = []
     for part in response.content:
+        if omit_reasoning_text and isinstance(part, ReasoningPart):
+            part = replace(part, text="", summary=())
         block = _content_block(part, mid, len(blocks))
         if block is not None:
             blocks.append(block)

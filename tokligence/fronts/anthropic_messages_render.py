@@ -37,8 +37,10 @@ Decisions documented here because the wire cannot say them:
   the upstream said ``end_turn``/``stop_sequence``/``tool_use`` (upstreams lie
   both ways); ``stop_sequence`` is null unless a sequence really matched.
 * Reasoning from another vendor renders as a ``thinking`` block with signature
-  ``""``: Anthropic signatures are never forged. A non-Anthropic signature or
-  encrypted blob alone renders nothing.
+  ``""``: Anthropic signatures are never forged. When the client asked for
+  ``thinking.display: "omitted"`` reasoning text is not rendered at all; only
+  a real signature opens a (text-less) thinking block, as Anthropic does. A
+  non-Anthropic signature or encrypted blob alone renders nothing.
 * Tool ids outside ``[a-zA-Z0-9_-]`` have each bad character replaced by ``_``.
 * Custom (freeform) tool calls stream as the JSON text of ``{"input": text}``.
 """
@@ -210,7 +212,9 @@ class _ToolCall:
 class AnthropicStreamRenderer:
     """Canonical events -> Anthropic SSE bytes (see module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, omit_reasoning_text: bool = False) -> None:
+        # thinking.display "omitted": reasoning text is dropped, signatures kept.
+        self._omit_reasoning_text = omit_reasoning_text
         self._state = _State.NEW
         self._id = ""
         self._index = 0  # index of the open block, or of the next one
@@ -303,7 +307,7 @@ class AnthropicStreamRenderer:
         return out + self._delta({"type": "text_delta", "text": ev.text})
 
     def _on_reasoning(self, ev: ReasoningDelta) -> bytes:
-        if not ev.text:
+        if not ev.text or self._omit_reasoning_text:
             return b""
         out = b""
         if self._state is not _State.THINKING:

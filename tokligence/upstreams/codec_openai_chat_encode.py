@@ -21,10 +21,21 @@ tested in both directions (failure mode 11):
 * ``Request.extra`` is written back only for a client of this same dialect;
   the Responses fields Chat also has are mapped, the rest noted. Anthropic
   fields are never forwarded (they would be "Unknown parameter" 400s).
+
+What a Claude Code request becomes (docs/claude-code.md has the whole table):
+``output_config.effort`` -> ``reasoning_effort`` (``xhigh``/``max`` -> ``high``,
+the highest every OpenAI reasoning model takes); ``metadata.user_id`` (a JSON
+document of device and session ids) -> ``user``, hashed when longer than
+:data:`MAX_END_USER_ID`; tools marked ``defer_loading`` are sent like any other
+(Chat has no tool search; Claude Code lists a deferred tool only once its
+ToolSearch has loaded it, and the message walk turns that ``tool_reference``
+answer into words); ``cache_control`` and ``context_management`` are dropped
+(OpenAI caches prefixes by itself).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -42,6 +53,13 @@ EMPTY_PARAMETERS: Final = {"type": "object", "properties": {}}
 _SHARED_RESPONSES_FIELDS = ("prompt_cache_key", "safety_identifier", "service_tier")
 # Anthropic fields already mapped to typed canonical fields (effort, format).
 _MAPPED_ANTHROPIC_FIELDS = frozenset({"output_config"})
+# Anthropic efforts above OpenAI's widely accepted "high" (gpt-5 and o-series
+# refuse "xhigh"/"max" with a 400); lower ones have the same names.
+_ANTHROPIC_EFFORTS = {"xhigh": "high", "max": "high"}
+# Longest end-user id sent as ``user`` verbatim; longer ones are hashed. Well
+# inside the 128 OpenAI documents for ``safety_identifier``, so compatible
+# servers with stricter copies of the check accept it too.
+MAX_END_USER_ID = 64
 
 
 def encode_request(request: Request, options: EncodeOptions) -> Encoded:
@@ -101,6 +119,10 @@ class _Encoder:
                 )
                 if tool.strict is not None:
                     fn["strict"] = tool.strict
+                if tool.extra.get("defer_loading"):
+                    # Anthropic's tool search loads such tools on demand; Chat
+                    # has none, so the model sees them (and can call them) now.
+                    self.note("sent tools marked defer_loading as ordinary tools")
                 out.append({"type": "function", "function": fn})
             elif isinstance(tool, CustomTool):
                 self.custom_tools.add(tool.name)
@@ -172,14 +194,22 @@ class _Encoder:
             body["response_format"] = {"type": "json_schema", "json_schema": spec}
         same = request.dialect == DIALECT
         if request.metadata is not None:
-            if same and all(isinstance(v, str) for v in request.metadata.values()):
-                body["metadata"] = dict(request.metadata)
-            else:
-                self.note(
-                    f"dropped metadata: only forwarded for {DIALECT} clients with string values"
-                )
+            self.metadata(body, request.metadata)
         if request.store is not None and same:
             body["store"] = request.store
+
+    def metadata(self, body: dict[str, Any], metadata: Mapping[str, Any]) -> None:
+        request = self.request
+        if request.dialect == DIALECT and all(isinstance(v, str) for v in metadata.values()):
+            body["metadata"] = dict(metadata)
+            return
+        user_id = metadata.get("user_id")
+        if request.dialect == "anthropic_messages" and isinstance(user_id, str) and user_id:
+            # Anthropic's end-user id is Chat's ``user``; an explicit one wins.
+            body.setdefault("user", end_user_id(user_id))
+            if len(metadata) == 1:
+                return
+        self.note(f"dropped metadata: only forwarded for {DIALECT} clients with string values")
 
     def reasoning(self, body: dict[str, Any]) -> None:
         config = self.request.reasoning
@@ -195,6 +225,9 @@ class _Encoder:
         if not self.options.reasoning_model:
             self.note("dropped reasoning effort: the target is not a reasoning model")
             return
+        if self.request.dialect == "anthropic_messages" and effort in _ANTHROPIC_EFFORTS:
+            self.note(f"sent effort {effort!r} as {_ANTHROPIC_EFFORTS[effort]!r}")
+            effort = _ANTHROPIC_EFFORTS[effort]
         body["reasoning_effort"] = effort
 
     def extra(self, body: dict[str, Any]) -> None:
@@ -223,6 +256,15 @@ class _Encoder:
         if dropped:
             names = ", ".join(sorted(dropped))
             self.note(f"dropped {request.dialect} fields chat completions does not take: {names}")
+
+
+def end_user_id(user_id: str) -> str:
+    """``user_id`` if short enough, else a stable hash of it (Claude Code's is
+    a JSON document of device and session ids: too long, and not OpenAI's
+    business verbatim)."""
+    if len(user_id) <= MAX_END_USER_ID and user_id.isprintable():
+        return user_id
+    return "uid_" + hashlib.sha256(user_id.encode()).hexdigest()[:40]
 
 
 def _effort_for_budget(budget: int) -> str:

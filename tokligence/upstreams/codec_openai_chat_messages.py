@@ -19,6 +19,12 @@ servers are stricter still, so one walk over the messages enforces them:
   longer than OpenAI's 40 characters (shortened by hash) or repeated within
   the request (renamed ``<id>_<n>``). Results reach their call through
   ``pending``, so they follow any renaming.
+* **System.** The request's system blocks join into one leading system
+  message, less Claude Code's ``x-anthropic-billing-header:`` block (see
+  :func:`_billing_line`); system messages inside the conversation stay where
+  they stood (Claude Code sends its environment block that way).
+* **Tool references.** Claude Code's ToolSearch returns ``tool_reference``
+  blocks; they become a line of text in the tool message.
 * **Content.** An assistant turn with tool calls and no text has
   ``content: null`` (never ``""``); reasoning is dropped (Chat takes none
   back, and opaque signatures belong to their vendor); a single text part is
@@ -32,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 from ..canonical import (
@@ -51,6 +58,12 @@ from ..canonical import (
 MAX_TOOL_ID = 40
 MISSING_RESULT = "(no result was provided for this tool call)"
 HOISTED_RESULT = "(the output follows in the next user message)"
+# The Anthropic front's key for blocks with no canonical part (a tool
+# result's ``tool_reference`` ...), as {"at": k, "block": {...}}.
+OPAQUE_BLOCKS = "anthropic_blocks"
+TOOL_REFERENCE = "Tool {name} is loaded: call it directly."
+# Claude Code's first system block starts with this (not an HTTP header).
+BILLING_HEADER = "x-anthropic-billing-header:"
 
 
 class Notes(list[str]):
@@ -80,7 +93,7 @@ def fit_tool_id(value: str) -> str:
 
 def encode_messages(request: Request, notes: Notes) -> list[dict[str, Any]]:
     walk = _Walk(request, notes)
-    system = "\n\n".join(p.text for p in request.system if p.text)
+    system = "\n\n".join(p.text for p in request.system if p.text and not _billing_line(p, notes))
     if system:
         walk.out.append({"role": "system", "content": system})
     for message in request.messages:
@@ -203,6 +216,7 @@ class _Walk:
                 converted = self.content_part(item)
                 if converted is not None:
                     media.append(converted)
+        texts += _tool_references(part, self.notes)
         text = "\n".join(texts)
         if media:
             label = f"Images returned by tool call {wire_id}:"
@@ -257,6 +271,34 @@ class _Walk:
             return {"type": "file", "file": file}
         self.notes.add(f"dropped a document given by {part.source_type}: chat cannot fetch it")
         return None
+
+
+def _tool_references(part: ToolResultPart, notes: Notes) -> list[str]:
+    """Lines for the Anthropic-only blocks of a tool result. Claude Code's
+    ToolSearch answers with ``tool_reference`` blocks (Anthropic then loads
+    those deferred tools); Chat has no such block, so the model is told in
+    words, and the tools themselves are already in ``tools`` (see the encoder
+    on ``defer_loading``). Other such blocks are dropped with a note."""
+    lines = []
+    for item in part.extra.get(OPAQUE_BLOCKS, ()):
+        block = item.get("block") if isinstance(item, Mapping) else None
+        kind = block.get("type") if isinstance(block, Mapping) else None
+        name = block.get("tool_name") if isinstance(block, Mapping) else None
+        if kind == "tool_reference" and isinstance(name, str):
+            lines.append(TOOL_REFERENCE.format(name=name))
+        else:
+            notes.add(f"dropped a {kind or 'malformed'} block from a tool result")
+    return lines
+
+
+def _billing_line(part: TextPart, notes: Notes) -> bool:
+    """Claude Code's attribution line for Anthropic's billing: meaningless to
+    another vendor, and its per-session hash would put a different first line
+    before every session's prompt, defeating the upstream's prefix cache."""
+    if part.text.startswith(BILLING_HEADER):
+        notes.add(f"dropped the {BILLING_HEADER} system block")
+        return True
+    return False
 
 
 def _text_document(part: DocumentPart) -> str:
