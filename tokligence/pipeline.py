@@ -169,11 +169,7 @@ class Gateway:
         elif action == "models":
             await responder.respond(200, JSON_HEADERS, self._models(request))
         elif action == "responses_get":
-            raise GatewayError(
-                "not_found",
-                f"response {match.path_id!r} not found: this gateway has not stored it",
-                code="response_not_found",
-            )
+            await self._stored_response(match.path_id, responder)
         elif action == "health":
             healthy, body = self._health()
             # Red health is loud: a load balancer takes a gateway whose
@@ -181,6 +177,19 @@ class Gateway:
             await responder.respond(200 if healthy else 503, JSON_HEADERS, body)
 
     # ------------------------------------------------------------ small endpoints
+
+    async def _stored_response(self, response_id: str, responder: Responder) -> None:
+        store = self.calls.responses
+        turn = None
+        if store is not None:
+            turn = await store.load(response_id, user_id=responder.record.user_id)
+        if turn is None:  # unknown, or another user's: the same answer
+            raise GatewayError(
+                "not_found",
+                f"Response with id {response_id!r} not found.",
+                code="response_not_found",
+            )
+        await responder.respond(200, JSON_HEADERS, dumps(turn.response))
 
     async def _count_tokens(self, http: HttpRequest, responder: Responder) -> None:
         front = FRONTS["anthropic_messages"]

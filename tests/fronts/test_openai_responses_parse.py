@@ -26,6 +26,7 @@ from tokligence.canonical import (
 )
 from tokligence.errors import GatewayError
 from tokligence.fronts.openai_responses import OpenAIResponsesFront
+from tokligence.fronts.openai_responses_tools import NAMESPACE_KEY
 
 FRONT = OpenAIResponsesFront()
 
@@ -189,7 +190,18 @@ CODEX_EXPECTED = Request(
             description="Use the `apply_patch` tool to edit files.",
             format=APPLY_PATCH_TOOL["format"],
         ),
-        HostedTool(type="namespace", spec=NAMESPACE_TOOL, dialect="openai_responses"),
+        # Namespace members are flattened (openai_responses_tools).
+        FunctionTool(
+            name="mcp__github____list_prs",
+            parameters={"type": "object"},
+            extra={
+                NAMESPACE_KEY: {
+                    "namespace": "mcp__github__",
+                    "name": "list_prs",
+                    "description": "GitHub tools",
+                }
+            },
+        ),
         HostedTool(type="web_search", spec=WEB_SEARCH_TOOL, dialect="openai_responses"),
     ),
     tool_choice=ToolChoice(mode="auto"),

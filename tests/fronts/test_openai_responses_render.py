@@ -217,28 +217,33 @@ def test_openai_reasoning_keeps_encrypted_content() -> None:
     assert sdk.output_text == "ok"
 
 
-def test_other_vendor_reasoning_is_shown_but_its_proofs_are_not() -> None:
+def test_other_vendor_reasoning_is_shown_and_only_claudes_signature_travels() -> None:
     raw, sdk = body(
         (
             ReasoningPart(text="secret thoughts", signature="anthropic-sig", vendor="anthropic"),
             RedactedReasoningPart(data="redacted-blob"),
             ReasoningPart(signature="only-a-signature", vendor="anthropic"),
+            ReasoningPart(text="other", signature="not-claudes", vendor="other"),
             TextPart(text="answer"),
         )
     )
     text = json.dumps(raw)
-    assert (
-        "anthropic-sig" not in text
-        and "redacted-blob" not in text
-        and "only-a-signature" not in text
-    )
+    assert "redacted-blob" not in text and "not-claudes" not in text
+    # Claude's signatures ride, marked, where the client replays them from
+    # (openai_responses_proofs); the signature-only block is real too.
+    assert [i.get("encrypted_content") for i in raw["output"][:2]] == [
+        "tokligence:anthropic:anthropic-sig",
+        "tokligence:anthropic:only-a-signature",
+    ]
     assert raw["output"][0] == {
         "id": "rs_abc_0",
         "type": "reasoning",
         "summary": [],
         "content": [{"type": "reasoning_text", "text": "secret thoughts"}],
+        "encrypted_content": "tokligence:anthropic:anthropic-sig",
     }
-    assert len(raw["output"]) == 2  # the empty and the redacted blocks leave nothing
+    assert len(raw["output"]) == 4  # the redacted block leaves nothing
+    assert "encrypted_content" not in raw["output"][2]
     assert sdk.output_text == "answer"  # reasoning never leaks into the visible text
 
 
@@ -325,6 +330,15 @@ def test_error_envelope_through_the_sdk(
 
 
 SDK_FAILURE_CODES = set(get_args(ResponseError.model_fields["code"].annotation))
+# Codes the real API sends and Codex keys on that the SDK's literal lacks
+# (codex-api sse/responses.rs: context window, quota, plan; capacity retries).
+CODEX_CODES = {
+    "context_length_exceeded",
+    "insufficient_quota",
+    "usage_not_included",
+    "server_is_overloaded",
+    "slow_down",
+}
 
 
 @pytest.mark.parametrize("kind", list(STATUS_BY_KIND))
@@ -333,8 +347,14 @@ def test_failure_codes_are_ones_the_sdk_knows(kind: ErrorKind) -> None:
 
 
 def test_forwarded_failure_codes() -> None:
-    # Only the two codes Codex keys on may lie outside the SDK's literal.
-    assert {"context_length_exceeded", "insufficient_quota"} >= _FORWARDED_CODES - SDK_FAILURE_CODES
+    # Only codes Codex keys on may lie outside the SDK's literal.
+    assert CODEX_CODES >= _FORWARDED_CODES - SDK_FAILURE_CODES
+    # A transient overload stays retryable for Codex; the upstream's own
+    # capacity code is forwarded as it is.
+    assert failure_code("overloaded", None) == "server_error"
+    assert failure_code("overloaded", "server_is_overloaded") == "server_is_overloaded"
+    assert failure_code("api_error", "slow_down") == "slow_down"
+    assert failure_code("api_error", "usage_not_included") == "usage_not_included"
     assert (
         failure_code("invalid_request", "model_context_window_exceeded")
         == "context_length_exceeded"

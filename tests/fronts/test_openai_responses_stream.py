@@ -393,8 +393,12 @@ def test_reasoning_events_and_items() -> None:
 
     thinking = CASES[IDS.index("anthropic_thinking_then_call")]
     data = golden(thinking).decode()
-    # Another vendor's proofs never reach a Responses client.
-    assert "anthropic-signature" not in data and "redacted" not in data
+    # Claude's signature travels only marked, inside encrypted_content
+    # (openai_responses_proofs); redacted thinking never reaches the client.
+    assert data.count("anthropic-signature") == data.count(
+        '"encrypted_content":"tokligence:anthropic:EqQBCkYIBxgCKkD-anthropic-signature"'
+    )
+    assert "anthropic-signature" in data and "redacted" not in data
     raw = payloads(thinking)
     assert [e["content_index"] for e in raw if e["type"] == "response.reasoning_text.delta"] == [
         0,
@@ -406,6 +410,7 @@ def test_reasoning_events_and_items() -> None:
         "type": "reasoning",
         "summary": [],
         "content": [{"type": "reasoning_text", "text": "The user wants a listing."}],
+        "encrypted_content": "tokligence:anthropic:EqQBCkYIBxgCKkD-anthropic-signature",
     }
 
 

@@ -400,7 +400,8 @@ def test_fm11_responses_to_compat_chat_parameter_map(fresh: Rig, stream: bool) -
 
 
 def test_fm8_previous_response_id_is_refused_on_a_translated_path(fresh: Rig) -> None:
-    with chat_client(fresh) as client, pytest.raises(openai.NotFoundError) as caught:
+    # An id this gateway never stored: the real API's 400 for an unknown id.
+    with chat_client(fresh) as client, pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model=CLAUDE, input="next", previous_response_id="resp_abc")
     error = caught.value.response.json()["error"]
     assert error["code"] == "previous_response_not_found"

@@ -25,7 +25,8 @@ its usual one, ``extra["type"]`` records the original (``refusal`` text,
 item itself (``id``, ``status``, ``phase``) ride on the item's first part as
 ``extra["item"]``, because merged runs have no per-item home. Reasoning items
 are OpenAI's (``vendor="openai"``): their ``encrypted_content`` may only go
-back to OpenAI.
+back to OpenAI -- unless it carries an Anthropic signature the gateway put
+there (``openai_responses_proofs``), which makes the item Claude's thinking.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from ..canonical import (
 )
 from ..errors import invalid
 from ._json import as_list, as_object, opt, req, rest
+from .openai_responses_proofs import carried
+from .openai_responses_tools import flat_name
 
 _MESSAGE_ROLES: tuple[Role, ...] = ("user", "assistant", "system", "developer")
 
@@ -168,9 +171,14 @@ def _with_extra(part: _ContentPart, more: JsonObject) -> _ContentPart:
 
 def _call(item: dict[str, Any], path: str, kind: ToolKind) -> ToolCallPart:
     payload = "arguments" if kind == "function" else "input"
+    name = req(item, "name", str, path)
+    namespace = opt(item, "namespace", str, path)
+    if namespace:
+        # The same flat name the namespace's tools got (openai_responses_tools).
+        name = flat_name(namespace, name)
     return ToolCallPart(
         id=req(item, "call_id", str, path),
-        name=req(item, "name", str, path),
+        name=name,
         arguments=req(item, payload, str, path),
         kind=kind,
         item_id=opt(item, "id", str, path),
@@ -211,13 +219,20 @@ def _reasoning_item(item: dict[str, Any], path: str) -> ReasoningPart:
         entry = as_object(raw, where)
         _expect_type(entry, "reasoning_text", where)
         texts.append(req(entry, "text", str, where))
+    encrypted = opt(item, "encrypted_content", str, path)
+    extra = rest(item, frozenset({"type", "id", "summary", "content", "encrypted_content"}))
+    signature = carried(encrypted)
+    if signature is not None:  # Claude's thinking, back from a round trip (see proofs)
+        return ReasoningPart(
+            text="".join(texts), summary=tuple(summary), signature=signature, vendor="anthropic"
+        )
     return ReasoningPart(
         text="".join(texts),
         summary=tuple(summary),
-        encrypted_content=opt(item, "encrypted_content", str, path),
+        encrypted_content=encrypted,
         id=opt(item, "id", str, path),
         vendor="openai",
-        extra=rest(item, frozenset({"type", "id", "summary", "content", "encrypted_content"})),
+        extra=extra,
     )
 
 

@@ -28,6 +28,7 @@ from ..canonical import (
 from ..errors import invalid
 from ._json import as_object, load_object, opt, positive_int, req, rest
 from .openai_responses_input import list_at, parse_input, quote
+from .openai_responses_tools import flatten
 
 DIALECT: Dialect = "openai_responses"
 
@@ -80,7 +81,7 @@ def parse_object(obj: dict[str, Any]) -> Request:
         dialect=DIALECT,
         messages=parse_input(obj.get("input")),
         system=(TextPart(text=instructions),) if instructions is not None else (),
-        tools=tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(list_at(obj, "tools"))),
+        tools=_tools(list_at(obj, "tools")),
         tool_choice=_tool_choice(obj.get("tool_choice"), extra),
         parallel_tool_calls=opt(obj, "parallel_tool_calls", bool),
         max_tokens=positive_int(obj, "max_output_tokens"),
@@ -137,6 +138,20 @@ def _text_format(text: dict[str, Any] | None) -> ResponseFormat | None:
     )
 
 
+def _tools(raw: list[Any]) -> tuple[Tool, ...]:
+    out: list[Tool] = []
+    for i, entry in enumerate(raw):
+        path = f"tools[{i}]"
+        tool = as_object(entry, path)
+        if tool.get("type") == "namespace":
+            # Only OpenAI knows namespaces: members become flat tools (and
+            # are re-nested in the output, see openai_responses_tools).
+            out.extend(flatten(tool, path, _tool))
+        else:
+            out.append(_tool(tool, path))
+    return tuple(out)
+
+
 def _tool(raw: Any, path: str) -> Tool:
     tool = as_object(raw, path)
     kind = req(tool, "type", str, path)
@@ -155,8 +170,9 @@ def _tool(raw: Any, path: str) -> Tool:
             format=opt(tool, "format", dict, path),
             extra=rest(tool, frozenset({"type", "name", "description", "format"})),
         )
-    # namespace, web_search, file_search, mcp, local_shell ...: run by the
-    # provider (or grouping client tools), so only a Responses upstream can use them.
+    # web_search, file_search, mcp, local_shell, tool_search ...: run by the
+    # provider (or by the client in a shape only OpenAI models know), so only
+    # a Responses upstream can use them; other codecs drop them with a note.
     return HostedTool(type=kind, spec=tool, dialect=DIALECT)
 
 

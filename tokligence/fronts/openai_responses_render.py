@@ -15,10 +15,12 @@ Ids are derived, never random: the response id is the canonical id with a
 non-stream body keeps an upstream's own item ids when the canonical parts
 carry them.
 
-Opaque reasoning proofs are only forwarded when OpenAI made them
-(``encrypted_content``); another vendor's signature or redacted block is
-dropped, its reasoning text becomes ``reasoning_text`` content of a
-``reasoning`` item -- never output text.
+Opaque reasoning proofs are forwarded when OpenAI made them
+(``encrypted_content``) and, marked, when they are Claude's thinking
+signatures (``openai_responses_proofs``: the client replays them and they go
+back to Anthropic); a redacted block or anyone else's proof is dropped.
+Reasoning text becomes ``reasoning_text`` content of a ``reasoning`` item --
+never output text.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from ..canonical import (
     Usage,
 )
 from ._json import dumps
+from .openai_responses_proofs import carry
+from .openai_responses_tools import Namespaces, echo_tools
 
 DIALECT = "openai_responses"
 
@@ -61,12 +65,16 @@ STATUS: dict[StopReason, tuple[Status, str | None]] = {
 _FAILURE_CODE: dict[str, str] = {
     "rate_limit": "rate_limit_exceeded",
     "invalid_request": "invalid_prompt",
+    # "overloaded" (Anthropic 529) stays server_error on purpose: newer Codex
+    # treats server_is_overloaded as final ("model is at capacity") but
+    # retries server_error, and a 529 is usually over in seconds.
 }
 
 # Upstream codes forwarded as they are. Most are in the SDK's ResponseError
-# literal. The last two are not, but the real API sends them and Codex keys
-# behaviour on them (auto-compaction, no retry on an empty quota); the SDK
-# itself builds stream events without validating that literal.
+# literal. The last five are not, but the real API sends them and Codex keys
+# behaviour on them (auto-compaction, no retry on an empty quota or plan,
+# retry on capacity); the SDK builds stream events without validating that
+# literal.
 _FORWARDED_CODES = frozenset(
     {
         "server_error",
@@ -89,6 +97,9 @@ _FORWARDED_CODES = frozenset(
         "image_file_not_found",
         "context_length_exceeded",
         "insufficient_quota",
+        "usage_not_included",
+        "server_is_overloaded",
+        "slow_down",
     }
 )
 _CONTEXT_CODES = frozenset({"context_window_exceeded", "model_context_window_exceeded"})
@@ -168,7 +179,7 @@ def envelope(
         "temperature": request.temperature,
         "text": _text_config(request, own),
         "tool_choice": _tool_choice(request, own),
-        "tools": [t for t in (_tool(tool) for tool in request.tools) if t is not None],
+        "tools": echo_tools(request, _tool),
         "top_p": request.top_p,
         "truncation": own["truncation"] if isinstance(own.get("truncation"), str) else "disabled",
         "usage": usage_object(usage) if usage is not None else None,
@@ -258,25 +269,36 @@ def reasoning_item(
 
 
 def call_item(
-    iid: str, kind: ToolKind, call_id: str, name: str, arguments: str | None
+    iid: str,
+    kind: ToolKind,
+    call_id: str,
+    name: str,
+    arguments: str | None,
+    namespace: str | None = None,
 ) -> dict[str, Any]:
-    """``arguments=None`` gives the item announced by ``output_item.added``."""
+    """``arguments=None`` gives the item announced by ``output_item.added``.
+    ``namespace`` is set for a member of a namespace tool, as OpenAI sets it."""
+    item: dict[str, Any]
     if kind == "custom":
-        return {
+        item = {
             "id": iid,
             "type": "custom_tool_call",
             "call_id": call_id,
             "name": name,
             "input": arguments or "",
         }
-    return {
-        "id": iid,
-        "type": "function_call",
-        "status": "in_progress" if arguments is None else "completed",
-        "arguments": arguments or "",
-        "call_id": call_id,
-        "name": name,
-    }
+    else:
+        item = {
+            "id": iid,
+            "type": "function_call",
+            "status": "in_progress" if arguments is None else "completed",
+            "arguments": arguments or "",
+            "call_id": call_id,
+            "name": name,
+        }
+    if namespace is not None:
+        item["namespace"] = namespace
+    return item
 
 
 def function_arguments(kind: ToolKind, arguments: str) -> str:
@@ -286,6 +308,7 @@ def function_arguments(kind: ToolKind, arguments: str) -> str:
 
 def render_response(response: Response, request: Request) -> bytes:
     rid = response_id(response.id)
+    namespaces = Namespaces(request)
     items: list[dict[str, Any]] = []
     text: list[str] = []
 
@@ -301,6 +324,8 @@ def render_response(response: Response, request: Request) -> bytes:
         flush_text()
         if isinstance(part, ReasoningPart):
             encrypted = part.encrypted_content if part.vendor == "openai" else None
+            if part.vendor == "anthropic" and part.signature:
+                encrypted = carry(part.signature)  # see openai_responses_proofs
             raw = [part.text] if part.text else []
             if part.summary or raw or encrypted is not None:
                 own_id = part.id if part.vendor == "openai" else None
@@ -309,7 +334,8 @@ def render_response(response: Response, request: Request) -> bytes:
         elif isinstance(part, ToolCallPart):
             iid = part.item_id or item_id("ctc" if part.kind == "custom" else "fc", rid, len(items))
             arguments = function_arguments(part.kind, part.arguments)
-            items.append(call_item(iid, part.kind, part.id, part.name, arguments))
+            namespace, name = namespaces.split(part.name)
+            items.append(call_item(iid, part.kind, part.id, name, arguments, namespace))
         # RedactedReasoningPart: Anthropic's opaque data means nothing here.
     flush_text()
     status, reason = STATUS[response.stop_reason]

@@ -51,6 +51,7 @@ from ..canonical import (
 )
 from ._sse import COMMENT_KEEPALIVE, event
 from .base import IllegalStreamEvent
+from .openai_responses_proofs import carry
 from .openai_responses_render import (
     STATUS,
     Status,
@@ -64,6 +65,7 @@ from .openai_responses_render import (
     reasoning_item,
     response_id,
 )
+from .openai_responses_tools import Namespaces
 
 Phase = Literal["idle", "open", "done", "closed"]
 
@@ -232,12 +234,12 @@ _CALL_EVENTS: dict[ToolKind, tuple[str, str]] = {
 
 
 class _ToolCall(_Item):
-    def __init__(self, rid: str, index: int, start: ToolCallStart) -> None:
+    def __init__(self, rid: str, index: int, start: ToolCallStart, namespaces: Namespaces) -> None:
         self.prefix = "ctc" if start.kind == "custom" else "fc"
         super().__init__(rid, index)
         self.kind: ToolKind = start.kind
         self.call_id = start.id
-        self.name = start.name
+        self.namespace, self.name = namespaces.split(start.name)
         self.arguments: list[str] = []
 
     def add(self, fragment: str) -> None:
@@ -245,7 +247,8 @@ class _ToolCall(_Item):
         self.pending.append(fragment)
 
     def opening(self) -> list[Out]:
-        return [self.added(call_item(self.id, self.kind, self.call_id, self.name, None))]
+        item = call_item(self.id, self.kind, self.call_id, self.name, None, self.namespace)
+        return [self.added(item)]
 
     def delta(self, fragment: str) -> list[Out]:
         stem = _CALL_EVENTS[self.kind][0]
@@ -261,7 +264,8 @@ class _ToolCall(_Item):
         return [*self.drain(), (f"{stem}.done", self.where(**{field: full})), self.done()]
 
     def item(self) -> dict[str, Any]:
-        return call_item(self.id, self.kind, self.call_id, self.name, "".join(self.arguments))
+        arguments = "".join(self.arguments)
+        return call_item(self.id, self.kind, self.call_id, self.name, arguments, self.namespace)
 
 
 _I = TypeVar("_I", bound=_Item)
@@ -272,6 +276,7 @@ class ResponsesStreamRenderer:
 
     def __init__(self, request: Request) -> None:
         self._request = request
+        self._namespaces = Namespaces(request)
         self._phase: Phase = "idle"
         self._seq = 0
         self._rid = _UNSTARTED_ID
@@ -283,6 +288,9 @@ class ResponsesStreamRenderer:
         self._output: list[dict[str, Any]] = []  # finished items, in output order
         self._count = 0  # output indices handed out
         self._out: list[bytes] = []
+        # The Response object of the completed/incomplete terminal event, for
+        # a store that must hold the turn before that event goes out.
+        self.final_response: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ protocol
 
@@ -333,7 +341,8 @@ class ResponsesStreamRenderer:
         elif isinstance(ev, ToolCallStart):
             if ev.index in self._calls and not self._calls[ev.index].finished:
                 raise IllegalTransition(f"tool call index {ev.index} started twice")
-            self._calls[ev.index] = self._push(_ToolCall(self._rid, self._count, ev))
+            call = _ToolCall(self._rid, self._count, ev, self._namespaces)
+            self._calls[ev.index] = self._push(call)
         elif isinstance(ev, ToolCallDelta):
             self._call(ev.index).add(ev.arguments)
         elif isinstance(ev, ToolCallEnd):
@@ -347,12 +356,16 @@ class ResponsesStreamRenderer:
 
     def _signature(self, ev: ReasoningSignature) -> None:
         reasoning = self._tail(_Reasoning)
-        # Only OpenAI can read its encrypted_content; another vendor's
-        # signature is never forwarded.
-        if ev.vendor == "openai" and ev.encrypted_content is not None:
+        # OpenAI's encrypted_content goes back as it is; Claude's signature
+        # rides in the same field, marked, to come back on the next turn
+        # (openai_responses_proofs). Anything else is never forwarded.
+        encrypted = ev.encrypted_content if ev.vendor == "openai" else None
+        if ev.vendor == "anthropic" and ev.signature:
+            encrypted = carry(ev.signature)
+        if encrypted is not None:
             if reasoning is None:
                 reasoning = self._push(_Reasoning(self._rid, self._count))
-            reasoning.encrypted = ev.encrypted_content
+            reasoning.encrypted = encrypted
         if reasoning is not None:
             reasoning.finished = True
 
@@ -419,7 +432,8 @@ class ResponsesStreamRenderer:
         self._pump()
         status, reason = STATUS[ev.stop_reason]
         name = "response.completed" if status == "completed" else "response.incomplete"
-        self._emit([(name, {"response": self._response(status, incomplete_reason=reason)})])
+        self.final_response = self._response(status, incomplete_reason=reason)
+        self._emit([(name, {"response": self.final_response})])
         self._phase = "done"
 
     def _fail(self, kind: str, message: str, code: str | None) -> None:

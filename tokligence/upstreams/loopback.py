@@ -7,7 +7,9 @@ Behaviour, in order of precedence:
   completes.
 * The last user message has lines ``/tool NAME {json-args}``: answer with
   one tool call per such line (parallel calls). A tool the request declares
-  as a custom (freeform) tool takes the rest of the line as raw input.
+  as a custom (freeform) tool takes the rest of the line as raw input (a
+  JSON string literal there is decoded, so ``"line 1\nline 2"`` scripts a
+  multi-line input such as a patch).
   Arguments that are not valid JSON get a text answer saying so.
 * Otherwise: echo the last user message's text verbatim.
 
@@ -130,7 +132,7 @@ def _scripted_calls(request: Request) -> str | list[tuple[str, str, ToolKind]]:
             continue
         name, raw = match.group(1), (match.group(2) or "").strip()
         if name in custom:
-            calls.append((name, raw, "custom"))
+            calls.append((name, _custom_input(raw), "custom"))
             continue
         try:
             parsed = json.loads(raw) if raw else {}
@@ -143,6 +145,20 @@ def _scripted_calls(request: Request) -> str | list[tuple[str, str, ToolKind]]:
     if calls:
         return calls
     return text or EMPTY_ANSWER
+
+
+def _custom_input(raw: str) -> str:
+    """A freeform tool's input: the rest of the line, or, when that is a JSON
+    string literal, its value -- the only way to script a multi-line input
+    (an ``apply_patch`` patch) on one line."""
+    if raw.startswith('"'):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+        if isinstance(value, str):
+            return value
+    return raw
 
 
 def _limit(request: Request, text: str) -> tuple[str, StopReason, str | None]:

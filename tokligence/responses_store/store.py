@@ -1,0 +1,149 @@
+"""Stored Responses turns: rows in, rows out, and the async face the
+pipeline uses.
+
+Theory of operation
+-------------------
+A turn is stored whole: the *effective* input (the items of every earlier
+turn it continued, then its own) and the Response object exactly as the
+client received it. A follow-up naming it in ``previous_response_id`` reads
+one row and prepends ``input + output`` -- no chain walk, no partial
+history if an old row is gone.
+
+Writes are synchronous from the caller's point of view: the pipeline
+awaits :meth:`ResponseStore.save` *before* the terminal event leaves, so a
+client that saw ``response.completed`` can always continue from it, from
+any gateway process on the same database. Database work runs in worker
+threads (``trio.to_thread``) on pooled connections, as the ledger's does.
+
+A row belongs to the gateway user whose key made the call (``None`` with
+auth off). Another user's id reads as unknown: the answer never reveals
+that the id exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from typing import Any
+
+import peewee
+import trio
+
+from ..errors import GatewayError
+from ..ledger import db as dbmod
+from .migrations import migrate_responses
+from .models import StoredResponse
+
+log = logging.getLogger("tokligence.responses")
+
+_DB_ERRORS = (peewee.PeeweeException, sqlite3.Error, OSError)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredTurn:
+    id: str
+    user_id: int | None
+    api_key_id: int | None
+    model: str
+    previous_response_id: str | None
+    input_items: Sequence[Any]
+    response: Mapping[str, Any]
+    created_at: datetime  # naive UTC
+
+    def history(self) -> list[Any]:
+        """What a follow-up continues from: the input, then the output."""
+        output = self.response.get("output")
+        return [*self.input_items, *(output if isinstance(output, list) else [])]
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+_UPDATED = (
+    StoredResponse.user_id,
+    StoredResponse.api_key_id,
+    StoredResponse.model,
+    StoredResponse.previous_response_id,
+    StoredResponse.input_items,
+    StoredResponse.response,
+    StoredResponse.created_at,
+)
+
+
+def save_turn(db: peewee.Database, turn: StoredTurn) -> None:
+    # The id is the upstream's; one that answers with a fixed id (a test
+    # fake, a toy server) replaces the older turn rather than failing this one.
+    with dbmod.connection(db), dbmod.backend_of(db).write_transaction(db):
+        StoredResponse.insert(
+            id=turn.id,
+            user_id=turn.user_id,
+            api_key_id=turn.api_key_id,
+            model=turn.model,
+            previous_response_id=turn.previous_response_id,
+            input_items=json.dumps(list(turn.input_items), ensure_ascii=False),
+            response=json.dumps(dict(turn.response), ensure_ascii=False),
+            created_at=turn.created_at,
+        ).on_conflict(conflict_target=[StoredResponse.id], preserve=_UPDATED).execute(db)
+
+
+def load_turn(db: peewee.Database, response_id: str) -> StoredTurn | None:
+    with dbmod.connection(db):
+        row = StoredResponse.select().where(StoredResponse.id == response_id).first(db)
+    if row is None:
+        return None
+    return StoredTurn(
+        id=row.id,
+        user_id=row.user_id,
+        api_key_id=row.api_key_id,
+        model=row.model,
+        previous_response_id=row.previous_response_id,
+        input_items=tuple(json.loads(row.input_items)),
+        response=json.loads(row.response),
+        created_at=row.created_at,
+    )
+
+
+class ResponseStore:
+    def __init__(self, db: peewee.Database) -> None:
+        self.db = db
+
+    async def save(self, turn: StoredTurn) -> None:
+        try:
+            await trio.to_thread.run_sync(partial(save_turn, self.db, turn))
+        except _DB_ERRORS as exc:
+            log.error("response %s not stored: %s", turn.id, exc)
+            raise GatewayError(
+                "api_error", "the response could not be stored; retry the request"
+            ) from None
+
+    async def load(self, response_id: str, *, user_id: int | None) -> StoredTurn | None:
+        """The turn, if it exists and belongs to ``user_id``."""
+        try:
+            turn = await trio.to_thread.run_sync(partial(load_turn, self.db, response_id))
+        except _DB_ERRORS as exc:
+            log.error("stored response %s not read: %s", response_id, exc)
+            raise GatewayError(
+                "unavailable", "stored responses cannot be read right now; retry the request"
+            ) from None
+        if turn is None or turn.user_id != user_id:
+            return None
+        return turn
+
+
+def open_store(url: str) -> ResponseStore:
+    """The store on the database at ``url``, migrated (blocking: run it in a
+    worker thread). Raises the driver's error when the database cannot be
+    opened or migrated."""
+    db = dbmod.open_database(url)
+    try:
+        migrate_responses(db)
+    except Exception:
+        dbmod.close_database(db)
+        raise
+    return ResponseStore(db)
