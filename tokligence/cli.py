@@ -1,5 +1,5 @@
-"""Command line: ``tokligence [serve|version|config show|users|keys|usage|prices]``
-and ``gatewayd``.
+"""Command line: ``tokligence [serve|version|config show|users|keys|usage|prices|stop]``,
+the agent launchers ``tokligence claude|codex`` and ``gatewayd``.
 
 Theory of operation. argparse turns argv into a namespace; the serve flags
 (--host, --port, --config, --data-dir, --log-level, --insecure) are declared
@@ -9,6 +9,8 @@ before or after the subcommand and only flags actually given reach
 one function in :data:`_COMMANDS`. The server is imported only when serving:
 ``--version`` and ``config show`` must stay fast and never import trio/httpx.
 The management commands (``admin.cli_commands``) import theirs when they run.
+The launchers bypass argparse (``agents.launch``): what follows the agent's
+name may be the agent's own options.
 """
 
 from __future__ import annotations
@@ -35,8 +37,14 @@ EXIT_CANNOT_START = 1
 
 def main(argv: Sequence[str] | None = None, *, runner: Runner | None = None) -> int:
     """Entry point of the ``tokligence`` console script."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if _agent_launch(words):
+        # Not argparse: everything after the agent's name may be the agent's.
+        from .agents.launch import launch_main
+
+        return launch_main(words, os.environ)
     parser = _build_parser()
-    args = _parse(parser, argv)
+    args = _parse(parser, words)
     if isinstance(args, int):
         return args
     command = args.command or "serve"
@@ -126,7 +134,28 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("--json", action="store_true", help="print a JSON list for scripts")
     cli_commands.add_commands(commands, common)
+    for agent, title in (("claude", "Claude Code"), ("codex", "Codex")):
+        commands.add_parser(
+            agent,
+            help=f"run {title} through the gateway, starting it if needed "
+            f"('tokligence {agent} --help')",
+        )
+    commands.add_parser(
+        "stop",
+        parents=[common],
+        help="stop the background gateway a launcher started",
+        description="Stop the gateway that 'tokligence claude' or 'tokligence codex' started "
+        "in the background (recorded in <data_dir>/gateway.pid).",
+    )
     return parser
+
+
+def _agent_launch(words: Sequence[str]) -> bool:
+    if "claude" not in words and "codex" not in words:
+        return False  # the common case stays import-free
+    from .agents.launch import find_agent_command
+
+    return find_agent_command(words) is not None
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -196,8 +225,20 @@ def _manage(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
     return cli_commands.run(args, config, prog)
 
 
+def _stop(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
+    from .agents.background import stop_gateway
+
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        return _config_error(prog, exc)
+    print(f"{prog}: {stop_gateway(config)}")
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, str, Runner | None], int]] = {
     "serve": _serve,
+    "stop": _stop,
     "version": _version,
     "config show": _config_show,
     **dict.fromkeys(cli_commands.COMMANDS, _manage),

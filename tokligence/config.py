@@ -131,6 +131,15 @@ class Config:
     upstream_retry_max_wait: float
     breaker_threshold: int
     breaker_cooldown: float
+    duplicate_tool_detection: bool
+    duplicate_tool_warn_at: int
+    duplicate_tool_insist_at: int
+    duplicate_tool_stop_at: int
+    shell_normalization: bool
+    claude_bin: str
+    codex_bin: str
+    agent_api_key: str
+    launcher_start_timeout: float
     # Raw strings of legacy settings that were set (they have no effect).
     legacy_values: Mapping[str, str]
     # Legacy settings / env families a user set; start-up warns about each.

@@ -29,6 +29,7 @@ such.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import random
 import secrets
@@ -40,6 +41,9 @@ from typing import Any, Literal
 
 import trio
 
+from .agents.guard import REFUSAL_CODE, guard_call, refusal
+from .agents.safety import AgentSafety
+from .agents.shell import fixed_shell_calls, wants_argv
 from .canonical import (
     Collector,
     Event,
@@ -56,11 +60,14 @@ from .canonical import (
 )
 from .canonical.tokens import request_tokens, text_tokens
 from .errors import GatewayError, from_kind, invalid
-from .fronts._json import load_object
+from .fronts._json import dumps, load_object
 from .fronts._sse import SSE_HEADERS
 from .fronts.base import Front, IllegalStreamEvent
+from .fronts.openai_responses_proofs import without_carried
 from .pump import pump
 from .relay import RETRYABLE_STATUS, Relay
+from .responses_store.store import ResponseStore
+from .responses_store.turns import TurnSink, resume, sink_for
 from .routing import Route, Router, WorkMode
 from .server.exchange import JSON_HEADERS, HttpRequest, Responder
 from .upstreams.base import Upstream
@@ -133,12 +140,16 @@ class ModelCall:
         upstreams: Mapping[str, Upstream],
         work_mode: WorkMode,
         policy: RetryPolicy,
+        safety: AgentSafety | None = None,
     ) -> None:
         self.router = router
         self.upstreams = upstreams
         self.work_mode = work_mode
         self.policy = policy
+        self.safety = safety or AgentSafety()
         self.relay = Relay(keepalive=policy.keepalive)
+        # Stored Responses turns; set by app.run once the database is open.
+        self.responses: ResponseStore | None = None
 
     # ------------------------------------------------------------ targets
 
@@ -191,10 +202,37 @@ class ModelCall:
         responder.record.model = model
         route = self.router.resolve(model)
         targets = self.targets(route, front.dialect)
+        previous: str | None = None
+        if front.dialect == "openai_responses" and self.responses is not None:
+            # A turn this gateway stored: its history goes into the body.
+            obj, previous = await resume(self.responses, obj, user_id=responder.record.user_id)
+            if previous is not None:
+                http = dataclasses.replace(http, body=dumps(obj))
         request: Request | None = None
         if any(t.mode != "passthrough" for t in targets):
             request = front.parse_object(obj)
             _refuse_unstored_state(request, targets)
+            if previous is not None:  # echoed back on the Response object
+                extra = {**request.extra, "previous_response_id": previous}
+                request = dataclasses.replace(request, extra=extra)
+        if front.dialect == "openai_responses" and any(t.mode == "passthrough" for t in targets):
+            cleaned = without_carried(obj)  # Claude's signatures mean nothing to OpenAI
+            if cleaned is not None:
+                obj, http = cleaned, dataclasses.replace(http, body=dumps(cleaned))
+        guarded = guard_call(self.safety.guard, front, obj, request)
+        if guarded.verdict.level != "ok":
+            log.warning(
+                "agent repeated %s %d times: %s",
+                guarded.verdict.tools,
+                guarded.verdict.count,
+                guarded.verdict.level,
+            )
+            if guarded.verdict.level == "stop":
+                responder.record.error = REFUSAL_CODE
+                raise refusal(guarded.verdict)
+        obj, request = guarded.obj, guarded.request
+        if guarded.body is not None:  # the note went into a passthrough body
+            http = dataclasses.replace(http, body=guarded.body)
         context = CallContext(
             client_key=client_key_of(http.headers),
             client_headers=http.headers,
@@ -282,14 +320,20 @@ class ModelCall:
             # Clients see the name they asked for: Claude Code derives the
             # context window and features from it (failure mode 20).
             events = _renamed(events, request.model)
+        if self.safety.shell_normalization and wants_argv(request):
+            events = fixed_shell_calls(events)
         async with aclosing(events):  # type: ignore[type-var]
             first = await _first_event(events)
+            record = responder.record
+            sink = sink_for(
+                self.responses, request, obj, user_id=record.user_id, api_key_id=record.api_key_id
+            )
             if request.stream:
                 await self._stream(
-                    front, request, first, events, responder, target.upstream.may_stall
+                    front, request, first, events, responder, target.upstream.may_stall, sink
                 )
             else:
-                await self._whole(front, request, first, events, responder)
+                await self._whole(front, request, first, events, responder, sink)
         return True
 
     # ------------------------------------------------------------ translation / native
@@ -302,6 +346,7 @@ class ModelCall:
         events: AsyncIterator[Event],
         responder: Responder,
         may_stall: bool,
+        sink: TurnSink | None = None,
     ) -> None:
         renderer = front.stream_renderer(request)
         tracker = UsageTracker(request, 0)
@@ -317,7 +362,10 @@ class ModelCall:
                         state["finished"] = True
                     elif isinstance(event, StreamError):
                         responder.record.error = event.kind
-                    out.append(renderer.feed(event))
+                    chunk = renderer.feed(event)
+                    if isinstance(event, Finish) and sink is not None:
+                        chunk = await _stored(sink, renderer, chunk, responder)
+                    out.append(chunk)
             finally:  # what rendered before a failure still goes out
                 await responder.send(b"".join(out))
 
@@ -350,6 +398,7 @@ class ModelCall:
         first: Event | None,
         events: AsyncIterator[Event],
         responder: Responder,
+        sink: TurnSink | None = None,
     ) -> None:
         collector = Collector()
         tracker = UsageTracker(request, 0)
@@ -365,25 +414,44 @@ class ModelCall:
             responder.record.usage = tracker.result(complete=False)
             raise from_kind(exc.kind, str(exc), code=exc.code) from None
         responder.record.usage = tracker.result(complete=True)
-        await responder.respond(200, JSON_HEADERS, front.render_response(response, request))
+        body = front.render_response(response, request)
+        if sink is not None:
+            await sink.save(json.loads(body))  # stored before the client hears of it
+        await responder.respond(200, JSON_HEADERS, body)
 
     # ------------------------------------------------------------ passthrough
 
 
+async def _stored(sink: TurnSink, renderer: Any, chunk: bytes, responder: Responder) -> bytes:
+    """``chunk`` (the terminal event) once its turn is stored; nothing if it
+    could not be: a client told "completed" must be able to continue from
+    it, so it sees a cut stream instead and retries."""
+    final = getattr(renderer, "final_response", None)
+    if final is None:
+        return chunk
+    try:
+        await sink.save(final)
+    except GatewayError as error:
+        responder.record.error = error.kind
+        return b""
+    return chunk
+
+
 def _refuse_unstored_state(request: Request, targets: list[Target]) -> None:
-    """A Responses ``previous_response_id`` names state only the upstream that
-    stored it has. A translated call has no such upstream (and this gateway
-    stores no responses yet): say so with OpenAI's own error code instead of
-    silently answering without the conversation."""
+    """A ``previous_response_id`` this gateway did not store (``run`` has
+    already resolved the ones it did) can only be an OpenAI Responses
+    upstream's own. With no passthrough target to send it to, answer as
+    OpenAI does for an unknown id (400, ``previous_response_not_found``)
+    instead of silently answering without the conversation."""
     previous = request.extra.get("previous_response_id")
     if request.dialect != "openai_responses" or not previous:
         return
     if all(t.mode != "passthrough" for t in targets):
         raise GatewayError(
-            "not_found",
-            f"previous response {previous!r} not found: responses are stored only by an "
-            "upstream that speaks the Responses API, and this model is served by translation; "
-            "send the full conversation in 'input' instead",
+            "invalid_request",
+            f"Previous response with id {previous!r} not found. This gateway keeps the "
+            "responses it answered with store enabled; send the full conversation in "
+            "'input' otherwise.",
             code="previous_response_not_found",
             param="previous_response_id",
         )

@@ -78,7 +78,8 @@ def offline_env(home: Path) -> dict[str, str]:
     """
     keep = ("PATH", "LANG", "LC_ALL", "TERM", "TMPDIR", "SYSTEMROOT")
     env = {k: v for k, v in os.environ.items() if k in keep}
-    home.mkdir(parents=True, exist_ok=True)
+    # Codex exits at once when CODEX_HOME does not exist.
+    (home / ".codex").mkdir(parents=True, exist_ok=True)
     env.update(
         HOME=str(home),
         XDG_CONFIG_HOME=str(home / ".config"),
