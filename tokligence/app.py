@@ -21,7 +21,10 @@ from functools import partial
 import peewee
 import trio
 
+from . import lifeline
 from .admin.api import AdminApi
+from .agents.guard import GuardPolicy
+from .agents.safety import AgentSafety
 from .config import Config, ConfigError, alias_text
 from .endpoints import EndpointTable
 from .gatekeeper import Gatekeeper
@@ -37,6 +40,7 @@ from .ledger.writer import LedgerWriter
 from .limits import KeyLimiter
 from .modelcall import ModelCall, RetryPolicy
 from .pipeline import Gateway
+from .responses_store.store import ResponseStore, open_store
 from .routing import Router, Rule, parse_aliases, parse_rules
 from .routing.breaker import CircuitBreaker
 from .server.http import Handler, HttpLimits
@@ -153,6 +157,15 @@ def build(config: Config, *, started_at: float | None = None) -> Built:
             keepalive=config.stream_keepalive,
             default_max_tokens=config.anthropic_max_tokens,
         ),
+        safety=AgentSafety(
+            guard=GuardPolicy(
+                enabled=config.duplicate_tool_detection,
+                warn_at=config.duplicate_tool_warn_at,
+                insist_at=config.duplicate_tool_insist_at,
+                stop_at=config.duplicate_tool_stop_at,
+            ),
+            shell_normalization=config.shell_normalization,
+        ),
     )
     gateway = Gateway(
         router=router,
@@ -243,6 +256,21 @@ async def open_ledger(config: Config) -> tuple[peewee.Database, LedgerWriter] | 
     return db, writer
 
 
+async def open_responses(config: Config) -> ResponseStore:
+    """Stored Responses turns, in the ledger's database (even with the
+    ledger off: ``previous_response_id`` needs somewhere to live)."""
+    url, _ = database_urls(
+        database_url=config.database_url,
+        ledger_file=config.ledger_file(),
+        identity_file=config.identity_file(),
+    )
+    try:
+        return await trio.to_thread.run_sync(open_store, url)
+    except (peewee.PeeweeException, sqlite3.DatabaseError, OSError, ValueError) as exc:
+        where = describe_url(url)
+        raise ConfigError(f"cannot open the responses database {where}: {exc}") from None
+
+
 @dataclass(kw_only=True, slots=True)
 class Identity:
     db: peewee.Database
@@ -321,6 +349,8 @@ async def run(
     and the databases."""
     ledger = await open_ledger(built.config)
     identity = await open_identity(built.config, ledger[0] if ledger else None)
+    responses = await open_responses(built.config)
+    built.gateway.calls.responses = responses
     built.gateway.gate = identity.gate
     built.gateway.admin = AdminApi(
         identity=identity.service,
@@ -346,7 +376,7 @@ async def run(
                 nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
-            for db in (ledger[0] if ledger else None, identity.db):
+            for db in (ledger[0] if ledger else None, identity.db, responses.db):
                 if db is not None:
                     await trio.to_thread.run_sync(close_database, db)
 
@@ -372,11 +402,17 @@ async def serve(
                 nursery.cancel_scope.cancel()  # served out: stop watching signals
 
             async def watch_signals() -> None:
+                last = -lifeline.ECHO_WINDOW
                 async for signum in signals:
+                    if trio.current_time() - last < lifeline.ECHO_WINDOW:
+                        continue  # one Ctrl-C, also forwarded by a launcher or bootloader
+                    last = trio.current_time()
                     log.info("received %s: shutting down", signal.Signals(signum).name)
                     built.server.shutdown()
 
             nursery.start_soon(watch_signals)
+            # A launcher or bootloader killed outright cannot forward a signal.
+            nursery.start_soon(lifeline.watch, lifeline.current(), built.server.shutdown)
             bound = await nursery.start(run_all)
             for b in bound:
                 log.info("listening on http://%s:%d (%s)", b.host, b.port, b.name)
@@ -392,6 +428,8 @@ async def close_upstreams(built: Built) -> None:
 
 def run_gateway(config: Config) -> int:
     """Blocking entry point for the CLI; returns the process exit code."""
+    line = lifeline.current()
+    lifeline.tidy_unpack_dirs(line)
     try:
         trio.run(serve, config)
     except ConfigError as exc:
@@ -400,4 +438,6 @@ def run_gateway(config: Config) -> int:
     except OSError as exc:
         log.error("cannot start: %s", exc)
         return 1
+    finally:
+        lifeline.release_unpack_dir(line)
     return 0

@@ -224,7 +224,7 @@ _LEGACY_PLAIN = """
     sidecar_model_map_file anthropic_web_search anthropic_computer_use anthropic_mcp
     anthropic_prompt_caching anthropic_json_mode anthropic_reasoning anthropic_beta_header
     chat_to_anthropic bridge_session_enabled bridge_session_ttl bridge_session_max_count
-    duplicate_tool_detection model_metadata_file model_metadata_url model_metadata_refresh
+    model_metadata_file model_metadata_url model_metadata_refresh
     gemini_base_url gemini_port gemini_endpoints scheduler_enabled scheduler_priority_levels
     scheduler_default_priority scheduler_policy scheduler_max_queue_depth
     scheduler_queue_timeout_sec scheduler_max_tokens_per_sec scheduler_max_rps
@@ -379,6 +379,26 @@ SETTINGS: tuple[Setting, ...] = (
         "breaker_threshold", 5, "consecutive upstream failures that open its breaker", minimum=1
     ),
     _seconds("breaker_cooldown", 30.0, "seconds an open breaker waits before a probe"),
+    # --- agents (docs/launchers.md) -------------------------------------------
+    _bool(
+        "duplicate_tool_detection",
+        True,
+        "repeated-tool-call guard for requests that declare tools",
+    ),
+    _count(
+        "duplicate_tool_warn_at", 3, "identical tool calls in a row that add a warning (0 = never)"
+    ),
+    _count("duplicate_tool_insist_at", 4, "identical calls in a row that add a stronger warning"),
+    _count(
+        "duplicate_tool_stop_at", 5, "identical calls in a row that refuse the request (0 = never)"
+    ),
+    _bool("shell_normalization", True, "turn a string 'command' of a 'shell' tool call into argv"),
+    _str("claude_bin", "", "Claude Code executable for 'tokligence claude' (default: on PATH)"),
+    _str("codex_bin", "", "Codex executable for 'tokligence codex' (default: on PATH)"),
+    _secret("agent_api_key", "gateway API key the launchers give the agent when auth is on"),
+    _seconds(
+        "launcher_start_timeout", 20.0, "how long a launcher waits for the gateway it started"
+    ),
     # --- legacy: accepted, unused ---------------------------------------------
     _legacy("environment", env="TOKLIGENCE_ENV"),
     _legacy(
@@ -394,8 +414,16 @@ SETTINGS: tuple[Setting, ...] = (
 # ignores; set ones are reported like legacy settings rather than rejected.
 LEGACY_ENV_PREFIXES = ("TOKLIGENCE_PROMPT_FIREWALL_", "TOKLIGENCE_TIME_RULES_")
 
-# TOKLIGENCE_* variables that are not settings but are read by load_config.
-NON_SETTING_ENV = ("TOKLIGENCE_CONFIG",)
+# TOKLIGENCE_* variables that are not settings: read by load_config, by
+# lifeline.py (set by the npm launcher), or by the npm launcher and the
+# installers (harmless if left exported when the gateway starts).
+NON_SETTING_ENV = (
+    "TOKLIGENCE_CONFIG",
+    "TOKLIGENCE_LAUNCHER_PID",
+    "TOKLIGENCE_DOWNLOAD_BASE_URL",
+    "TOKLIGENCE_INSTALL_DIR",
+    "TOKLIGENCE_VERSION",
+)
 
 # Names people reach for that are spelled differently here.
 SUGGEST_INSTEAD = {"port": "facade_port"}

@@ -197,3 +197,29 @@ def test_parse_timeout(text: str, seconds: float) -> None:
 def test_bad_timeouts(text: str) -> None:
     with pytest.raises(ValueError, match="hook timeout"):
         parse_timeout(text)
+
+
+ENV_RECORDER = """
+import json, os, sys
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    json.dump({k: os.environ.get(k) for k in ("LD_LIBRARY_PATH", "_PYI_ARCHIVE_FILE")}, f)
+"""
+
+
+async def test_from_the_binary_a_script_gets_the_environment_without_the_bootloaders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The single-file binary's bootloader points LD_LIBRARY_PATH into its
+    # unpack folder (keeping the user's in LD_LIBRARY_PATH_ORIG) and marks
+    # its child with _PYI_* variables; a hook script is another program.
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path / "_MEI123"))
+    monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", "/opt/users/lib")
+    monkeypatch.setenv("_PYI_ARCHIVE_FILE", "/usr/local/bin/tokligence")
+    out = tmp_path / "env.json"
+    hooks = runner(tmp_path, ENV_RECORDER, str(out))
+    assert await hooks.emit("user.created", user=ADA, actor_id=1) is True
+    assert json.loads(out.read_text()) == {
+        "LD_LIBRARY_PATH": "/opt/users/lib",
+        "_PYI_ARCHIVE_FILE": None,
+    }

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import re
+import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -34,6 +35,7 @@ from typing import Any, Literal, TypeAlias, get_args
 
 import trio
 
+from .. import lifeline
 from .records import KeyRecord, UserRecord
 
 log = logging.getLogger("tokligence.hooks")
@@ -194,9 +196,10 @@ class HookRunner:
 
     async def _run(self, script: Path, event: str, data: bytes) -> bool:
         command = [os.fspath(script), *self._args]
-        # The script inherits the gateway's environment plus the configured
-        # extras; None leaves the inheritance to the OS.
-        env = {**os.environ, **self._env} if self._env else None
+        # The script inherits the gateway's environment (less what the single-
+        # file binary's bootloader set for our own runtime) plus the extras.
+        frozen = bool(getattr(sys, "frozen", False))
+        env = {**lifeline.foreign_env(os.environ, frozen=frozen), **self._env}
         result = None
         with trio.move_on_after(self._timeout) as scope:
             try:

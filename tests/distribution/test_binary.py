@@ -1,0 +1,152 @@
+"""The single-file binary: version, serving through the official SDK, and no
+orphan server or unpacked folder however its processes die."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from tokligence import __version__
+
+from .tools import (
+    clean_env,
+    free_port,
+    kill_all,
+    processes_with,
+    sha256,
+    unpack_dirs,
+    wait_gone,
+    wait_healthy,
+    wait_no_unpack_dirs,
+)
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    kill_all(str(tmp_path))  # the data dir in every command line marks our processes
+
+
+def start(
+    binary: Path, tmp: Path, *, argv0: str | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [argv0 or str(binary), "--port", str(port), "--data-dir", str(tmp / "data")],
+        executable=str(binary),
+        cwd=tmp,
+        env=clean_env(tmp),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, port
+
+
+def test_stamp_describes_the_binary(binary: Path) -> None:
+    stamp = json.loads(binary.with_name(binary.name + ".json").read_text())
+    assert stamp["sha256"] == sha256(binary)
+    assert stamp["size"] == binary.stat().st_size
+    assert stamp["pyinstaller"].startswith("6.")
+
+
+def test_version_answers_from_the_binary(binary: Path, tmp: Path) -> None:
+    result = subprocess.run(
+        [str(binary), "--version"], env=clean_env(tmp), capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"tokligence {__version__}"
+    assert unpack_dirs(tmp) == []
+
+
+def test_called_gatewayd_it_is_gatewayd(binary: Path, tmp: Path) -> None:
+    result = subprocess.run(
+        ["gatewayd", "--help"],
+        executable=str(binary),
+        env=clean_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: gatewayd")
+
+
+def test_serves_a_loopback_stream_through_the_sdk_and_exits_on_sigterm(
+    binary: Path, tmp: Path
+) -> None:
+    process, port = start(binary, tmp)
+    health = wait_healthy(process, port)
+    assert health["status"] == "ok" and health["version"] == __version__
+    with openai.OpenAI(
+        base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0
+    ) as client:
+        chunks = list(
+            client.chat.completions.create(
+                model="loopback",
+                messages=[{"role": "user", "content": "frozen and still \u2028 streaming"}],
+                stream=True,
+            )
+        )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "frozen and still \u2028 streaming"
+    finish = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
+    assert finish == ["stop"]
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "shutting down" in stderr
+    assert wait_gone(str(tmp)) == []
+    assert unpack_dirs(tmp) == []
+
+
+def test_a_killed_bootloader_leaves_no_server_and_no_folder(binary: Path, tmp: Path) -> None:
+    process, port = start(binary, tmp)
+    wait_healthy(process, port)
+    assert len(unpack_dirs(tmp)) == 1
+    process.kill()  # the bootloader: it can neither forward this nor clean up
+    process.communicate(timeout=10)
+    assert wait_gone(str(tmp)) == []
+    assert wait_no_unpack_dirs(tmp) == []
+
+
+def test_folders_of_a_gateway_killed_outright_are_swept_at_the_next_start(
+    binary: Path, tmp: Path
+) -> None:
+    process, port = start(binary, tmp)
+    wait_healthy(process, port)
+    left = unpack_dirs(tmp)
+    for pid in processes_with(str(tmp)):  # bootloader and gateway at once, as `kill -9 -PGID`
+        os.kill(pid, signal.SIGKILL)
+    process.communicate(timeout=10)
+    assert wait_gone(str(tmp)) == []
+    assert unpack_dirs(tmp) == left  # nobody was left to remove it
+
+    process, port = start(binary, tmp)
+    wait_healthy(process, port)
+    now = unpack_dirs(tmp)
+    assert len(now) == 1 and now != left
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert f"removing {tmp / 'tmp' / left[0]}" in stderr
+    assert unpack_dirs(tmp) == []
+
+
+def test_a_folder_of_another_program_is_never_swept(binary: Path, tmp: Path) -> None:
+    foreign = tmp / "tmp" / "_MEI_other_program"
+    foreign.mkdir(parents=True)
+    (foreign / "file").write_text("not ours")
+    process, port = start(binary, tmp)
+    wait_healthy(process, port)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)
+    assert unpack_dirs(tmp) == ["_MEI_other_program"]

@@ -1,0 +1,178 @@
+"""The npm packages, installed from their tarballs with no registry: the
+launcher serves, forwards signals and exit codes, and leaves no gateway and
+no unpacked folder behind whichever way it dies."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tokligence import __version__
+
+from .conftest import Tarballs
+from .tools import (
+    Terminal,
+    clean_env,
+    free_port,
+    kill_all,
+    npm,
+    unpack_dirs,
+    wait_gone,
+    wait_healthy,
+    wait_no_unpack_dirs,
+)
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    kill_all(str(tmp_path))
+
+
+def manifest(tarball: Path) -> dict[str, object]:
+    with tarfile.open(tarball) as tar:
+        member = tar.extractfile("package/package.json")
+        assert member is not None
+        return dict(json.loads(member.read()))
+
+
+def test_main_package_has_both_bins_no_install_script_and_exact_platform_packages(
+    tarballs: Tarballs,
+) -> None:
+    main = manifest(tarballs.main)
+    assert main["name"] == "@tokligence/gateway" and main["version"] == __version__
+    assert main["bin"] == {"tokligence": "bin/tokligence.js", "gatewayd": "bin/gatewayd.js"}
+    assert "scripts" not in main  # no postinstall: nothing runs at install time
+    optional = main["optionalDependencies"]
+    assert isinstance(optional, dict)
+    assert optional == {
+        f"@tokligence/gateway-{key}": __version__
+        for key in (
+            "linux-x64",
+            "linux-arm64",
+            "linux-x64-musl",
+            "darwin-x64",
+            "darwin-arm64",
+            "win32-x64",
+        )
+    }
+
+
+def test_platform_package_carries_the_binary_for_its_os_cpu_and_libc(
+    tarballs: Tarballs, binary: Path
+) -> None:
+    platform = manifest(tarballs.platform)
+    os_name, cpu = tarballs.key.split("-")[:2]
+    assert platform["name"] == f"@tokligence/gateway-{tarballs.key}"
+    assert platform["version"] == __version__
+    assert (platform["os"], platform["cpu"]) == ([os_name], [cpu])
+    assert platform["libc"] == (["musl"] if tarballs.key.endswith("musl") else ["glibc"])
+    assert "scripts" not in platform
+    with tarfile.open(tarballs.platform) as tar:
+        member = tar.getmember("package/bin/tokligence")
+        assert member.mode & 0o111
+        data = tar.extractfile(member)
+        assert data is not None and data.read() == binary.read_bytes()
+
+
+def launcher(npm_prefix: Path, name: str = "tokligence") -> Path:
+    return npm_prefix / "node_modules" / ".bin" / name
+
+
+def serve(command: list[str], cwd: Path, tmp: Path) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [*command, "--port", str(port), "--data-dir", str(tmp / "data")],
+        cwd=cwd,
+        env=clean_env(tmp),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, port
+
+
+def test_npx_serves_offline_and_sigterm_leaves_nothing_behind(npm_prefix: Path, tmp: Path) -> None:
+    npx = Path(npm()).with_name("npx")
+    process, port = serve([str(npx), "--offline", "tokligence"], npm_prefix, tmp)
+    health = wait_healthy(process, port)
+    assert health["status"] == "ok" and health["version"] == __version__
+    assert len(unpack_dirs(tmp)) == 1
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)
+    assert wait_gone(str(tmp)) == []
+    assert wait_no_unpack_dirs(tmp) == []
+
+
+def test_launcher_forwards_sigterm_and_mirrors_the_clean_exit(npm_prefix: Path, tmp: Path) -> None:
+    process, port = serve([str(launcher(npm_prefix))], npm_prefix, tmp)
+    wait_healthy(process, port)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "received SIGTERM: shutting down" in stderr
+    assert wait_gone(str(tmp)) == []
+    assert unpack_dirs(tmp) == []
+
+
+def test_sigkill_to_the_launcher_leaves_no_gateway_and_no_folder(
+    npm_prefix: Path, tmp: Path
+) -> None:
+    process, port = serve([str(launcher(npm_prefix))], npm_prefix, tmp)
+    wait_healthy(process, port)
+    assert len(unpack_dirs(tmp)) == 1
+    process.kill()
+    process.wait(timeout=10)
+    assert wait_gone(str(tmp)) == []
+    assert wait_no_unpack_dirs(tmp) == []
+    _, stderr = process.communicate(timeout=10)
+    assert "launcher (pid" in stderr and "is gone: shutting down" in stderr
+
+
+def test_gatewayd_bin_runs_the_gateway_as_gatewayd(npm_prefix: Path, tmp: Path) -> None:
+    result = subprocess.run(
+        [str(launcher(npm_prefix, "gatewayd")), "--help"],
+        env=clean_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: gatewayd")
+
+
+def test_launcher_mirrors_a_failing_exit_code(npm_prefix: Path, tmp: Path) -> None:
+    result = subprocess.run(
+        [str(launcher(npm_prefix)), "--log-level", "nonsense", "config", "show"],
+        env=clean_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "configuration error" in result.stderr
+
+
+def test_one_ctrl_c_at_a_terminal_is_one_graceful_shutdown(npm_prefix: Path, tmp: Path) -> None:
+    # The terminal signals the launcher, the bootloader and the gateway at
+    # once, and the bootloader forwards its copy: still one shutdown, with
+    # its grace period (a second SIGINT would skip it).
+    port = free_port()
+    terminal = Terminal(
+        [str(launcher(npm_prefix)), "--port", str(port), "--data-dir", str(tmp / "data")],
+        clean_env(tmp),
+    )
+    terminal.read_until(f"listening on http://127.0.0.1:{port}".encode())
+    terminal.type(b"\x03")
+    status = terminal.wait()
+    text = terminal.output.decode()
+    assert status == 0, text
+    assert text.count("received SIGINT: shutting down") == 1, text
+    assert wait_gone(str(tmp)) == []
+    assert unpack_dirs(tmp) == []
