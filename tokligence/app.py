@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
+from typing import TYPE_CHECKING
 
 import peewee
 import trio
 
 from . import lifeline
-from .admin.api import AdminApi
 from .agents.guard import GuardPolicy
 from .agents.safety import AgentSafety
 from .config import Config, ConfigError, alias_text
@@ -35,7 +35,6 @@ from .identity.migrations import migrate_identity
 from .identity.service import IdentityService
 from .ledger.db import close_database, database_urls, describe_url, open_database
 from .ledger.migrations import migrate
-from .ledger.queries import usage_summary
 from .ledger.writer import LedgerWriter
 from .limits import KeyLimiter
 from .modelcall import ModelCall, RetryPolicy
@@ -49,6 +48,9 @@ from .upstreams.base import Upstream
 from .upstreams.client import ProviderClient
 from .upstreams.loopback_upstream import LoopbackUpstream
 from .upstreams.registry import CODECS
+
+if TYPE_CHECKING:
+    from .admin.api import AdminApi
 
 log = logging.getLogger("tokligence")
 
@@ -305,6 +307,8 @@ async def open_identity(config: Config, ledger_db: peewee.Database | None) -> Id
     async def spent(key_id: int, since: datetime) -> Decimal:
         if ledger_db is None:
             return Decimal(0)
+        from .ledger.queries import usage_summary  # only keys with a budget need it
+
         rows = await trio.to_thread.run_sync(
             partial(usage_summary, ledger_db, group_by="key", since=since, api_key_id=key_id)
         )
@@ -352,11 +356,17 @@ async def run(
     responses = await open_responses(built.config)
     built.gateway.calls.responses = responses
     built.gateway.gate = identity.gate
-    built.gateway.admin = AdminApi(
-        identity=identity.service,
-        ledger_db=ledger[0] if ledger else None,
-        on_prices_changed=ledger[1].invalidate_prices if ledger else None,
-    )
+
+    def admin_api() -> AdminApi:
+        from .admin.api import AdminApi
+
+        return AdminApi(
+            identity=identity.service,
+            ledger_db=ledger[0] if ledger else None,
+            on_prices_changed=ledger[1].invalidate_prices if ledger else None,
+        )
+
+    built.gateway.admin_factory = admin_api
     try:
         async with trio.open_nursery() as nursery:
             if ledger is not None:

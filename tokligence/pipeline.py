@@ -17,15 +17,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from . import __version__
 from .accounting import ledger_row
-from .admin.api import PREFIX as ADMIN_PREFIX
-from .admin.api import AdminApi
+from .admin import PREFIX as ADMIN_PREFIX
 from .auth import Principal
 from .canonical import Usage
 from .canonical.tokens import request_tokens, text_tokens
@@ -44,6 +43,9 @@ from .server.http import Handler
 from .upstreams import loopback
 from .upstreams.base import Upstream
 from .upstreams.client import CallContext, ProviderClient, client_key_of
+
+if TYPE_CHECKING:
+    from .admin.api import AdminApi
 
 log = logging.getLogger("tokligence.pipeline")
 
@@ -70,6 +72,7 @@ class Gateway:
         ledger: LedgerWriter | None = None,
         gate: Gatekeeper | None = None,
         admin: AdminApi | None = None,
+        admin_factory: Callable[[], AdminApi] | None = None,
     ) -> None:
         self.router = router
         self.upstreams = upstreams
@@ -77,6 +80,9 @@ class Gateway:
         self.ledger = ledger
         self.gate = gate
         self.admin = admin
+        # Builds the admin API on the first admin request: most gateways never
+        # get one, and its modules are a good share of start-up imports.
+        self.admin_factory = admin_factory
         self.started_at = started_at
         self.facts = dict(facts or {})
 
@@ -130,6 +136,8 @@ class Gateway:
     async def _admin(
         self, request: HttpRequest, responder: Responder, caller: Principal | None
     ) -> None:
+        if self.admin is None and self.admin_factory is not None:
+            self.admin = self.admin_factory()
         if self.admin is None:
             raise GatewayError("unavailable", "the admin API is not available on this gateway")
         tail = request.path[len(ADMIN_PREFIX) :]

@@ -11,5 +11,8 @@
 
 Every user and key change goes through ``identity.service.IdentityService``,
 so hooks and cache invalidation happen whoever makes it. Nothing is
-re-exported here: importing the package must not import peewee or trio.
+re-exported here: importing the package must not import peewee or trio
+(the gateway imports the admin API only when the first admin request comes).
 """
+
+PREFIX = "/api/v1/admin/"  # every admin API route starts with it

@@ -44,14 +44,13 @@ from ..ledger import db as dbmod
 from ..ledger import prices as pricemod
 from ..ledger.queries import recent_entries, usage_summary
 from ..server.exchange import HttpRequest, Responder
-from . import api_input
+from . import PREFIX, api_input
 from .api_output import deleted_json, entry_json, key_json, price_json, usage_json, user_json
 from .values import parse_id
 
 log = logging.getLogger("tokligence.admin")
 
 T = TypeVar("T")
-PREFIX = "/api/v1/admin/"
 RESPONSE_HEADERS = (("content-type", "application/json"), ("cache-control", "no-store"))
 Payload = tuple[int, dict[str, Any]]
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, TypeAlias, TypeVar, get_args
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from ..auth import DEFAULT_SCOPES
@@ -26,9 +26,12 @@ from ..errors import invalid
 from ..fronts._json import load_object
 from ..limits import UNLIMITED, KeyLimits
 from .values import (
+    GROUP_BY,
     MAX_EXPIRY_DAYS,
+    MAX_RECENT,
     MAX_RPM,
     MAX_TPM,
+    GroupBy,
     parse_count,
     parse_id,
     parse_money,
@@ -38,11 +41,7 @@ from .values import (
 
 T = TypeVar("T")
 
-# As ledger.queries.GroupBy (which this pure module cannot import).
-GroupBy: TypeAlias = Literal["day", "model", "user", "key", "provider"]
-GROUP_BY: tuple[GroupBy, ...] = get_args(GroupBy)
 DEFAULT_RECENT = 50
-MAX_RECENT = 10_000  # as ledger.queries allows
 # Longest model pattern or provider name accepted for a price.
 MAX_PATTERN_LENGTH = 200
 

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..auth import ROLES, SCOPES
 from ..identity.records import STATUSES
-from .api_input import GROUP_BY, MAX_RECENT
 from .values import (
+    GROUP_BY,
     MAX_EXPIRY_DAYS,
+    MAX_RECENT,
     MAX_RPM,
     MAX_TPM,
     parse_count,

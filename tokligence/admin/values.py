@@ -16,7 +16,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, TypeAlias, get_args
+
+# As ledger.queries.GroupBy (which this pure module cannot import).
+GroupBy: TypeAlias = Literal["day", "model", "user", "key", "provider"]
+GROUP_BY: tuple[GroupBy, ...] = get_args(GroupBy)
+MAX_RECENT = 10_000  # as ledger.queries allows
 
 # Ids are BIGINT on both back-ends.
 MAX_ID = 2**63 - 1
