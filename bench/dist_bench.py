@@ -1,17 +1,21 @@
-"""Distribution benchmark: the single-file binary's size and the start-up
-time to a healthy ``/health`` of each way of installing the gateway.
+"""Distribution benchmark: sizes, and the start-up time to a healthy
+``/health`` of each way of installing the gateway.
 
 Paths measured, each median of 5 starts after one warm-up start (which
 creates the data directory, as a user's first run does):
 
-* pip:    the ``tokligence`` console script of a non-editable install in a
-          fresh venv (build/_work/bench-venv), the pip / pipx / uv tool path;
-* binary: dist/tokligence-<os>-<cpu> run directly (build/freeze --if-stale);
-* npm:    ``node_modules/.bin/tokligence`` of an offline install of the
-          packed tarballs (build/pack-npm), i.e. Node launcher + binary.
+* pip:     the ``tokligence`` console script of a non-editable install in a
+           fresh venv (build/_work/bench-venv), the pip / pipx / uv tool path;
+* onefile: dist/tokligence-<os>-<cpu> run directly (build/freeze --if-stale),
+           the release asset (install.sh, install.ps1, the npm fallback);
+* onedir:  dist/tokligence-<os>-<cpu>-dir/tokligence run directly;
+* npm:     ``node_modules/.bin/tokligence`` of an offline install of the
+           packed tarballs (build/pack-npm), i.e. Node launcher + onedir.
 
-Also the binary's ``--version`` time. Targets from the distribution issue:
-size <= 12 MB, start-up <= 0.3 s (pip) and <= 0.4 s (npm).
+Also ``--version`` of both builds, and Node's own start-up: ``node -e ""``
+against loading the launcher module (lib/launcher.js, without running it).
+Sizes: the single-file binary and the npm platform tarball. Targets from the
+distribution issue: size <= 12 MB, start-up <= 0.3 s (pip) and <= 0.4 s (npm).
 
     python bench/dist_bench.py [--runs 5] [--skip-pip]
 """
@@ -30,7 +34,7 @@ from pathlib import Path
 
 from common import ROOT, free_port, wait_http
 
-TARGETS = {"pip": 0.3, "binary": 0.4, "npm": 0.4}
+TARGETS = {"pip": 0.3, "onefile": 0.4, "onedir": 0.4, "npm": 0.4}
 SIZE_TARGET_MB = 12.0
 
 
@@ -80,8 +84,7 @@ def pip_install(work: Path) -> Path:
     return venv / "bin" / "tokligence"
 
 
-def npm_install(work: Path) -> Path:
-    out = work / "tarballs"
+def npm_install(work: Path, out: Path) -> Path:
     subprocess.run(
         [sys.executable, str(ROOT / "build" / "pack-npm"), "--out", str(out)], check=True
     )
@@ -101,15 +104,27 @@ def npm_install(work: Path) -> Path:
     return app / "node_modules" / ".bin" / "tokligence"
 
 
-def version_time(binary: Path, tmp: Path, runs: int) -> list[float]:
+def run_time(command: list[str], tmp: Path, runs: int) -> list[float]:
+    """Wall time of a short command, after one warm-up run."""
     times = []
     for _ in range(runs + 1):
         started = time.perf_counter()
-        subprocess.run(
-            [str(binary), "--version"], env=env_for(tmp), capture_output=True, check=True
-        )
+        subprocess.run(command, env=env_for(tmp), capture_output=True, check=True)
         times.append(time.perf_counter() - started)
     return times[1:]
+
+
+def freeze_name(option: str) -> str:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "build" / "freeze"), option],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def ms(times: list[float]) -> str:
+    return f"{statistics.median(times) * 1000:.0f} ms"
 
 
 def main() -> None:
@@ -118,31 +133,45 @@ def main() -> None:
     parser.add_argument("--skip-pip", action="store_true", help="skip the venv install")
     args = parser.parse_args()
     subprocess.run([sys.executable, str(ROOT / "build" / "freeze"), "--if-stale"], check=True)
-    name = subprocess.run(
-        [sys.executable, str(ROOT / "build" / "freeze"), "--print-name"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    binary = ROOT / "dist" / name
-    size = binary.stat().st_size
+    name = freeze_name("--print-name")
+    onefile = ROOT / "dist" / name
+    key = name.removeprefix("tokligence-").removesuffix(".exe")
+    onedir = ROOT / "dist" / freeze_name("--print-dir-name") / name.replace(f"-{key}", "")
+    size = onefile.stat().st_size
+    node = shutil.which("node") or "node"
     with tempfile.TemporaryDirectory(prefix="dist-bench-") as folder:
         work = Path(folder)
-        commands = {"binary": [str(binary)], "npm": [str(npm_install(work))]}
+        tarballs = work / "tarballs"
+        launcher = npm_install(work, tarballs)
+        [platform_tarball] = tarballs.glob(f"tokligence-gateway-{key}-*.tgz")
+        commands = {"onefile": [str(onefile)], "onedir": [str(onedir)], "npm": [str(launcher)]}
         if not args.skip_pip:
             commands = {"pip": [str(pip_install(work))], **commands}
         results = {path: measure(cmd, work / path, args.runs) for path, cmd in commands.items()}
-        versions = version_time(binary, work / "version", args.runs)
+        version = work / "version"
+        versions = {
+            "onefile": run_time([str(onefile), "--version"], version, args.runs),
+            "onedir": run_time([str(onedir), "--version"], version, args.runs),
+        }
+        module = launcher.resolve().parent.parent / "lib" / "launcher.js"
+        node_empty = run_time([node, "-e", ""], version, args.runs)
+        node_launcher = run_time([node, "-e", f"require({str(module)!r})"], version, args.runs)
+        tarball_size = platform_tarball.stat().st_size
+    verdict = "ok" if size / 1e6 <= SIZE_TARGET_MB else "OVER"
     print(
-        f"binary {name}: {size / 1e6:.2f} MB ({size / 2**20:.2f} MiB), target <= {SIZE_TARGET_MB:.0f} MB: {'ok' if size / 1e6 <= SIZE_TARGET_MB else 'OVER'}"
+        f"onefile {name}: {size / 1e6:.2f} MB ({size / 2**20:.2f} MiB), "
+        f"target <= {SIZE_TARGET_MB:.0f} MB: {verdict}"
     )
-    print(f"binary --version: median {statistics.median(versions) * 1000:.0f} ms")
+    print(f"npm platform tarball {platform_tarball.name}: {tarball_size / 1e6:.2f} MB")
+    print(f"--version: onefile {ms(versions['onefile'])}, onedir {ms(versions['onedir'])}")
+    print(f"node -e '': {ms(node_empty)}; node loading lib/launcher.js: {ms(node_launcher)}")
     print(f"{'path':<8} {'median':>8} {'min':>8} {'max':>8} {'target':>8}")
     for path, times in results.items():
         median = statistics.median(times)
         verdict = "ok" if median <= TARGETS[path] else "OVER"
         print(
-            f"{path:<8} {median:>7.3f}s {min(times):>7.3f}s {max(times):>7.3f}s {TARGETS[path]:>7.1f}s  {verdict}"
+            f"{path:<8} {median:>7.3f}s {min(times):>7.3f}s {max(times):>7.3f}s "
+            f"{TARGETS[path]:>7.1f}s  {verdict}"
         )
 
 

@@ -3,16 +3,19 @@
 Theory of operation. The single-file binary (PyInstaller onefile) is two
 processes: a small bootloader that unpacks the Python runtime into a temp
 folder ``_MEI*`` and a Python child that runs the gateway from there. The npm
-package adds a third in front, a Node launcher. Signals flow down that chain,
-but SIGKILL (or a crash) of a process in front cannot be forwarded: the
-gateway would keep serving as an orphan and its folder would stay in the
-temp directory forever. So the gateway watches what is in front of it:
+package puts a Node launcher in front of the onedir build, which is one
+process run from its own folder (``sys._MEIPASS`` is its ``_internal``; no
+bootloader parent, nothing unpacked). Signals flow down these chains, but
+SIGKILL (or a crash) of a process in front cannot be forwarded: the gateway
+would keep serving as an orphan and a onefile folder would stay in the temp
+directory forever. So the gateway watches what is in front of it:
 
 * the launcher, whose pid the launcher passes in ``TOKLIGENCE_LAUNCHER_PID``;
-* in the frozen binary, the bootloader, which is the parent the gateway
-  started with: a different ``getppid()`` means it died and we were
-  re-parented. A gateway started from a shell by ``pip``'s script does not
-  watch its parent: ``nohup tokligence &`` must outlive the shell.
+* in the onefile binary only, the bootloader, which is the parent the
+  gateway started with: a different ``getppid()`` means it died and we were
+  re-parented. A gateway started from a shell by ``pip``'s script, or a
+  onedir build, does not watch its parent: ``nohup tokligence &`` must
+  outlive the shell.
 
 A small trio task polls them (a signal-free check costs microseconds; a
 quarter second is quick enough for a process that is being torn down) and,
@@ -200,9 +203,10 @@ def release_unpack_dir(line: Lifeline) -> None:
 
 def foreign_env(environ: Mapping[str, str], *, frozen: bool) -> dict[str, str]:
     """The environment for another program started by the gateway (a coding
-    agent, a hook script): in the onefile binary, without what the
-    bootloader set for its own child. Its ``LD_LIBRARY_PATH`` points into the
-    unpack folder, where an agent's Node would load our OpenSSL; its
+    agent, a hook script): in a frozen build (onefile or onedir), without
+    what the bootloader set for the Python it runs. Its ``LD_LIBRARY_PATH``
+    points into the unpack folder (onedir: ``_internal``), where an agent's
+    Node would load our OpenSSL; its
     ``_PYI_*`` markers would make a copy of this binary started by that
     program think it is a part of this one."""
     env = {k: v for k, v in environ.items() if not k.startswith("_PYI_")}

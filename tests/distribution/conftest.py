@@ -1,6 +1,6 @@
-"""Session fixtures: the frozen binary (built once, or reused when dist/
-holds one of the current source), the npm tarballs and an offline install
-of them."""
+"""Session fixtures: the frozen builds (the single-file binary and the onedir
+folder, built once together, or reused when dist/ holds them of the current
+source), the npm tarballs and an offline install of them."""
 
 from __future__ import annotations
 
@@ -42,7 +42,16 @@ def binary() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tarballs(binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Tarballs:
+def onedir(binary: Path) -> Path:
+    """dist/tokligence-<os>-<cpu>-dir/, built by build/freeze with the binary."""
+    folder = ROOT / "dist" / run_build("build/freeze", "--print-dir-name").strip()
+    stamp = json.loads(folder.with_name(folder.name + ".json").read_text())
+    assert stamp["version"] == __version__ and stamp["kind"] == "onedir"
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tarballs(onedir: Path, tmp_path_factory: pytest.TempPathFactory) -> Tarballs:
     out = tmp_path_factory.mktemp("npm-tarballs")
     run_build("build/pack-npm", "--out", str(out))
     key = _platform_key()

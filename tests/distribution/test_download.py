@@ -105,3 +105,20 @@ def test_progress_bar_on_a_terminal(main_only: Path, tarballs: Tarballs, tmp_pat
     assert f"\rdownloading {asset} {__version__} [" in text
     assert "100% 3.0/3.0 MB" in text
     assert "fake gateway --port 1" in text
+
+
+def test_the_fallback_installs_the_release_single_file_binary(
+    main_only: Path, tarballs: Tarballs, binary: Path, tmp_path: Path
+) -> None:
+    # The platform packages carry the onedir folder; the release assets (and
+    # so this fallback) stay the single-file binary.
+    data = binary.read_bytes()
+    release_folder(tmp_path / "www", __version__, {binary.name: data}, sums_line(binary.name, data))
+    with static_server(tmp_path / "www") as base:
+        env = clean_env(tmp_path, {"TOKLIGENCE_DOWNLOAD_BASE_URL": base})
+        result = subprocess.run(
+            [str(main_only), "--version"], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"tokligence {__version__}"
+    assert cached(tmp_path, tarballs.key).read_bytes() == data

@@ -1,9 +1,11 @@
 """The npm packages, installed from their tarballs with no registry: the
-launcher serves, forwards signals and exit codes, and leaves no gateway and
-no unpacked folder behind whichever way it dies."""
+platform package carries the onedir build; the launcher serves, forwards
+signals and exit codes, and leaves no gateway behind whichever way it dies;
+nothing is ever unpacked into a temp folder."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -22,10 +24,10 @@ from .tools import (
     free_port,
     kill_all,
     npm,
-    unpack_dirs,
+    sha256,
+    temp_entries,
     wait_gone,
     wait_healthy,
-    wait_no_unpack_dirs,
 )
 
 
@@ -64,8 +66,8 @@ def test_main_package_has_both_bins_no_install_script_and_exact_platform_package
     }
 
 
-def test_platform_package_carries_the_binary_for_its_os_cpu_and_libc(
-    tarballs: Tarballs, binary: Path
+def test_platform_package_carries_the_onedir_folder_for_its_os_cpu_and_libc(
+    tarballs: Tarballs, onedir: Path, binary: Path
 ) -> None:
     platform = manifest(tarballs.platform)
     os_name, cpu = tarballs.key.split("-")[:2]
@@ -74,11 +76,23 @@ def test_platform_package_carries_the_binary_for_its_os_cpu_and_libc(
     assert (platform["os"], platform["cpu"]) == ([os_name], [cpu])
     assert platform["libc"] == (["musl"] if tarballs.key.endswith("musl") else ["glibc"])
     assert "scripts" not in platform
+    expected = {
+        f"package/bin/tokligence/{p.relative_to(onedir).as_posix()}": sha256(p)
+        for p in onedir.rglob("*")
+        if p.is_file()
+    }
     with tarfile.open(tarballs.platform) as tar:
-        member = tar.getmember("package/bin/tokligence")
-        assert member.mode & 0o111
-        data = tar.extractfile(member)
-        assert data is not None and data.read() == binary.read_bytes()
+        files = {m.name: m for m in tar.getmembers() if m.isfile()}
+        packed = {
+            name: hashlib.sha256(tar.extractfile(m).read()).hexdigest()  # type: ignore[union-attr]
+            for name, m in files.items()
+            if name.startswith("package/bin/")
+        }
+    assert packed == expected  # the whole folder, byte for byte, and nothing else
+    assert files["package/bin/tokligence/tokligence"].mode & 0o111
+    assert any(name.startswith("package/bin/tokligence/_internal/") for name in packed)
+    # Not the single-file binary: that one is for releases and the download fallback.
+    assert sha256(binary) not in packed.values()
 
 
 def launcher(npm_prefix: Path, name: str = "tokligence") -> Path:
@@ -103,11 +117,11 @@ def test_npx_serves_offline_and_sigterm_leaves_nothing_behind(npm_prefix: Path, 
     process, port = serve([str(npx), "--offline", "tokligence"], npm_prefix, tmp)
     health = wait_healthy(process, port)
     assert health["status"] == "ok" and health["version"] == __version__
-    assert len(unpack_dirs(tmp)) == 1
+    assert temp_entries(tmp) == []  # the onedir build runs from its folder
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=30)
     assert wait_gone(str(tmp)) == []
-    assert wait_no_unpack_dirs(tmp) == []
+    assert temp_entries(tmp) == []
 
 
 def test_launcher_forwards_sigterm_and_mirrors_the_clean_exit(npm_prefix: Path, tmp: Path) -> None:
@@ -118,7 +132,7 @@ def test_launcher_forwards_sigterm_and_mirrors_the_clean_exit(npm_prefix: Path, 
     assert process.returncode == 0, stderr
     assert "received SIGTERM: shutting down" in stderr
     assert wait_gone(str(tmp)) == []
-    assert unpack_dirs(tmp) == []
+    assert temp_entries(tmp) == []
 
 
 def test_sigkill_to_the_launcher_leaves_no_gateway_and_no_folder(
@@ -126,11 +140,11 @@ def test_sigkill_to_the_launcher_leaves_no_gateway_and_no_folder(
 ) -> None:
     process, port = serve([str(launcher(npm_prefix))], npm_prefix, tmp)
     wait_healthy(process, port)
-    assert len(unpack_dirs(tmp)) == 1
+    assert temp_entries(tmp) == []
     process.kill()
     process.wait(timeout=10)
-    assert wait_gone(str(tmp)) == []
-    assert wait_no_unpack_dirs(tmp) == []
+    assert wait_gone(str(tmp)) == []  # the gateway watched the launcher's pid
+    assert temp_entries(tmp) == []
     _, stderr = process.communicate(timeout=10)
     assert "launcher (pid" in stderr and "is gone: shutting down" in stderr
 
@@ -160,9 +174,9 @@ def test_launcher_mirrors_a_failing_exit_code(npm_prefix: Path, tmp: Path) -> No
 
 
 def test_one_ctrl_c_at_a_terminal_is_one_graceful_shutdown(npm_prefix: Path, tmp: Path) -> None:
-    # The terminal signals the launcher, the bootloader and the gateway at
-    # once, and the bootloader forwards its copy: still one shutdown, with
-    # its grace period (a second SIGINT would skip it).
+    # The terminal signals the launcher and the gateway at once (the launcher
+    # does not forward it again): one shutdown, with its grace period (a
+    # second SIGINT would skip it).
     port = free_port()
     terminal = Terminal(
         [str(launcher(npm_prefix)), "--port", str(port), "--data-dir", str(tmp / "data")],
@@ -175,4 +189,4 @@ def test_one_ctrl_c_at_a_terminal_is_one_graceful_shutdown(npm_prefix: Path, tmp
     assert status == 0, text
     assert text.count("received SIGINT: shutting down") == 1, text
     assert wait_gone(str(tmp)) == []
-    assert unpack_dirs(tmp) == []
+    assert temp_entries(tmp) == []

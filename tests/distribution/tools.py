@@ -135,6 +135,11 @@ def unpack_dirs(tmp: Path) -> list[str]:
     return sorted(p.name for p in (tmp / "tmp").glob("_MEI*"))
 
 
+def temp_entries(tmp: Path) -> list[str]:
+    """Everything in the TMPDIR of a process under test, not only _MEI* folders."""
+    return sorted(p.name for p in (tmp / "tmp").iterdir())
+
+
 def wait_no_unpack_dirs(tmp: Path) -> list[str]:
     deadline = time.monotonic() + GONE_WAIT
     while (left := unpack_dirs(tmp)) and time.monotonic() < deadline:

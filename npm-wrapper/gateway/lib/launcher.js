@@ -3,11 +3,13 @@
 //
 // Theory of operation. npm installs exactly one of the optional
 // dependencies @tokligence/gateway-<os>-<cpu>[-musl], the one whose os/cpu/libc
-// fields match, and that package carries the single-file binary. No install
+// fields match, and that package carries the onedir build (an executable and
+// its _internal/ folder, which starts without unpacking anything). No install
 // script runs (npm warns about them and many users disable them). If the
 // platform package is missing (optional dependencies skipped, an unusual
-// platform, a lockfile from another OS), download.js fetches the release
-// binary once, checks its SHA-256 and caches it.
+// platform, a lockfile from another OS), download.js fetches the release's
+// single-file binary once, checks its SHA-256 and caches it. download.js
+// (https, crypto) is loaded only then: every start pays for what it requires.
 //
 // The binary runs as a child: Node cannot exec. The launcher forwards the
 // signals it gets and mirrors the child's exit code or signal, and it passes
@@ -19,7 +21,6 @@ const path = require("path");
 const tty = require("tty");
 
 const { platformKey, installedBinary } = require("./platform.js");
-const { ensureBinary } = require("./download.js");
 
 const PACKAGE = require("../package.json");
 const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGBREAK"];
@@ -31,6 +32,7 @@ async function main(name) {
   let binary = installedBinary(key);
   if (binary === null) {
     try {
+      const { ensureBinary } = require("./download.js");
       binary = await ensureBinary({ key, version: PACKAGE.version, env: process.env });
     } catch (err) {
       process.stderr.write(`${name}: ${err.message}\n`);

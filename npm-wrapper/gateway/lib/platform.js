@@ -1,5 +1,5 @@
 "use strict";
-// Which platform package this machine needs, and where its binary is.
+// Which platform package this machine needs, and where its executable is.
 
 const fs = require("fs");
 const path = require("path");
@@ -16,6 +16,15 @@ const SUPPORTED = [
 
 function isMusl() {
   if (process.platform !== "linux") return false;
+  // Fast path, read at every start: ldd is a script naming its C library
+  // (a diagnostic report, below, takes ~5 ms to build).
+  try {
+    const ldd = fs.readFileSync("/usr/bin/ldd", "latin1");
+    if (ldd.includes("musl")) return true;
+    if (ldd.includes("GNU C Library") || ldd.includes("GLIBC")) return false;
+  } catch {
+    // No readable ldd: ask Node.
+  }
   try {
     // glibcVersionRuntime is set only when Node runs on glibc.
     const header = process.report.getReport().header;
@@ -38,6 +47,8 @@ function assetName(key) {
   return `tokligence-${key}${key.startsWith("win32") ? ".exe" : ""}`;
 }
 
+// The platform package carries the onedir build: bin/tokligence/ holds the
+// executable and its _internal/ folder (it starts without unpacking).
 function installedBinary(key) {
   let manifest;
   try {
@@ -45,7 +56,7 @@ function installedBinary(key) {
   } catch {
     return null;
   }
-  const binary = path.join(path.dirname(manifest), "bin", binaryFile(key));
+  const binary = path.join(path.dirname(manifest), "bin", "tokligence", binaryFile(key));
   return fs.existsSync(binary) ? binary : null;
 }
 
