@@ -119,7 +119,7 @@ def read_pid(path: Path) -> PidRecord | None:
 
 
 def gateway_command(serve_flags: Sequence[str]) -> list[str]:
-    if getattr(sys, "frozen", False):  # the single-file binary is its own CLI
+    if getattr(sys, "frozen", False):  # a frozen build is its own CLI
         return [sys.executable, "serve", *serve_flags]
     return [sys.executable, "-m", "tokligence", "serve", *serve_flags]
 

@@ -267,7 +267,7 @@ def codex_arguments(
 
 
 def _agent_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    # From the single-file binary, without the library path and markers its
+    # From a frozen build, without the library path and markers its
     # bootloader set for our own runtime: the agent is another program.
     return lifeline.foreign_env(environ, frozen=bool(getattr(sys, "frozen", False)))
 
