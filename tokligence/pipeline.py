@@ -221,9 +221,10 @@ class Gateway:
             body = http.body
             if route.upstream_model != request.model:
                 body = dumps({**load_object(http.body), "model": route.upstream_model})
-            async with upstream.relay("/v1/messages/count_tokens", body, context) as relayed:
-                body = b"".join([chunk async for chunk in relayed.chunks])
-                await responder.respond(relayed.status, list(relayed.headers), body)
+            status, headers, body = await upstream.relay_whole(
+                "/v1/messages/count_tokens", body, context
+            )
+            await responder.respond(status, list(headers), body)
             return
         # No counter upstream: the local estimate errs high and says so.
         responder.record.mode = "native"
@@ -249,9 +250,8 @@ class Gateway:
             body = http.body
             if route.upstream_model != request.model:
                 body = dumps({**load_object(http.body), "model": route.upstream_model})
-            async with upstream.relay("/embeddings", body, context) as relayed:
-                data = b"".join([chunk async for chunk in relayed.chunks])
-                await responder.respond(relayed.status, list(relayed.headers), data)
+            status, headers, data = await upstream.relay_whole("/embeddings", body, context)
+            await responder.respond(status, list(headers), data)
             return
         if route.providers[0] != LOOPBACK:
             raise GatewayError(

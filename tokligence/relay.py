@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from contextlib import AsyncExitStack
 from typing import Any
 
 from .canonical import Usage
@@ -82,10 +81,8 @@ class Relay:
         # Forward the client's own bytes unless something had to change.
         body = raw if body_obj is obj else dumps(body_obj)
         reader = responses_usage if dialect == "openai_responses" else upstream.codec.usage_from
-        async with AsyncExitStack() as stack:
-            relayed: Relayed = await stack.enter_async_context(
-                upstream.relay(PASSTHROUGH_PATHS[dialect], body, context)
-            )
+        relayed = await upstream.relay(PASSTHROUGH_PATHS[dialect], body, context)
+        try:
             if relayed.status in RETRYABLE_STATUS and not last_try:
                 error_body = b"".join([chunk async for chunk in relayed.chunks])
                 raise upstream.error_for(relayed.status, error_body, dict(relayed.headers))
@@ -149,6 +146,8 @@ class Relay:
                 # connection broke after it. End the response there.
                 responder.record.error = failure.kind
             await responder.end()
+        finally:
+            await relayed.aclose()
         return True
 
     async def _relay_error(

@@ -22,7 +22,7 @@ a silent upstream surfaces as an error, never as a hang.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
@@ -94,6 +94,7 @@ class Relayed:
     status: int
     headers: tuple[tuple[str, str], ...]
     chunks: AsyncIterator[bytes]
+    aclose: Callable[[], Awaitable[None]]  # releases the upstream connection
 
 
 def client_key_of(headers: tuple[tuple[str, str], ...]) -> str | None:
@@ -190,6 +191,16 @@ class ProviderClient:
     async def _open(
         self, path: str, body: bytes, headers: list[tuple[str, str]], query: str = ""
     ) -> AsyncIterator[httpx.Response]:
+        response = await self._send(path, body, headers, query)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _send(
+        self, path: str, body: bytes, headers: list[tuple[str, str]], query: str = ""
+    ) -> httpx.Response:
+        """The upstream's response, its body still to read; the caller closes it."""
         url = self._url(path, query)
         request = httpx.Request(
             "POST",
@@ -200,7 +211,6 @@ class ProviderClient:
         )
         try:
             response = await self._transport.handle_async_request(request)
-            response.request = request
         except httpx.TimeoutException as exc:
             raise GatewayError(
                 "timeout", f"upstream {self.name} did not answer in time ({type(exc).__name__})"
@@ -209,10 +219,8 @@ class ProviderClient:
             raise GatewayError(
                 "unavailable", f"upstream {self.name} is unreachable ({type(exc).__name__})"
             ) from None
-        try:
-            yield response
-        finally:
-            await response.aclose()
+        response.request = request
+        return response
 
     def _url(self, path: str, query: str) -> httpx.URL:
         """Parsed URLs, cached: a provider is called on a handful of paths,
@@ -278,22 +286,38 @@ class ProviderClient:
 
     # ------------------------------------------------------------ passthrough
 
-    @asynccontextmanager
-    async def relay(self, path: str, body: bytes, context: CallContext) -> AsyncIterator[Relayed]:
-        """Forward a same-dialect request; yields the upstream's status,
-        headers and body chunks. Error statuses are not raised: the caller
-        decides whether to retry or relay them (they are already in the
-        client's own protocol)."""
+    async def relay(self, path: str, body: bytes, context: CallContext) -> Relayed:
+        """Forward a same-dialect request: the upstream's status, headers and
+        body chunks. Error statuses are not raised: the caller decides whether
+        to retry or relay them (they are already in the client's own
+        protocol). The caller must ``aclose()`` what it gets, whatever happens.
+        (A plain object, not a context manager: this is every passthrough
+        request's path, and the context-manager layers cost more than the
+        rest of it.)"""
         headers = self._passthrough_headers(context)
-        async with self._open(path, body, headers, context.query) as response:
-            kept = tuple(
-                (k.lower(), v)
-                for k, v in response.headers.items()
-                if k.lower() not in DROPPED_RESPONSE_HEADERS
-            )
-            yield Relayed(
-                status=response.status_code, headers=kept, chunks=_chunks(self.name, response)
-            )
+        response = await self._send(path, body, headers, context.query)
+        kept = tuple(
+            (k.lower(), v)
+            for k, v in response.headers.items()
+            if k.lower() not in DROPPED_RESPONSE_HEADERS
+        )
+        return Relayed(
+            status=response.status_code,
+            headers=kept,
+            chunks=_chunks(self.name, response),
+            aclose=response.aclose,
+        )
+
+    async def relay_whole(
+        self, path: str, body: bytes, context: CallContext
+    ) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
+        """:meth:`relay` for an answer that is one JSON body: status, headers, body."""
+        relayed = await self.relay(path, body, context)
+        try:
+            data = b"".join([chunk async for chunk in relayed.chunks])
+        finally:
+            await relayed.aclose()
+        return relayed.status, relayed.headers, data
 
     def error_for(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
         return self.codec.decode_error(status, body, headers)
