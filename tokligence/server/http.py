@@ -340,7 +340,8 @@ class _Connection:
             return False
         target = head.target.decode("latin-1")
         path, _, query = target.partition("?")
-        headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in head.headers)
+        # h11 hands header names over lower-cased already.
+        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers)
         try:
             body = await self._read_body(path, headers)
         except h11.RemoteProtocolError as exc:
