@@ -67,6 +67,20 @@ def start_gateway(
     )
 
 
+def host_speed_ms() -> float:
+    """Milliseconds for a fixed pure-Python loop (best of 3): this machine's
+    speed right now. Shared virtual machines vary by up to 2x from minute to
+    minute; printed beside the results so runs can be compared."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
         for line in status:

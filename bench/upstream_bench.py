@@ -22,7 +22,16 @@ import subprocess
 import sys
 import tempfile
 
-from common import ROOT, free_port, load, request_bytes, rss_mb, start_gateway, wait_http
+from common import (
+    ROOT,
+    free_port,
+    host_speed_ms,
+    load,
+    request_bytes,
+    rss_mb,
+    start_gateway,
+    wait_http,
+)
 
 CHAT = "/v1/chat/completions"
 MESSAGES = "/v1/messages"
@@ -91,6 +100,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     seconds = args.seconds
+    print(f"host speed before: {host_speed_ms():.0f} ms per calibration loop (lower is faster)")
     upstream_port, gateway_port = free_port(), free_port()
     upstream = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "fast_upstream.py"), str(upstream_port)]
@@ -184,6 +194,7 @@ def main() -> None:
                 f"{big_t.p50_ms - direct.p50_ms:.3f} ms"
             )
             print(f"gateway RSS after load: {rss_mb(gateway.pid):.1f} MB")
+            print(f"host speed after: {host_speed_ms():.0f} ms per calibration loop")
         finally:
             gateway.terminate()
             gateway.wait(10)
