@@ -22,9 +22,10 @@ a silent upstream surfaces as an error, never as a hang.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from typing import cast
 
 import httpx
 
@@ -336,8 +337,17 @@ def _without_betas(headers: list[tuple[str, str]], drop: tuple[str, ...]) -> lis
 
 
 async def _chunks(name: str, response: httpx.Response) -> AsyncIterator[bytes]:
+    # An uncompressed body is read straight from the transport's stream:
+    # httpx's decoder and chunker layers would only copy it along. (Nothing
+    # asks for compression, but a server may send it anyway: then decode.)
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    source = (
+        cast("AsyncIterable[bytes]", response.stream)
+        if encoding in ("", "identity")
+        else response.aiter_bytes()
+    )
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in source:
             if chunk:
                 yield chunk
     except httpx.HTTPError as exc:
