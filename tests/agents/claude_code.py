@@ -29,7 +29,7 @@ from tests.gateway_thread import GatewayThread
 
 # A cold start of the CLI plus a few model turns; generous for a loaded CI box.
 CLAUDE_TIMEOUT_S = 180
-CLIENT_KEY = "sk-ant-test-client-key-0001"
+CLIENT_KEY = "placeholder-claude-client-key-0001"  # not a real key
 OPENAI_KEY = "test-openai-upstream-key-0001"
 ANTHROPIC_KEY = "test-anthropic-upstream-key-0001"
 GPT_MODEL = "gpt-5-mini"  # a reasoning model: reasoning_effort is forwarded

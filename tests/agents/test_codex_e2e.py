@@ -44,7 +44,7 @@ from tests.gateway_thread import GatewayThread, isolated_config
 CODEX_TIMEOUT_S = 180
 MODEL = "gpt-5.5"
 CLAUDE_MODEL = "claude-sonnet-4-5"
-CLIENT_KEY = "sk-test-codex-client-key-0001"
+CLIENT_KEY = "placeholder-codex-client-key-0001"  # not a real key
 KEY_ENV = "TOKLIGENCE_TEST_CODEX_KEY"
 ANTHROPIC_KEY = "test-anthropic-upstream-key-0001"
 MESSAGES_PATH = "/v1/messages"
