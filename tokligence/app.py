@@ -10,36 +10,22 @@ from __future__ import annotations
 import ipaddress
 import logging
 import signal
-import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-from functools import partial
 from typing import TYPE_CHECKING
 
-import peewee
 import trio
 
 from . import lifeline
 from .agents.guard import GuardPolicy
 from .agents.safety import AgentSafety
 from .config import Config, ConfigError, alias_text
+from .databases import close_all, open_identity, open_ledger, open_responses
 from .endpoints import EndpointTable
-from .gatekeeper import Gatekeeper
-from .identity import store
-from .identity.cache import KeyCache, LastUsedTracker
-from .identity.hooks import HookRunner, parse_args, parse_env, parse_timeout
-from .identity.migrations import migrate_identity
-from .identity.service import IdentityService
-from .ledger.db import close_database, database_urls, describe_url, open_database
-from .ledger.migrations import migrate
 from .ledger.writer import LedgerWriter
-from .limits import KeyLimiter
 from .modelcall import ModelCall, RetryPolicy
 from .pipeline import Gateway
-from .responses_store.store import ResponseStore, open_store
 from .routing import Router, Rule, parse_aliases, parse_rules
 from .routing.breaker import CircuitBreaker
 from .server.http import Handler, HttpLimits
@@ -225,126 +211,6 @@ async def reload_aliases(built: Built) -> None:
         stamp = refresh_aliases(built, stamp)
 
 
-async def open_ledger(config: Config) -> tuple[peewee.Database, LedgerWriter] | None:
-    """The ledger database, migrated, and its writer (not yet running)."""
-    if not config.ledger_enabled:
-        return None
-    url, _ = database_urls(
-        database_url=config.database_url,
-        ledger_file=config.ledger_file(),
-        identity_file=config.identity_file(),
-    )
-
-    def open_and_migrate() -> peewee.Database:
-        db = open_database(url)
-        try:
-            migrate(db, "ledger")
-        except Exception:
-            close_database(db)
-            raise
-        return db
-
-    try:
-        db = await trio.to_thread.run_sync(open_and_migrate)
-    except (peewee.PeeweeException, sqlite3.DatabaseError, OSError, ValueError) as exc:
-        raise ConfigError(f"cannot open the ledger database {describe_url(url)}: {exc}") from None
-    log.info("ledger: %s", describe_url(url))
-    writer = LedgerWriter(
-        db,
-        capacity=config.ledger_async_buffer_size,
-        batch_size=config.ledger_async_batch_size,
-        flush_interval=config.ledger_async_flush_ms / 1000,
-    )
-    return db, writer
-
-
-async def open_responses(config: Config) -> ResponseStore:
-    """Stored Responses turns, in the ledger's database (even with the
-    ledger off: ``previous_response_id`` needs somewhere to live)."""
-    url, _ = database_urls(
-        database_url=config.database_url,
-        ledger_file=config.ledger_file(),
-        identity_file=config.identity_file(),
-    )
-    try:
-        return await trio.to_thread.run_sync(open_store, url)
-    except (peewee.PeeweeException, sqlite3.DatabaseError, OSError, ValueError) as exc:
-        where = describe_url(url)
-        raise ConfigError(f"cannot open the responses database {where}: {exc}") from None
-
-
-@dataclass(kw_only=True, slots=True)
-class Identity:
-    db: peewee.Database
-    service: IdentityService
-    gate: Gatekeeper
-    tracker: LastUsedTracker
-
-
-async def open_identity(config: Config, ledger_db: peewee.Database | None) -> Identity:
-    """The identity database, migrated, with the root admin ensured, and the
-    gatekeeper that authenticates and limits every request."""
-    _, url = database_urls(
-        database_url=config.database_url,
-        ledger_file=config.ledger_file(),
-        identity_file=config.identity_file(),
-    )
-
-    def open_and_migrate() -> peewee.Database:
-        db = open_database(url)
-        try:
-            migrate_identity(db)
-        except Exception:
-            close_database(db)
-            raise
-        return db
-
-    try:
-        db = await trio.to_thread.run_sync(open_and_migrate)
-    except (peewee.PeeweeException, sqlite3.DatabaseError, OSError, ValueError) as exc:
-        raise ConfigError(f"cannot open the identity database {describe_url(url)}: {exc}") from None
-
-    async def spent(key_id: int, since: datetime) -> Decimal:
-        if ledger_db is None:
-            return Decimal(0)
-        from .ledger.queries import usage_summary  # only keys with a budget need it
-
-        rows = await trio.to_thread.run_sync(
-            partial(usage_summary, ledger_db, group_by="key", since=since, api_key_id=key_id)
-        )
-        return rows[0].cost_usd if rows else Decimal(0)
-
-    cache = KeyCache(partial(store.lookup_hash, db), ttl=config.auth_cache_ttl)
-    limiter = KeyLimiter(spent=spent, spend_ttl=config.limits_spend_ttl)
-    tracker = LastUsedTracker(
-        partial(store.touch_last_used, db), interval=config.key_last_used_interval
-    )
-    service = IdentityService(db, hooks=hook_runner(config), cache=cache, limiter=limiter)
-    await service.ensure_root_admin(config.admin_email)
-    # Auth may be off only on a loopback address (or with --insecure): build()
-    # refuses a public bind without it.
-    gate = Gatekeeper(
-        auth_required=not config.auth_disabled, cache=cache, limiter=limiter, tracker=tracker
-    )
-    return Identity(db=db, service=service, gate=gate, tracker=tracker)
-
-
-def hook_runner(config: Config) -> HookRunner | None:
-    if not config.hooks_enabled:
-        return None
-    if config.hooks_script_path is None:
-        raise ConfigError("hooks_enabled is true but hooks_script_path is empty")
-    try:
-        return HookRunner(
-            config.hooks_script_path,
-            args=parse_args(config.hooks_script_args),
-            env=parse_env(config.hooks_script_env),
-            timeout=parse_timeout(config.hooks_timeout),
-        )
-    except ValueError as exc:
-        raise ConfigError(f"hooks: {exc}") from None
-
-
 async def run(
     built: Built, *, task_status: trio.TaskStatus[list[Bound]] = trio.TASK_STATUS_IGNORED
 ) -> None:
@@ -353,7 +219,7 @@ async def run(
     and the databases."""
     ledger = await open_ledger(built.config)
     identity = await open_identity(built.config, ledger[0] if ledger else None)
-    responses = await open_responses(built.config)
+    responses = await open_responses(built.config, ledger[0] if ledger else None)
     built.gateway.calls.responses = responses
     built.gateway.gate = identity.gate
 
@@ -386,9 +252,7 @@ async def run(
                 nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
-            for db in (ledger[0] if ledger else None, identity.db, responses.db):
-                if db is not None:
-                    await trio.to_thread.run_sync(close_database, db)
+            await close_all(ledger[0] if ledger else None, identity.db, responses.db)
 
 
 async def flush_ledger(writer: LedgerWriter, grace: float) -> None:

@@ -182,3 +182,12 @@ def _without_id(body: dict[str, Any]) -> dict[str, Any]:
     error = dict(body["error"])
     error["message"] = error["message"].split("'")[0]
     return error
+
+
+def test_with_the_ledger_off_turns_are_still_stored(tmp_path: Path, database_url: str) -> None:
+    # The store then has a database connection of its own (with the ledger
+    # on it shares the ledger's).
+    for pair in start_pair(tmp_path, database_url, TOKLIGENCE_LEDGER_ENABLED="false"):
+        first = pair.client(pair.a).responses.create(model=MODEL, input="first", store=True)
+        stored = pair.client(pair.b).responses.retrieve(first.id)
+        assert stored.output_text == "re: first"

@@ -118,7 +118,7 @@ def identity_database(config: Config) -> contextlib.AbstractContextManager[peewe
 
 def identity_service(config: Config, db: peewee.Database) -> IdentityService:
     # The gateway's own hook construction, so both announce changes alike.
-    from ..app import hook_runner
+    from ..databases import hook_runner
 
     return IdentityService(db, hooks=hook_runner(config))
 

@@ -36,7 +36,6 @@ import trio
 
 from ..errors import GatewayError
 from ..ledger import db as dbmod
-from .migrations import migrate_responses
 from .models import StoredResponse
 
 log = logging.getLogger("tokligence.responses")
@@ -134,16 +133,3 @@ class ResponseStore:
         if turn is None or turn.user_id != user_id:
             return None
         return turn
-
-
-def open_store(url: str) -> ResponseStore:
-    """The store on the database at ``url``, migrated (blocking: run it in a
-    worker thread). Raises the driver's error when the database cannot be
-    opened or migrated."""
-    db = dbmod.open_database(url)
-    try:
-        migrate_responses(db)
-    except Exception:
-        dbmod.close_database(db)
-        raise
-    return ResponseStore(db)
