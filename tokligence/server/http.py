@@ -17,8 +17,8 @@ One task per connection runs a loop of request cycles:
    upstream stream, say) is cancelled at once. Bytes of a pipelined next
    request are buffered in h11 and served after this response. Most answers
    take less than ``WATCH_DELAY``; they pay no task, timer or poller
-   registration for this, only an entry in :class:`DisconnectWatch`, whose
-   one task per server spawns the watchers (see there).
+   registration for this, only an entry in
+   :class:`~tokligence.server.watch.DisconnectWatch` (see there).
 4. Keep the connection for the next cycle unless either side asked to close
    or the server is shutting down.
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,20 +50,14 @@ from .exchange import (
     reason_phrase,
     request_id_from,
 )
+from .watch import DisconnectWatch
 
 log = logging.getLogger("tokligence.server")
 
 # A request head larger than this is refused by h11 with 431-ish 400: no real
 # client sends 64 KiB of headers, and the limit bounds memory per connection.
 MAX_HEAD_BYTES = 64 * 1024
-# How much of a pipelined next request we buffer while a response is running;
-# beyond it we stop reading (TCP backpressure does the rest).
-MAX_PIPELINE_BUFFER = 256 * 1024
 READ_SIZE = 64 * 1024
-# How long a request runs before we start watching its socket for the client
-# going away; a disconnect is noticed at most this much later.
-WATCH_DELAY = 0.02
-_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -119,103 +112,6 @@ class ConnectionTracker:
         self._idle_scopes.discard(scope)
 
 
-class _Watched:
-    """One request in its handler, as :class:`DisconnectWatch` sees it."""
-
-    __slots__ = ("connection", "done", "handler_scope", "started", "watcher")
-
-    def __init__(self, connection: _Connection, handler_scope: trio.CancelScope) -> None:
-        self.connection = connection
-        self.handler_scope = handler_scope
-        self.started = trio.current_time()
-        self.watcher: trio.CancelScope | None = None
-        self.done: trio.Event | None = None
-
-
-class DisconnectWatch:
-    """Watches the sockets of requests that run longer than ``WATCH_DELAY``.
-
-    A per-request watcher task with its own timer would cost every request a
-    task, a nursery and a timer, though nearly all end before the timer
-    fires. Instead requests register here (a dict insert) and one task per
-    server (:meth:`run`) wakes every half ``WATCH_DELAY`` while any request is
-    running, and spawns a watcher only for those that have outlived the delay.
-    A watcher reads the socket until EOF (then cancels the handler) or until
-    the request ends and :meth:`end` cancels it; the connection waits for its
-    watcher to stop before it reads again, so only one task reads at a time.
-    """
-
-    def __init__(self) -> None:
-        # Insertion order is start order: the oldest unwatched request first.
-        self._pending: dict[_Watched, None] = {}
-        self._wakeup = trio.Event()
-        self._nursery: trio.Nursery | None = None
-
-    def begin(self, connection: _Connection, handler_scope: trio.CancelScope) -> _Watched:
-        if self._nursery is None:
-            raise RuntimeError("DisconnectWatch.run() must be running to serve requests")
-        watched = _Watched(connection, handler_scope)
-        self._pending[watched] = None
-        if not self._wakeup.is_set():
-            self._wakeup.set()
-        return watched
-
-    async def end(self, watched: _Watched) -> None:
-        if watched.watcher is None:
-            del self._pending[watched]
-            return
-        watched.watcher.cancel()
-        assert watched.done is not None
-        # The watcher was cancelled and stops at once; wait for it even while
-        # this connection is being cancelled, so that it never reads a socket
-        # the connection is about to reuse or close.
-        with trio.CancelScope(shield=True):
-            await watched.done.wait()
-
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            task_status.started()
-            try:
-                while True:
-                    if not self._pending:
-                        self._wakeup = trio.Event()
-                        await self._wakeup.wait()
-                    await trio.sleep(WATCH_DELAY / 2)
-                    horizon = trio.current_time() - WATCH_DELAY
-                    while self._pending:
-                        watched = next(iter(self._pending))
-                        if watched.started > horizon:
-                            break
-                        del self._pending[watched]
-                        watched.watcher = trio.CancelScope()
-                        watched.done = trio.Event()
-                        nursery.start_soon(_watch_for_disconnect, watched)
-            finally:
-                self._nursery = None
-
-
-async def _watch_for_disconnect(watched: _Watched) -> None:
-    # The request is complete; anything more is either EOF (client gone:
-    # cancel the work) or a pipelined request (keep it for later).
-    assert watched.watcher is not None and watched.done is not None
-    connection = watched.connection
-    try:
-        with watched.watcher:
-            buffered = 0
-            while buffered < MAX_PIPELINE_BUFFER:
-                data = await connection._receive()
-                if not data:
-                    connection.disconnected = True
-                    watched.handler_scope.cancel()
-                    return
-                buffered += len(data)
-                connection.conn.receive_data(data)
-            await trio.sleep_forever()
-    finally:
-        watched.done.set()
-
-
 class _Connection:
     def __init__(
         self,
@@ -263,6 +159,17 @@ class _Connection:
             return b""
         # Sockets give bytes already; only exotic streams give a bytearray.
         return data if isinstance(data, bytes) else bytes(data)
+
+    async def read_ahead(self) -> int:
+        """Read what arrives while a response is running (the disconnect
+        watcher's read): bytes of a pipelined request go to h11 for later;
+        0 means end-of-file, the client is gone."""
+        data = await self._receive()
+        if not data:
+            self.disconnected = True
+            return 0
+        self.conn.receive_data(data)
+        return len(data)
 
     async def _next_event(self) -> h11.Event | type[h11.PAUSED] | type[h11.NEED_DATA]:
         """Next h11 event, reading from the socket as needed."""
