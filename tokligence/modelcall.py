@@ -6,7 +6,9 @@ Theory of operation
    ordered list of providers (primary first, then fallbacks). For each, the
    work mode decides *native* (loopback), *passthrough* (the provider speaks
    the client's dialect) or *translation*; targets a mode forbids are
-   skipped, and if none is left the mode's error is the answer.
+   skipped, and if none is left the mode's error is the answer. Then
+   :func:`~tokligence.prepare.prepare` readies the request for those targets
+   (stored Responses history, the repeated-tool-call guard).
 2. **Attempt.** Targets are tried in order; each gets up to
    ``max_retries`` retries with exponential backoff (an upstream's
    ``retry-after`` is honoured up to ``retry_max_wait``) on connect errors,
@@ -41,7 +43,6 @@ from typing import Any, Literal
 
 import trio
 
-from .agents.guard import REFUSAL_CODE, guard_call, refusal
 from .agents.safety import AgentSafety
 from .agents.shell import fixed_shell_calls, wants_argv
 from .canonical import (
@@ -60,14 +61,14 @@ from .canonical import (
 )
 from .canonical.tokens import request_tokens, text_tokens
 from .errors import GatewayError, from_kind, invalid
-from .fronts._json import dumps, load_object
+from .fronts._json import load_object
 from .fronts._sse import SSE_HEADERS
 from .fronts.base import Front, IllegalStreamEvent
-from .fronts.openai_responses_proofs import without_carried
+from .prepare import prepare
 from .pump import pump
 from .relay import RETRYABLE_STATUS, Relay
 from .responses_store.store import ResponseStore
-from .responses_store.turns import TurnSink, resume, sink_for
+from .responses_store.turns import TurnSink, sink_for
 from .routing import Route, Router, WorkMode
 from .server.exchange import JSON_HEADERS, HttpRequest, Responder
 from .upstreams.base import Upstream
@@ -202,37 +203,16 @@ class ModelCall:
         responder.record.model = model
         route = self.router.resolve(model)
         targets = self.targets(route, front.dialect)
-        previous: str | None = None
-        if front.dialect == "openai_responses" and self.responses is not None:
-            # A turn this gateway stored: its history goes into the body.
-            obj, previous = await resume(self.responses, obj, user_id=responder.record.user_id)
-            if previous is not None:
-                http = dataclasses.replace(http, body=dumps(obj))
-        request: Request | None = None
-        if any(t.mode != "passthrough" for t in targets):
-            request = front.parse_object(obj)
-            _refuse_unstored_state(request, targets)
-            if previous is not None:  # echoed back on the Response object
-                extra = {**request.extra, "previous_response_id": previous}
-                request = dataclasses.replace(request, extra=extra)
-        if front.dialect == "openai_responses" and any(t.mode == "passthrough" for t in targets):
-            cleaned = without_carried(obj)  # Claude's signatures mean nothing to OpenAI
-            if cleaned is not None:
-                obj, http = cleaned, dataclasses.replace(http, body=dumps(cleaned))
-        guarded = guard_call(self.safety.guard, front, obj, request)
-        if guarded.verdict.level != "ok":
-            log.warning(
-                "agent repeated %s %d times: %s",
-                guarded.verdict.tools,
-                guarded.verdict.count,
-                guarded.verdict.level,
-            )
-            if guarded.verdict.level == "stop":
-                responder.record.error = REFUSAL_CODE
-                raise refusal(guarded.verdict)
-        obj, request = guarded.obj, guarded.request
-        if guarded.body is not None:  # the note went into a passthrough body
-            http = dataclasses.replace(http, body=guarded.body)
+        prepared = await prepare(
+            front,
+            http,
+            obj,
+            passthrough=[t.mode == "passthrough" for t in targets],
+            responder=responder,
+            responses=self.responses,
+            safety=self.safety,
+        )
+        obj, http, request = prepared.obj, prepared.http, prepared.request
         context = CallContext(
             client_key=client_key_of(http.headers),
             client_headers=http.headers,
@@ -435,26 +415,6 @@ async def _stored(sink: TurnSink, renderer: Any, chunk: bytes, responder: Respon
         responder.record.error = error.kind
         return b""
     return chunk
-
-
-def _refuse_unstored_state(request: Request, targets: list[Target]) -> None:
-    """A ``previous_response_id`` this gateway did not store (``run`` has
-    already resolved the ones it did) can only be an OpenAI Responses
-    upstream's own. With no passthrough target to send it to, answer as
-    OpenAI does for an unknown id (400, ``previous_response_not_found``)
-    instead of silently answering without the conversation."""
-    previous = request.extra.get("previous_response_id")
-    if request.dialect != "openai_responses" or not previous:
-        return
-    if all(t.mode != "passthrough" for t in targets):
-        raise GatewayError(
-            "invalid_request",
-            f"Previous response with id {previous!r} not found. This gateway keeps the "
-            "responses it answered with store enabled; send the full conversation in "
-            "'input' otherwise.",
-            code="previous_response_not_found",
-            param="previous_response_id",
-        )
 
 
 async def _renamed(events: AsyncIterator[Event], model: str) -> AsyncIterator[Event]:
