@@ -27,7 +27,6 @@ followed by ``response.failed``.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any, Literal, TypeVar
 
@@ -44,25 +43,19 @@ from ..canonical import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
-    ToolKind,
     Usage,
     UsageUpdate,
     merge_usage,
 )
 from ._sse import COMMENT_KEEPALIVE, event
 from .base import IllegalStreamEvent
+from .openai_responses_items import Item, Message, Out, Reasoning, ToolCall
 from .openai_responses_proofs import carry
 from .openai_responses_render import (
     STATUS,
     Status,
-    call_item,
     envelope,
     failure_code,
-    function_arguments,
-    item_id,
-    message_item,
-    output_text,
-    reasoning_item,
     response_id,
 )
 from .openai_responses_tools import Namespaces
@@ -82,193 +75,12 @@ _ACCEPTS: dict[Phase, tuple[type, ...]] = {
 _UNSTARTED_ID = "resp_unstarted"
 _CUT_MESSAGE = "the upstream stream ended before the response was complete"
 
-Out = tuple[str, dict[str, Any]]  # (event type, fields other than type and sequence_number)
-
 
 class IllegalTransition(IllegalStreamEvent):
     """A canonical event arrived that the stream's current state cannot accept."""
 
 
-class _Item(ABC):
-    """One output item. Fragments wait in ``pending`` until the item is live."""
-
-    prefix = ""
-
-    def __init__(self, rid: str, index: int) -> None:
-        self.index = index
-        self.id = item_id(self.prefix, rid, index)
-        self.live = False
-        self.finished = False
-        self.pending: list[Any] = []
-
-    def where(self, **more: Any) -> dict[str, Any]:
-        return {"item_id": self.id, "output_index": self.index, **more}
-
-    def added(self, item: dict[str, Any]) -> Out:
-        return ("response.output_item.added", {"output_index": self.index, "item": item})
-
-    def done(self) -> Out:
-        return ("response.output_item.done", {"output_index": self.index, "item": self.item()})
-
-    def drain(self) -> list[Out]:
-        out = [e for fragment in self.pending for e in self.delta(fragment)]
-        self.pending = []
-        return out
-
-    @abstractmethod
-    def opening(self) -> list[Out]: ...
-
-    @abstractmethod
-    def delta(self, fragment: Any) -> list[Out]: ...
-
-    @abstractmethod
-    def closing(self) -> list[Out]: ...
-
-    @abstractmethod
-    def item(self) -> dict[str, Any]: ...
-
-
-class _Message(_Item):
-    prefix = "msg"
-
-    def __init__(self, rid: str, index: int) -> None:
-        super().__init__(rid, index)
-        self.text: list[str] = []
-
-    def add(self, text: str) -> None:
-        self.text.append(text)
-        self.pending.append(text)
-
-    def opening(self) -> list[Out]:
-        part = ("response.content_part.added", self.where(content_index=0, part=output_text("")))
-        return [self.added(message_item(self.id, None)), part]
-
-    def delta(self, fragment: str) -> list[Out]:
-        where = self.where(content_index=0, delta=fragment, logprobs=[])
-        return [("response.output_text.delta", where)]
-
-    def closing(self) -> list[Out]:
-        text = "".join(self.text)
-        return [
-            ("response.output_text.done", self.where(content_index=0, text=text, logprobs=[])),
-            ("response.content_part.done", self.where(content_index=0, part=output_text(text))),
-            self.done(),
-        ]
-
-    def item(self) -> dict[str, Any]:
-        return message_item(self.id, "".join(self.text))
-
-
-# Per reasoning part kind (summary?): index field, part type, part event, text event.
-_REASONING_PARTS: dict[bool, tuple[str, str, str, str]] = {
-    True: (
-        "summary_index",
-        "summary_text",
-        "response.reasoning_summary_part",
-        "response.reasoning_summary_text",
-    ),
-    False: ("content_index", "reasoning_text", "response.content_part", "response.reasoning_text"),
-}
-
-
-class _Reasoning(_Item):
-    """Summary parts (``summary_index``) and raw reasoning text parts
-    (``content_index``); a switch between the two kinds opens a new part."""
-
-    prefix = "rs"
-
-    def __init__(self, rid: str, index: int) -> None:
-        super().__init__(rid, index)
-        self.summary: list[str] = []
-        self.raw: list[str] = []
-        self.encrypted: str | None = None
-        self.last: bool | None = None  # kind (summary?) of the part being appended to
-        self.open_part: tuple[bool, int] | None = None  # the part whose events are live
-
-    def add(self, text: str, summary: bool) -> None:
-        parts = self.summary if summary else self.raw
-        if self.last is not summary:
-            parts.append("")
-            self.last = summary
-        parts[-1] += text
-        self.pending.append((summary, len(parts) - 1, text))
-
-    def opening(self) -> list[Out]:
-        return [self.added(reasoning_item(self.id, [], [], None))]
-
-    def delta(self, fragment: tuple[bool, int, str]) -> list[Out]:
-        summary, n, text = fragment
-        key, kind, part_event, text_event = _REASONING_PARTS[summary]
-        out: list[Out] = []
-        if self.open_part != (summary, n):
-            out += self._close_part()
-            self.open_part = (summary, n)
-            part = {"type": kind, "text": ""}
-            out.append((f"{part_event}.added", self.where(**{key: n}, part=part)))
-        return [*out, (f"{text_event}.delta", self.where(**{key: n}, delta=text))]
-
-    def _close_part(self) -> list[Out]:
-        if self.open_part is None:
-            return []
-        summary, n = self.open_part
-        self.open_part = None
-        key, kind, part_event, text_event = _REASONING_PARTS[summary]
-        text = (self.summary if summary else self.raw)[n]
-        return [
-            (f"{text_event}.done", self.where(**{key: n}, text=text)),
-            (f"{part_event}.done", self.where(**{key: n}, part={"type": kind, "text": text})),
-        ]
-
-    def closing(self) -> list[Out]:
-        return [*self._close_part(), self.done()]
-
-    def item(self) -> dict[str, Any]:
-        return reasoning_item(self.id, self.summary, self.raw, self.encrypted)
-
-
-# Per tool kind: event name stem and the field of its ``.done`` event.
-_CALL_EVENTS: dict[ToolKind, tuple[str, str]] = {
-    "function": ("response.function_call_arguments", "arguments"),
-    "custom": ("response.custom_tool_call_input", "input"),
-}
-
-
-class _ToolCall(_Item):
-    def __init__(self, rid: str, index: int, start: ToolCallStart, namespaces: Namespaces) -> None:
-        self.prefix = "ctc" if start.kind == "custom" else "fc"
-        super().__init__(rid, index)
-        self.kind: ToolKind = start.kind
-        self.call_id = start.id
-        self.namespace, self.name = namespaces.split(start.name)
-        self.arguments: list[str] = []
-
-    def add(self, fragment: str) -> None:
-        self.arguments.append(fragment)
-        self.pending.append(fragment)
-
-    def opening(self) -> list[Out]:
-        item = call_item(self.id, self.kind, self.call_id, self.name, None, self.namespace)
-        return [self.added(item)]
-
-    def delta(self, fragment: str) -> list[Out]:
-        stem = _CALL_EVENTS[self.kind][0]
-        return [(f"{stem}.delta", self.where(delta=fragment))] if fragment else []
-
-    def closing(self) -> list[Out]:
-        full = "".join(self.arguments)
-        if full != function_arguments(self.kind, full):
-            # Keep "the deltas add up to the done value" true for argument-less calls.
-            self.add(function_arguments(self.kind, full))
-            full = "".join(self.arguments)
-        stem, field = _CALL_EVENTS[self.kind]
-        return [*self.drain(), (f"{stem}.done", self.where(**{field: full})), self.done()]
-
-    def item(self) -> dict[str, Any]:
-        arguments = "".join(self.arguments)
-        return call_item(self.id, self.kind, self.call_id, self.name, arguments, self.namespace)
-
-
-_I = TypeVar("_I", bound=_Item)
+_I = TypeVar("_I", bound=Item)
 
 
 class ResponsesStreamRenderer:
@@ -283,8 +95,8 @@ class ResponsesStreamRenderer:
         self._created = 0
         self._model = request.model
         self._usage: Usage | None = None
-        self._queue: deque[_Item] = deque()
-        self._calls: dict[int, _ToolCall] = {}  # canonical tool index -> its item
+        self._queue: deque[Item] = deque()
+        self._calls: dict[int, ToolCall] = {}  # canonical tool index -> its item
         self._output: list[dict[str, Any]] = []  # finished items, in output order
         self._count = 0  # output indices handed out
         self._out: list[bytes] = []
@@ -324,15 +136,15 @@ class ResponsesStreamRenderer:
             self._start()
         elif isinstance(ev, TextDelta):
             if ev.text:
-                tail = self._tail(_Message)
+                tail = self._tail(Message)
                 if tail is None:
-                    tail = self._push(_Message(self._rid, self._count))
+                    tail = self._push(Message(self._rid, self._count))
                 tail.add(ev.text)
         elif isinstance(ev, ReasoningDelta):
             if ev.text:
-                reasoning = self._tail(_Reasoning)
+                reasoning = self._tail(Reasoning)
                 if reasoning is None:
-                    reasoning = self._push(_Reasoning(self._rid, self._count))
+                    reasoning = self._push(Reasoning(self._rid, self._count))
                 reasoning.add(ev.text, ev.summary)
         elif isinstance(ev, ReasoningSignature):
             self._signature(ev)
@@ -341,7 +153,7 @@ class ResponsesStreamRenderer:
         elif isinstance(ev, ToolCallStart):
             if ev.index in self._calls and not self._calls[ev.index].finished:
                 raise IllegalTransition(f"tool call index {ev.index} started twice")
-            call = _ToolCall(self._rid, self._count, ev, self._namespaces)
+            call = ToolCall(self._rid, self._count, ev, self._namespaces)
             self._calls[ev.index] = self._push(call)
         elif isinstance(ev, ToolCallDelta):
             self._call(ev.index).add(ev.arguments)
@@ -355,7 +167,7 @@ class ResponsesStreamRenderer:
             self._fail(ev.kind, ev.message, ev.code)
 
     def _signature(self, ev: ReasoningSignature) -> None:
-        reasoning = self._tail(_Reasoning)
+        reasoning = self._tail(Reasoning)
         # OpenAI's encrypted_content goes back as it is; Claude's signature
         # rides in the same field, marked, to come back on the next turn
         # (openai_responses_proofs). Anything else is never forwarded.
@@ -364,12 +176,12 @@ class ResponsesStreamRenderer:
             encrypted = carry(ev.signature)
         if encrypted is not None:
             if reasoning is None:
-                reasoning = self._push(_Reasoning(self._rid, self._count))
+                reasoning = self._push(Reasoning(self._rid, self._count))
             reasoning.encrypted = encrypted
         if reasoning is not None:
             reasoning.finished = True
 
-    def _call(self, index: int) -> _ToolCall:
+    def _call(self, index: int) -> ToolCall:
         call = self._calls.get(index)
         if call is None or call.finished:
             raise IllegalTransition(f"tool call index {index} is not open")
@@ -385,7 +197,7 @@ class ResponsesStreamRenderer:
     def _settle(self) -> None:
         # Text and reasoning end where something else begins; tool calls end
         # only with their own ToolCallEnd.
-        if self._queue and not isinstance(self._queue[-1], _ToolCall):
+        if self._queue and not isinstance(self._queue[-1], ToolCall):
             self._queue[-1].finished = True
 
     def _push(self, item: _I) -> _I:
