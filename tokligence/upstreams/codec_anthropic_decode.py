@@ -43,6 +43,7 @@ from ..canonical import (
 )
 from ..errors import ErrorKind, GatewayError
 from .codec import Encoded
+from .codec_common import custom_input_or_raw
 
 CUT_STREAM = "upstream stream ended before completion"
 STOP_REASONS: Mapping[str, StopReason] = {
@@ -140,17 +141,6 @@ def compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def custom_input(raw: str) -> str:
-    """The raw text of a freeform call from its ``{"input": text}`` JSON."""
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return raw
-    if isinstance(value, dict) and isinstance(value.get("input"), str):
-        return str(value["input"])
-    return raw
-
-
 def fallback_id(encoded: Encoded) -> str:
     return "msg_" + hashlib.sha256(encoded.body).hexdigest()[:24]
 
@@ -230,7 +220,7 @@ def _part(block: dict[str, Any], encoded: Encoded) -> ContentPart | None:
         return ToolCallPart(
             id=str(block.get("id") or ""),
             name=name,
-            arguments=custom_input(arguments) if custom else arguments,
+            arguments=custom_input_or_raw(arguments) if custom else arguments,
             kind="custom" if custom else "function",
         )
     return None  # server tool blocks and unknown types: kept in Response.extra

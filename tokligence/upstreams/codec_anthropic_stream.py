@@ -62,13 +62,13 @@ from .codec import Encoded
 from .codec_anthropic_decode import (
     CUT_STREAM,
     compact,
-    custom_input,
     fallback_id,
     request_model,
     stop_fields,
     stream_error,
     usage_of,
 )
+from .codec_common import custom_input_or_raw
 from .sse import SseEvent
 
 
@@ -273,7 +273,7 @@ class AnthropicStreamDecoder:
         if block.kind == "tool":
             out: list[Event] = []
             if block.custom:
-                raw = custom_input("".join(block.fragments))
+                raw = custom_input_or_raw("".join(block.fragments))
                 if raw:
                     out.append(ToolCallDelta(index=block.tool_index, arguments=raw))
             out.append(ToolCallEnd(index=block.tool_index))

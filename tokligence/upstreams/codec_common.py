@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -55,3 +56,22 @@ def upstream_error(
         param=param,
         retry_after=retry_after_seconds(headers),
     )
+
+
+def custom_input(arguments: str) -> str | None:
+    """The raw text of a freeform (custom) tool call sent to an upstream as
+    a one-string function: the ``input`` of its ``{"input": text}``
+    arguments, or None when they are not that shape."""
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return None
+    if isinstance(value, Mapping) and isinstance(value.get("input"), str):
+        return str(value["input"])
+    return None
+
+
+def custom_input_or_raw(arguments: str) -> str:
+    """:func:`custom_input`, or the arguments as they came when unwrapped."""
+    text = custom_input(arguments)
+    return arguments if text is None else text

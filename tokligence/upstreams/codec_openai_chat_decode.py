@@ -37,7 +37,7 @@ from ..canonical import (
 )
 from ..errors import ErrorKind, GatewayError, kind_for_status
 from .codec import Encoded
-from .codec_common import upstream_error
+from .codec_common import custom_input, upstream_error
 
 _FINISH: Mapping[str, StopReason] = {
     "stop": "end_turn",
@@ -252,17 +252,6 @@ def arguments_text(value: object) -> str:
     if value is None:
         return ""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def custom_input(arguments: str) -> str | None:
-    """The ``input`` string of a downgraded custom tool call, if it parses."""
-    try:
-        value = json.loads(arguments)
-    except ValueError:
-        return None
-    if isinstance(value, Mapping) and isinstance(value.get("input"), str):
-        return str(value["input"])
-    return None
 
 
 def content_text(value: object) -> str:

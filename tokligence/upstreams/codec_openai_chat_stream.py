@@ -52,11 +52,11 @@ from ..canonical import (
     UsageUpdate,
 )
 from .codec import Encoded
+from .codec_common import custom_input
 from .codec_openai_chat_decode import (
     arguments_text,
     clean,
     content_text,
-    custom_input,
     finish_reason,
     is_error,
     reasoning_pieces,
