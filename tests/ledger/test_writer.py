@@ -13,8 +13,10 @@ import trio
 import trio.testing
 
 from tokligence.ledger import db as dbmod
+from tokligence.ledger.models import ENTRY_COLUMNS, LedgerEntry, row_of
 from tokligence.ledger.prices import PriceBook, cost_usd, load_seed
 from tokligence.ledger.queries import UsageTotals, usage_summary
+from tokligence.ledger.row import ROW_FIELD_NAMES
 from tokligence.ledger.writer import LedgerWriter, WriterClosed, WriterStats
 
 from .rows import T0, count_entries, make_row, rename_table, request_ids, write_lock
@@ -201,3 +203,39 @@ def test_writer_settings_are_checked(ledger_db: peewee.Database) -> None:
         LedgerWriter(ledger_db, capacity=0)
     with pytest.raises(ValueError, match="intervals"):
         LedgerWriter(ledger_db, retry_initial=1, retry_max=0.5)
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 31, 32, 33, 41, 300])
+def test_a_batch_of_any_size_lands_whole_and_in_order(
+    ledger_db: peewee.Database, size: int
+) -> None:
+    """Batches go out as multi-row statements of fixed sizes (32, 8, 1): a
+    size on either side of each boundary keeps every row, every field and
+    the submission order."""
+    rows = [
+        make_row(
+            request_id=f"b{i}",
+            created_at=T0 + timedelta(seconds=i),
+            user_id=i if i % 3 else None,
+            error_kind="rate_limit" if i % 5 == 0 else None,
+            input_tokens=i,
+            output_tokens=i + 4,
+            reasoning_tokens=i % 4,
+            estimated=i % 2 == 0,
+            stream=i % 2 == 1,
+            latency_ms=i + 0.25,
+            ttfb_ms=None if i % 4 else i / 8,
+        )
+        for i in range(size)
+    ]
+    writer = LedgerWriter(ledger_db)
+    writer._write(rows, PriceBook(()))  # the worker thread's unit of work
+    assert count_entries(ledger_db) == size
+    with dbmod.connection(ledger_db):
+        query = LedgerEntry.select().order_by(LedgerEntry.id)
+        stored = [row_of(entry) for entry in query.execute(ledger_db)]
+    assert stored == rows
+
+
+def test_every_row_field_has_a_column() -> None:
+    assert set(ENTRY_COLUMNS) == {*ROW_FIELD_NAMES, "cost_usd"}

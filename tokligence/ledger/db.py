@@ -52,6 +52,9 @@ SQLITE_PRAGMAS = (
 # The writer, a report query or two and the migrator: a handful of
 # connections per process is plenty; more would only crowd a shared server.
 POOL_MAX_CONNECTIONS = 8
+# Parameters one statement may bind on the oldest SQLite we run on (3.31 and
+# older; newer ones allow 32766).
+SQLITE_MAX_PARAMETERS = 999
 # Seconds a thread waits for a free pooled connection before failing loudly.
 POOL_WAIT_SECONDS = 30
 # Server-side idle timeouts and restarts kill old connections; recycle ours
@@ -309,19 +312,39 @@ def execute(db: peewee.Database, sql: str, params: Sequence[Any] = ()) -> list[t
     return [tuple(row) for row in cursor.fetchall()]
 
 
+# Rows per INSERT statement, largest first: a batch goes out as a few
+# multi-row statements of these fixed sizes (each prepared once and cached
+# by the driver). 32 rows of the ledger's 23 columns stay under SQLite's
+# oldest limit of 999 parameters per statement.
+INSERT_CHUNKS = (32, 8, 1)
+
+
 def insert_rows(
     db: peewee.Database, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """INSERT ``rows`` with one prepared statement (the driver's executemany).
+    """INSERT ``rows`` as a few multi-row statements.
 
     peewee's ``insert_many`` renders and binds every value in Python, which
-    costs more than the database's own work for a ledger batch.
+    costs more than the database's own work for a ledger batch. The
+    driver's ``executemany`` would step once per row, and the sqlite3
+    module gives up and retakes the GIL around every step: with the event
+    loop busy on the main thread, each retake waits for the loop's next
+    system call, and the batch turns into hundreds of thread handoffs. A
+    multi-row statement steps once for many rows.
     """
     names = ", ".join(f'"{column}"' for column in columns)
-    marks = ", ".join([db.param] * len(columns))
-    sql = f'INSERT INTO "{table}" ({names}) VALUES ({marks})'
+    group = "(" + ", ".join([db.param] * len(columns)) + ")"
+    cursor = db.cursor()
+    start = 0
     with _DRIVER_ERRORS:
-        db.cursor().executemany(sql, rows)  # type: ignore[no-untyped-call]
+        for size in INSERT_CHUNKS:
+            if len(columns) * size > SQLITE_MAX_PARAMETERS and size > 1:
+                continue
+            sql = f'INSERT INTO "{table}" ({names}) VALUES ' + ", ".join([group] * size)
+            while len(rows) - start >= size:
+                params = [value for row in rows[start : start + size] for value in row]
+                cursor.execute(sql, params)
+                start += size
 
 
 def check(db: peewee.Database) -> str | None:

@@ -17,13 +17,14 @@ back to twelve decimals.
 
 from __future__ import annotations
 
+import operator
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 import peewee
 
-from .row import LedgerRow, row_fields
+from .row import LedgerRow
 
 COST_PLACES = 12
 PRICE_PLACES = 6
@@ -76,10 +77,15 @@ class Price(peewee.Model):
 
 
 LEDGER_MODELS: tuple[type[peewee.Model], ...] = (LedgerEntry, Price)
-# Every column of ledger_entries but the id, in the order entry_values() lists them.
-ENTRY_COLUMNS: tuple[str, ...] = tuple(
-    name for name in LedgerEntry._meta.sorted_field_names if name != "id"
+# The LedgerRow fields stored as they are, read in one C call per row.
+_COPIED = tuple(
+    name
+    for name in LedgerEntry._meta.sorted_field_names
+    if name not in ("id", "created_at", "cost_usd")
 )
+_copied_values = operator.attrgetter(*_COPIED)
+# The columns of ledger_entries the writer fills, in the order entry_values() lists them.
+ENTRY_COLUMNS: tuple[str, ...] = ("created_at", "cost_usd", *_COPIED)
 
 
 def to_utc_naive(moment: datetime) -> datetime:
@@ -94,12 +100,14 @@ def from_stored(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc)
 
 
-def entry_values(row: LedgerRow, cost_usd: Decimal | None) -> dict[str, Any]:
-    """The column values of ``row`` for ``LedgerEntry.insert_many``."""
-    values = row_fields(row)
-    values["created_at"] = to_utc_naive(row.created_at)
-    values["cost_usd"] = cost_usd
-    return values
+def entry_values(row: LedgerRow, cost_usd: Decimal | None) -> tuple[Any, ...]:
+    """The column values of ``row``, in :data:`ENTRY_COLUMNS` order."""
+    created_at = row.created_at
+    if created_at.tzinfo is timezone.utc:
+        stored = created_at.replace(tzinfo=None)
+    else:
+        stored = to_utc_naive(created_at)
+    return (stored, cost_usd, *_copied_values(row))
 
 
 def row_of(entry: LedgerEntry) -> LedgerRow:

@@ -286,10 +286,5 @@ class LedgerWriter:
             if prices.version is None or price_version(db) != prices.version:
                 prices = load_price_book(db)
             values = [entry_values(row, prices.cost(row)) for row in batch]
-            dbmod.insert_rows(
-                db,
-                LedgerEntry._meta.table_name,
-                ENTRY_COLUMNS,
-                [tuple(row[column] for column in ENTRY_COLUMNS) for row in values],
-            )
+            dbmod.insert_rows(db, LedgerEntry._meta.table_name, ENTRY_COLUMNS, values)
         return prices
