@@ -200,7 +200,9 @@ def _usage(sniffer: UsageSniffer, front: Front, obj: dict[str, Any]) -> Usage:
     delta), so a cut stream is never accounted as free."""
     usage = sniffer.finish()
     if usage is not None:
-        return dataclasses.replace(usage, estimated=usage.estimated or not sniffer.completed)
+        if usage.estimated or sniffer.completed:
+            return usage
+        return dataclasses.replace(usage, estimated=True)
     try:
         input_tokens = request_tokens(front.parse_object(obj))
     except GatewayError:

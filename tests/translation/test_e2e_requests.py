@@ -9,6 +9,7 @@ key, never the client's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -424,6 +425,22 @@ def test_chat_passthrough_forwards_the_clients_bytes_with_the_upstream_key(fresh
     assert sent.body == raw
     assert sent.headers["authorization"] == f"Bearer {OPENAI_KEY}"
     _no_client_key(sent.headers)
+    # One line each (the fake joins repeated lines with ", "): the client's
+    # content-type replaces the gateway's default instead of joining it.
+    assert sent.headers["content-type"] == "application/json"
+    assert sent.headers["user-agent"].startswith("tokligence-gateway/")
+    assert sent.headers["content-length"] == str(len(raw))
+
+
+def test_chat_passthrough_relays_repeated_response_headers_line_by_line(fresh: Rig) -> None:
+    reply = chat_json(ChatScenario(text=["ok"]))
+    traced = (*reply.headers, ("x-vendor-trace", "a"), ("x-vendor-trace", "b"))
+    fresh.openai.enqueue(CHAT_PATH, dataclasses.replace(reply, headers=traced))
+    got = post_raw(
+        fresh, CHAT_PATH, {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert got.status == 200
+    assert got.headers.get_list("x-vendor-trace") == ["a", "b"]
 
 
 @pytest.mark.parametrize("asked", [False, True], ids=["not_asked", "asked"])

@@ -21,6 +21,7 @@ from ..canonical import Usage
 
 JSON_HEADERS = [("content-type", "application/json")]
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_access_log = logging.getLogger("tokligence.access")
 
 
 class Sender(Protocol):
@@ -158,11 +159,10 @@ def request_id_from(headers: tuple[tuple[str, str], ...]) -> str:
 def log_access(
     request: HttpRequest, responder: Responder, started_at: float, *, disconnected: bool
 ) -> None:
+    if not _access_log.isEnabledFor(logging.INFO):
+        return
     record = responder.record
     duration_ms = (time.perf_counter() - started_at) * 1000
-    log_access = logging.getLogger("tokligence.access")
-    if not log_access.isEnabledFor(logging.INFO):
-        return
     usage = record.usage
     tokens = (
         f" in={usage.prompt_tokens} out={usage.output_tokens}{'~' if usage.estimated else ''}"
@@ -177,7 +177,7 @@ def log_access(
         **record.notes,
     }
     notes = "".join(f" {k}={v}" for k, v in fields.items() if v)
-    log_access.info(
+    _access_log.info(
         "req=%s %s %s model=%s status=%s dur=%.1fms stream=%s client=%s%s%s%s",
         request.request_id,
         request.method,

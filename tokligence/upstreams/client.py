@@ -37,7 +37,7 @@ from ..routing.breaker import CircuitBreaker
 from .codec import Codec, EncodeOptions
 from .model_limits import limits_for
 from .sse import SseDecoder, SseEvent
-from .transport import H11Transport
+from .transport import H11Transport, ResponseStream
 
 log = logging.getLogger("tokligence.upstream")
 
@@ -77,6 +77,9 @@ DROPPED_RESPONSE_HEADERS = frozenset(
 )
 MAX_ERROR_BODY = 1024 * 1024  # an error body larger than this is cut when read
 USER_AGENT = f"tokligence-gateway/{__version__}"
+# Sent unless the client's forwarded headers or the provider's configured
+# extra headers name their own.
+DEFAULT_REQUEST_HEADERS = (("user-agent", USER_AGENT), ("content-type", "application/json"))
 MAX_CACHED_URLS = 256  # query strings vary per client; the cache must not grow with them
 
 
@@ -140,7 +143,7 @@ class ProviderClient:
         # clients onto one upstream.
         self._transport = transport or H11Transport(max_connections=512, max_idle=64)
         self._base_url = config.base_url.rstrip("/")
-        self._urls: dict[tuple[str, str], httpx.URL] = {}
+        self._urls: dict[tuple[str, str], tuple[httpx.URL, str]] = {}
         self._timeouts = {
             "connect": config.connect_timeout,
             "read": config.read_timeout,
@@ -202,12 +205,18 @@ class ProviderClient:
         self, path: str, body: bytes, headers: list[tuple[str, str]], query: str = ""
     ) -> httpx.Response:
         """The upstream's response, its body still to read; the caller closes it."""
-        url = self._url(path, query)
+        url, host = self._url(path, query)
+        # The whole head is listed here, so httpx is handed a finished
+        # request (``stream=``) and adds nothing of its own: one header list
+        # built once, where ``content=`` would rebuild it twice more.
+        given = {name for name, _ in headers}
+        own = [("host", host)]
+        own += [default for default in DEFAULT_REQUEST_HEADERS if default[0] not in given]
         request = httpx.Request(
             "POST",
             url,
-            content=body,
-            headers=[("content-type", "application/json"), ("user-agent", USER_AGENT), *headers],
+            headers=[*own, *headers, ("content-length", str(len(body)))],
+            stream=httpx.ByteStream(body),
             extensions={"timeout": self._timeouts},
         )
         try:
@@ -223,16 +232,18 @@ class ProviderClient:
         response.request = request
         return response
 
-    def _url(self, path: str, query: str) -> httpx.URL:
-        """Parsed URLs, cached: a provider is called on a handful of paths,
-        and parsing one costs more than the rest of building the request."""
+    def _url(self, path: str, query: str) -> tuple[httpx.URL, str]:
+        """Parsed URLs and their Host header, cached: a provider is called on a
+        handful of paths, and parsing one costs more than the rest of building
+        the request."""
         key = (path, query)
-        url = self._urls.get(key)
-        if url is None:
+        cached = self._urls.get(key)
+        if cached is None:
             url = httpx.URL(self._base_url + path + (f"?{query}" if query else ""))
+            cached = (url, url.netloc.decode("ascii"))
             if len(self._urls) < MAX_CACHED_URLS:
-                self._urls[key] = url
-        return url
+                self._urls[key] = cached
+        return cached
 
     async def _error(self, response: httpx.Response) -> GatewayError:
         try:
@@ -297,16 +308,19 @@ class ProviderClient:
         rest of it.)"""
         headers = self._passthrough_headers(context)
         response = await self._send(path, body, headers, context.query)
+        # Every header line kept as it came (names lower-cased), repeated
+        # ones too: items() would fold them into one comma-joined line.
         kept = tuple(
-            (k.lower(), v)
-            for k, v in response.headers.items()
-            if k.lower() not in DROPPED_RESPONSE_HEADERS
+            (k, v) for k, v in response.headers.multi_items() if k not in DROPPED_RESPONSE_HEADERS
         )
+        stream = response.stream
         return Relayed(
             status=response.status_code,
             headers=kept,
             chunks=_chunks(self.name, response),
-            aclose=response.aclose,
+            # Our own transport's stream is closed directly; httpx's
+            # Response.aclose adds only a context manager around that.
+            aclose=stream.aclose if isinstance(stream, ResponseStream) else response.aclose,
         )
 
     async def relay_whole(
