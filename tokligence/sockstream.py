@@ -21,7 +21,13 @@ operation, as trio's own streams do.
 The stream owns a plain non-blocking ``socket.socket`` (taken over from trio's
 socket with ``detach``), sets ``TCP_NODELAY`` like trio's stream, and maps
 OS errors to ``trio.BrokenResourceError`` and use after close to
-``trio.ClosedResourceError``. Only one task may receive and one task may
+``trio.ClosedResourceError``.
+
+Timeouts: ``read_timeout`` and ``write_timeout`` (seconds, None for none)
+bound each wait for readiness, i.e. the silence between two chunks; one that
+runs out raises ``trio.TooSlowError``. An operation that completes at once
+sets no timer, which is why the timeouts live here rather than in a cancel
+scope around every call. Only one task may receive and one task may
 send at a time; the server and the transport guarantee that themselves.
 """
 
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import errno
 import socket as stdlib_socket
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -41,7 +48,7 @@ _CLOSED_ERRNOS = frozenset({errno.EBADF, errno.ENOTSOCK})
 
 
 class FastSocketStream(trio.abc.HalfCloseableStream):
-    __slots__ = ("_immediate", "socket")
+    __slots__ = ("_immediate", "read_timeout", "socket", "write_timeout")
 
     def __init__(self, sock: stdlib_socket.socket) -> None:
         sock.setblocking(False)
@@ -49,6 +56,8 @@ class FastSocketStream(trio.abc.HalfCloseableStream):
             sock.setsockopt(stdlib_socket.IPPROTO_TCP, stdlib_socket.TCP_NODELAY, 1)
         self.socket = sock
         self._immediate = 0
+        self.read_timeout: float | None = None
+        self.write_timeout: float | None = None
 
     @classmethod
     def take_over(cls, stream: trio.SocketStream) -> FastSocketStream:
@@ -73,7 +82,10 @@ class FastSocketStream(trio.abc.HalfCloseableStream):
                 data = sock.recv(size)
             except BlockingIOError:
                 self._immediate = 0
-                await trio.lowlevel.wait_readable(sock)
+                if self.read_timeout is None:
+                    await trio.lowlevel.wait_readable(sock)
+                else:
+                    await _wait_until(trio.lowlevel.wait_readable, sock, self.read_timeout)
                 continue
             except OSError as exc:
                 raise self._error(exc) from exc
@@ -91,7 +103,10 @@ class FastSocketStream(trio.abc.HalfCloseableStream):
                     sent += sock.send(view[sent : sent + _SEND_CHUNK])
                 except BlockingIOError:
                     self._immediate = 0
-                    await trio.lowlevel.wait_writable(sock)
+                    if self.write_timeout is None:
+                        await trio.lowlevel.wait_writable(sock)
+                    else:
+                        await _wait_until(trio.lowlevel.wait_writable, sock, self.write_timeout)
                 except OSError as exc:
                     raise self._error(exc) from exc
         await self._after_immediate()
@@ -123,3 +138,14 @@ class FastSocketStream(trio.abc.HalfCloseableStream):
         if self.socket.fileno() == -1 or exc.errno in _CLOSED_ERRNOS:
             return trio.ClosedResourceError("the stream is closed")
         return trio.BrokenResourceError(f"socket error: {exc}")
+
+
+async def _wait_until(
+    wait: Callable[[stdlib_socket.socket], Awaitable[None]],
+    sock: stdlib_socket.socket,
+    timeout: float,
+) -> None:
+    with trio.move_on_after(timeout) as scope:
+        await wait(sock)
+    if scope.cancelled_caught:
+        raise trio.TooSlowError(f"socket not ready within {timeout:g}s")

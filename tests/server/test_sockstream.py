@@ -134,3 +134,54 @@ async def test_take_over_moves_a_trio_connection() -> None:
     await client.aclose()
     await server.aclose()
     await listeners[0].aclose()
+
+
+async def test_read_timeout_bounds_each_wait_for_data() -> None:
+    left, right = pair()
+    right.read_timeout = 0.05
+    before = trio.current_time()
+    with pytest.raises(trio.TooSlowError):
+        await right.receive_some(10)
+    assert 0.05 <= trio.current_time() - before < 1
+    # The stream still works: data that is there is returned with no wait.
+    await left.send_all(b"late")
+    assert await right.receive_some(10) == b"late"
+    await left.aclose()
+    await right.aclose()
+
+
+async def test_read_timeout_is_the_silence_between_chunks_not_the_total() -> None:
+    left, right = pair()
+    right.read_timeout = 0.2
+
+    async def trickle() -> None:
+        for piece in (b"a", b"b", b"c", b"d"):
+            await trio.sleep(0.1)  # each gap is under the timeout; the total is not
+            await left.send_all(piece)
+
+    got = b""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trickle)
+        while len(got) < 4:
+            got += await right.receive_some(10)
+    assert got == b"abcd"
+    await left.aclose()
+    await right.aclose()
+
+
+async def test_write_timeout_fires_when_the_peer_stops_reading() -> None:
+    left, right = pair()
+    left.write_timeout = 0.05
+    with pytest.raises(trio.TooSlowError):
+        await left.send_all(b"x" * 50_000_000)  # far more than the socket buffers hold
+    await left.aclose()
+    await right.aclose()
+
+
+async def test_no_timeout_means_waiting_for_cancellation() -> None:
+    left, right = pair()
+    with trio.move_on_after(0.1) as scope:
+        await right.receive_some(10)
+    assert scope.cancelled_caught
+    await left.aclose()
+    await right.aclose()

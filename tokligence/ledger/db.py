@@ -334,7 +334,7 @@ def insert_rows(
     """
     names = ", ".join(f'"{column}"' for column in columns)
     group = "(" + ", ".join([db.param] * len(columns)) + ")"
-    cursor = db.cursor()
+    cursor = db.cursor()  # type: ignore[no-untyped-call]
     start = 0
     with _DRIVER_ERRORS:
         for size in INSERT_CHUNKS:

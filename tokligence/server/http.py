@@ -11,10 +11,10 @@ One task per connection runs a loop of request cycles:
    body is answered with 413 and the connection is closed (draining an
    unbounded body would defeat the limit).
 3. Hand the :class:`HttpRequest` to the application handler with a
-   :class:`Responder`, inside a cancel scope. A request still running after
-   ``WATCH_DELAY`` gets a watcher task that keeps reading the socket:
-   end-of-file means the client went away, and the handler's work (an
-   upstream stream, say) is cancelled at once. Bytes of a pipelined next
+   :class:`Responder`. A request still running after ``WATCH_DELAY`` gets a
+   watcher task that keeps reading the socket: end-of-file means the client
+   went away, and the connection's cancel scope is cancelled, which stops
+   the handler's work (an upstream stream, say) at once. Bytes of a pipelined next
    request are buffered in h11 and served after this response. Most answers
    take less than ``WATCH_DELAY``; they pay no task, timer or poller
    registration for this, only an entry in
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -132,6 +133,11 @@ class _Connection:
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         self.disconnected = False
         self.closing = False  # send Connection: close and stop after this cycle
+        # The connection's one cancel scope (entered in run()): its deadline is
+        # the idle timeout while waiting for a request and infinite otherwise;
+        # shutdown cancels it while idle, the disconnect watch while a handler
+        # runs. One scope re-armed costs less than a scope per phase.
+        self.scope = trio.CancelScope()
 
     # ------------------------------------------------------------ transport
     # Only the handler's task writes (the disconnect watcher only reads), so
@@ -186,9 +192,10 @@ class _Connection:
 
     async def run(self) -> None:
         try:
-            while not self.closing:
-                if not await self._one_cycle():
-                    break
+            with self.scope:
+                while not self.closing:
+                    if not await self._one_cycle():
+                        break
         except ClientDisconnected:
             pass
         finally:
@@ -199,15 +206,18 @@ class _Connection:
         event = self.conn.next_event()
         if event is h11.NEED_DATA:
             # Idle between requests: wait for a first byte, but let shutdown
-            # (or the idle timeout) end the wait.
-            with trio.CancelScope(deadline=trio.current_time() + self.limits.idle_timeout) as idle:
-                self.tracker.idle(idle)
-                try:
-                    data = await self._receive()
-                finally:
-                    self.tracker.busy(idle)
-            if idle.cancelled_caught:
-                return None
+            # (or the idle timeout) end the wait: either cancels the
+            # connection's scope, which ends run().
+            scope = self.scope
+            scope.deadline = trio.current_time() + self.limits.idle_timeout
+            self.tracker.idle(scope)
+            try:
+                data = await self._receive()
+            finally:
+                self.tracker.busy(scope)
+            if scope.cancel_called:
+                return None  # the bytes came just as the wait was ended
+            scope.deadline = math.inf
             if not data:
                 self.disconnected = True
                 return None
@@ -271,8 +281,11 @@ class _Connection:
         if self.tracker.shutting_down:
             self.closing = True
         responder = Responder(self, request)
-        await self._run_handler(request, responder)
-        log_access(request, responder, started_at, disconnected=self.disconnected)
+        try:
+            await self._run_handler(request, responder)
+        finally:
+            # Also when the disconnect watch cancelled the connection.
+            log_access(request, responder, started_at, disconnected=self.disconnected)
         if self.disconnected or not responder.ended:
             return False
         if self.conn.our_state is h11.MUST_CLOSE or self.conn.their_state is h11.MUST_CLOSE:
@@ -318,19 +331,20 @@ class _Connection:
 
     async def _run_handler(self, request: HttpRequest, responder: Responder) -> None:
         failed = False
-        with trio.CancelScope() as scope:
-            watched = self.tracker.watch.begin(self, scope)
-            # Exceptions are handled here so that no bug in one request can
-            # take the server down.
-            try:
-                await self.handler(request, responder)
-            except ClientDisconnected:
-                self.disconnected = True
-            except Exception:
-                log.exception("request %s failed", request.request_id)
-                failed = True
-            finally:
-                await self.tracker.watch.end(watched)
+        # A client that goes away mid-request gets the connection's scope
+        # cancelled: the handler's work stops, and so does the connection.
+        watched = self.tracker.watch.begin(self, self.scope)
+        # Exceptions are handled here so that no bug in one request can
+        # take the server down.
+        try:
+            await self.handler(request, responder)
+        except ClientDisconnected:
+            self.disconnected = True
+        except Exception:
+            log.exception("request %s failed", request.request_id)
+            failed = True
+        finally:
+            await self.tracker.watch.end(watched)
         if failed and responder.started:
             self.closing = True  # the response is broken mid-way: end the connection
             return

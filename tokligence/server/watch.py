@@ -4,8 +4,9 @@ Theory of operation: see :class:`DisconnectWatch`. A connection registers
 each request it hands to the application; one task per server spawns a
 watcher only for requests that outlive ``WATCH_DELAY``. The watcher reads
 ahead on the connection (:meth:`Watchable.read_ahead`): end-of-file cancels
-the handler's scope, bytes of a pipelined request are kept for later, up to
-``MAX_PIPELINE_BUFFER`` (then TCP backpressure does the rest).
+the scope the handler runs in (the connection's), bytes of a pipelined
+request are kept for later, up to ``MAX_PIPELINE_BUFFER`` (then TCP
+backpressure does the rest).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import ssl
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import httpx
 import trio
@@ -71,10 +71,6 @@ def _reason(exc: BaseException) -> str:
 
 def _scope(seconds: float | None) -> trio.CancelScope:
     return trio.move_on_after(math.inf if seconds is None else seconds)
-
-
-def _deadline(seconds: float | None) -> float:
-    return math.inf if seconds is None else trio.current_time() + seconds
 
 
 class H11Transport(httpx.AsyncBaseTransport):
@@ -132,7 +128,7 @@ class H11Transport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status_code=head.status_code,
             headers=head.headers,
-            stream=ResponseStream(origin, conn, timeouts.get("read"), request),
+            stream=ResponseStream(origin, conn, request),
             extensions={"http_version": _HTTP_VERSION, "reason_phrase": head.reason},
         )
 
@@ -246,83 +242,79 @@ async def _exchange(
     except http1.LocalProtocolError as exc:
         raise httpx.LocalProtocolError(str(exc), request=request) from exc
     wire = [head + body] if len(body) <= COALESCE_LIMIT else [head, body]
-    read_timeout = timeouts.get("read")
-    # One timer for the whole exchange, re-armed for each phase and each
-    # read, rather than a cancel scope per socket operation.
-    writing = True
-    with trio.CancelScope(deadline=_deadline(timeouts.get("write"))) as scope:
-        try:
-            for data in wire:
-                await conn.stream.send_all(data)
-        except (OSError, trio.BrokenResourceError) as exc:
-            if reused:
-                raise _StaleConnection from exc
-            raise httpx.WriteError(
-                f"error sending the request: {_reason(exc)}", request=request
-            ) from exc
-        writing = False
-        started = False
-        while True:
-            try:
-                event = machine.next_event()
-            except http1.RemoteProtocolError as exc:
-                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-            if event is http1.NEED_DATA:
-                scope.deadline = _deadline(read_timeout)
-                try:
-                    chunk = await conn.stream.receive_some(READ_SIZE)
-                except (OSError, trio.BrokenResourceError) as exc:
-                    if reused and not started:
-                        raise _StaleConnection from None
-                    raise httpx.ReadError(
-                        f"error reading the response: {_reason(exc)}", request=request
-                    ) from exc
-                if not chunk and not started:
-                    if reused:
-                        raise _StaleConnection
-                    raise httpx.RemoteProtocolError(
-                        "server disconnected without sending a response", request=request
-                    )
-                started = True
-                machine.receive_data(chunk)
-            elif type(event) is http1.ResponseHead:
-                if event.status_code >= 200:  # 1xx heads are skipped
-                    return event
-            else:
-                raise httpx.RemoteProtocolError(f"unexpected {event!r}", request=request)
-    if writing:
-        raise httpx.WriteTimeout("timed out sending the request", request=request)
-    raise httpx.ReadTimeout("timed out reading the response", request=request)
-
-
-async def _receive(conn: Connection, timeout: float | None, request: httpx.Request) -> bytes:
-    """One read under the read timeout; ``b""`` is EOF."""
+    # The socket enforces both timeouts on each wait (see sockstream): an
+    # exchange whose bytes move at once sets no timer at all.
+    conn.tcp.write_timeout = timeouts.get("write")
+    conn.tcp.read_timeout = timeouts.get("read")
     try:
-        with _scope(timeout):
-            # The reader copies it into its own buffer: a bytearray (TLS) is fine.
-            return cast("bytes", await conn.stream.receive_some(READ_SIZE))
+        for data in wire:
+            await conn.stream.send_all(data)
+    except trio.TooSlowError:
+        raise httpx.WriteTimeout("timed out sending the request", request=request) from None
+    except (OSError, trio.BrokenResourceError) as exc:
+        if reused:
+            raise _StaleConnection from exc
+        raise httpx.WriteError(
+            f"error sending the request: {_reason(exc)}", request=request
+        ) from exc
+    started = False
+    while True:
+        try:
+            event = machine.next_event()
+        except http1.RemoteProtocolError as exc:
+            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+        if event is http1.NEED_DATA:
+            try:
+                chunk = await conn.stream.receive_some(READ_SIZE)
+            except trio.TooSlowError:
+                raise httpx.ReadTimeout("timed out reading the response", request=request) from None
+            except (OSError, trio.BrokenResourceError) as exc:
+                if reused and not started:
+                    raise _StaleConnection from None
+                raise httpx.ReadError(
+                    f"error reading the response: {_reason(exc)}", request=request
+                ) from exc
+            if not chunk and not started:
+                if reused:
+                    raise _StaleConnection
+                raise httpx.RemoteProtocolError(
+                    "server disconnected without sending a response", request=request
+                )
+            started = True
+            machine.receive_data(chunk)
+        elif type(event) is http1.ResponseHead:
+            if event.status_code >= 200:  # 1xx heads are skipped
+                return event
+        else:
+            raise httpx.RemoteProtocolError(f"unexpected {event!r}", request=request)
+
+
+async def _receive(conn: Connection, request: httpx.Request) -> bytes:
+    """One read under the socket's read timeout; ``b""`` is EOF."""
+    try:
+        # The reader copies it into its own buffer: a bytearray (TLS) is fine.
+        return await conn.stream.receive_some(READ_SIZE)  # type: ignore[return-value]
+    except trio.TooSlowError:
+        raise httpx.ReadTimeout("timed out reading the response", request=request) from None
     except (OSError, trio.BrokenResourceError) as exc:
         raise httpx.ReadError(
             f"error reading the response: {_reason(exc)}", request=request
         ) from exc
-    raise httpx.ReadTimeout("timed out reading the response", request=request)
 
 
 class ResponseStream(httpx.AsyncByteStream):
     """The response body: chunks as they arrive; owns the connection until closed."""
 
-    __slots__ = ("_conn", "_origin", "_read_timeout", "_request")
+    __slots__ = ("_conn", "_origin", "_request")
 
     def __init__(
         self,
         origin: Origin,
         conn: Connection,
-        read_timeout: float | None,
         request: httpx.Request,
     ) -> None:
         self._origin = origin
         self._conn: Connection | None = conn
-        self._read_timeout = read_timeout
         self._request = request
 
     def __aiter__(self) -> ResponseStream:
@@ -338,7 +330,7 @@ class ResponseStream(httpx.AsyncByteStream):
                 if type(event) is bytes:
                     return event
                 if event is http1.NEED_DATA:
-                    conn.http.receive_data(await _receive(conn, self._read_timeout, self._request))
+                    conn.http.receive_data(await _receive(conn, self._request))
                 elif event is http1.END:
                     # Back to the pool now, not at aclose(): the next request
                     # may start before the caller gets round to closing.
