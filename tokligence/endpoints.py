@@ -92,8 +92,18 @@ class EndpointTable:
         wanted = set(keys)
         self.endpoints = tuple(e for e in ENDPOINTS if e.key in wanted)
         self.keys = frozenset(wanted)
+        # Exact paths with their own method, answered by one lookup (every
+        # model request is one of these); the rest go through the scan.
+        self._exact = {
+            (e.method, e.path): Match(endpoint=e, path_id="")
+            for e in self.endpoints
+            if e.method != "*" and not e.path.endswith(("/", "/{id}"))
+        }
 
     def match(self, method: str, path: str) -> Match:
+        hit = self._exact.get((method, path))
+        if hit is not None:
+            return hit
         # Tolerate a trailing slash, a common client-side base-URL mistake.
         if len(path) > 1 and path.endswith("/") and not path.startswith("/api/v1/admin/"):
             path = path.rstrip("/")
