@@ -737,8 +737,10 @@ def tls_server_context(tmp_path: Path) -> ssl.SSLContext:
     return context
 
 
-async def serve_tls(nursery: trio.Nursery, context: ssl.SSLContext) -> Server:
-    server = Server(respond=ok)
+async def serve_tls(
+    nursery: trio.Nursery, context: ssl.SSLContext, respond: Responder = ok
+) -> Server:
+    server = Server(respond=respond)
 
     def record_sni(_: ssl.SSLObject, name: str | None, __: ssl.SSLContext) -> None:
         server.sni.append(name)
@@ -786,4 +788,28 @@ async def test_https_untrusted_certificate_is_a_connect_error(
     async with httpx.AsyncClient(transport=transport) as http:
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             await http.get(f"https://localhost:{server.port}/")
+        assert origin_counts(transport) == (0, 0)
+
+
+async def test_https_read_timeout_mid_body(
+    nursery: trio.Nursery, tls_server_context: ssl.SSLContext
+) -> None:
+    """The read timeout lives in the TCP stream under TLS: a TLS upstream that
+    goes silent mid-body is a ReadTimeout too, and its connection is closed."""
+
+    async def stalls(exchange: Exchange) -> bool:
+        await exchange.send(head(200, ("transfer-encoding", "chunked")) + chunk(b"data: 1\n\n"))
+        await exchange.wait_for_client_close()
+        return False
+
+    server = await serve_tls(nursery, tls_server_context, stalls)
+    transport = H11Transport(ssl_context=ssl.create_default_context(cadata=TEST_CA_PEM))
+    timeout = httpx.Timeout(WAIT_S, read=SHORT_S)
+    async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:
+        async with http.stream("GET", f"https://localhost:{server.port}/") as response:
+            pieces = response.aiter_raw()
+            assert await pieces.__anext__() == b"data: 1\n\n"
+            with pytest.raises(httpx.ReadTimeout):
+                await pieces.__anext__()
+        await server.wait_for(lambda: server.open == 0)
         assert origin_counts(transport) == (0, 0)
