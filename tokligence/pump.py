@@ -33,7 +33,14 @@ async def pump(
         async with send:
             try:
                 async for item in source:
-                    await send.send(item)
+                    # No yield per item while there is room: the items of one
+                    # upstream read all land before the consumer runs (it is
+                    # woken by the first), and the producer yields when its
+                    # source waits for the socket. A full buffer still waits.
+                    try:
+                        send.send_nowait(item)
+                    except trio.WouldBlock:
+                        await send.send(item)
             except Exception as exc:
                 failure.append(exc)
 
