@@ -9,7 +9,7 @@ import pytest
 import trio
 import trio.testing
 
-from tokligence.pump import PUMP_BUFFER, pump
+from tokligence.pump import PUMP_BUFFER, PUMP_BURST, pump
 
 
 async def _bursts(*bursts: list[int], gap: float = 1.0) -> AsyncIterator[int]:
@@ -119,3 +119,24 @@ async def test_the_producer_runs_at_most_a_buffer_ahead_of_a_slow_consumer(
     await pump(instant(), None, on_batch, on_idle)
     assert consumed == PUMP_BUFFER * 4
     assert lead <= PUMP_BUFFER + 2  # the buffer, the item in hand, the one being sent
+
+
+async def test_a_whole_answer_in_one_read_goes_out_in_slices() -> None:
+    """Items that are all there at once are handed over PUMP_BURST at a time
+    (two bursts when trio's scheduler happens to run the producer again
+    first): the first bytes go out before the whole answer is rendered."""
+    batches: list[list[int]] = []
+
+    async def at_once() -> AsyncIterator[int]:
+        for item in range(PUMP_BURST * 3 + 2):
+            yield item
+
+    async def on_batch(batch: list[int]) -> None:
+        batches.append(batch)
+
+    async def on_idle() -> None:
+        pass
+
+    await pump(at_once(), None, on_batch, on_idle)
+    assert [item for batch in batches for item in batch] == list(range(PUMP_BURST * 3 + 2))
+    assert max(len(batch) for batch in batches) <= 2 * PUMP_BURST

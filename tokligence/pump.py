@@ -9,6 +9,7 @@ from typing import Any
 import trio
 
 PUMP_BUFFER = 256  # items a producer may run ahead of a slow client (then it waits)
+PUMP_BURST = 8  # items handed over between two yields of the producer
 
 
 async def pump(
@@ -31,16 +32,23 @@ async def pump(
 
     async def produce() -> None:
         async with send:
+            handed = 0
             try:
                 async for item in source:
-                    # No yield per item while there is room: the items of one
-                    # upstream read all land before the consumer runs (it is
-                    # woken by the first), and the producer yields when its
-                    # source waits for the socket. A full buffer still waits.
-                    try:
-                        send.send_nowait(item)
-                    except trio.WouldBlock:
-                        await send.send(item)
+                    # No scheduler trip per item: the items of one upstream
+                    # read land together and the consumer, woken by the
+                    # first, writes them as one burst. Every PUMP_BURST items
+                    # the producer yields anyway, so a read that brought a
+                    # whole answer does not hold back its first bytes until
+                    # all of it is rendered. A full buffer waits.
+                    handed += 1
+                    if handed % PUMP_BURST:
+                        try:
+                            send.send_nowait(item)
+                            continue
+                        except trio.WouldBlock:
+                            pass
+                    await send.send(item)
             except Exception as exc:
                 failure.append(exc)
 
@@ -55,12 +63,8 @@ async def pump(
                     except trio.EndOfChannel:
                         break
                 ended = False
-                if batch:
-                    # Let the producer run until it blocks, so that everything
-                    # one upstream read delivered joins this batch (otherwise
-                    # the producer never runs between our receives, and every
-                    # event would cost a write of its own).
-                    await trio.lowlevel.checkpoint()
+                # The producer has run until it blocked or yielded (see
+                # produce): what it handed over since is all in the channel.
                 while batch:
                     try:
                         batch.append(receive.receive_nowait())
