@@ -90,6 +90,8 @@ ENTRY_COLUMNS: tuple[str, ...] = ("created_at", "cost_usd", *_COPIED)
 
 def to_utc_naive(moment: datetime) -> datetime:
     """The stored form of a timestamp: UTC without tzinfo (aware input required)."""
+    if moment.tzinfo is timezone.utc:  # the common case: no conversion
+        return moment.replace(tzinfo=None)
     if moment.utcoffset() is None:
         raise ValueError("timestamps must be timezone-aware")
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
@@ -102,12 +104,7 @@ def from_stored(moment: datetime) -> datetime:
 
 def entry_values(row: LedgerRow, cost_usd: Decimal | None) -> tuple[Any, ...]:
     """The column values of ``row``, in :data:`ENTRY_COLUMNS` order."""
-    created_at = row.created_at
-    if created_at.tzinfo is timezone.utc:
-        stored = created_at.replace(tzinfo=None)
-    else:
-        stored = to_utc_naive(created_at)
-    return (stored, cost_usd, *_copied_values(row))
+    return (to_utc_naive(row.created_at), cost_usd, *_copied_values(row))
 
 
 def row_of(entry: LedgerEntry) -> LedgerRow:
