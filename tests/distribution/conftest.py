@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,15 @@ import pytest
 
 from tokligence import __version__
 
-from .tools import ROOT, clean_env, npm, run_build
+from .tools import ROOT, clean_env, kill_all, npm, run_build
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Iterator[Path]:
+    """A test's folder; every process whose command line names it is killed
+    afterwards (the data dir or the folder's path marks our processes)."""
+    yield tmp_path
+    kill_all(str(tmp_path))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,18 +7,15 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
-import pytest
 
 from tokligence import __version__
 
 from .tools import (
     clean_env,
     free_port,
-    kill_all,
     processes_with,
     sha256,
     unpack_dirs,
@@ -26,12 +23,6 @@ from .tools import (
     wait_healthy,
     wait_no_unpack_dirs,
 )
-
-
-@pytest.fixture
-def tmp(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-    kill_all(str(tmp_path))  # the data dir in every command line marks our processes
 
 
 def start(

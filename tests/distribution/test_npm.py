@@ -10,10 +10,7 @@ import json
 import signal
 import subprocess
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tokligence import __version__
 
@@ -22,19 +19,12 @@ from .tools import (
     Terminal,
     clean_env,
     free_port,
-    kill_all,
     npm,
     sha256,
     temp_entries,
     wait_gone,
     wait_healthy,
 )
-
-
-@pytest.fixture
-def tmp(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-    kill_all(str(tmp_path))
 
 
 def manifest(tarball: Path) -> dict[str, object]:

@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,17 +20,10 @@ from .tools import (
     clean_env,
     free_port,
     health,
-    kill_all,
     processes_with,
     temp_entries,
     wait_gone,
 )
-
-
-@pytest.fixture
-def tmp(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-    kill_all(str(tmp_path))  # the folder's path in every command line marks our processes
 
 
 @pytest.fixture
