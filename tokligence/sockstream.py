@@ -82,10 +82,7 @@ class FastSocketStream(trio.abc.HalfCloseableStream):
                 data = sock.recv(size)
             except BlockingIOError:
                 self._immediate = 0
-                if self.read_timeout is None:
-                    await trio.lowlevel.wait_readable(sock)
-                else:
-                    await _wait_until(trio.lowlevel.wait_readable, sock, self.read_timeout)
+                await _wait(trio.lowlevel.wait_readable, sock, self.read_timeout)
                 continue
             except OSError as exc:
                 raise self._error(exc) from exc
@@ -103,10 +100,7 @@ class FastSocketStream(trio.abc.HalfCloseableStream):
                     sent += sock.send(view[sent : sent + _SEND_CHUNK])
                 except BlockingIOError:
                     self._immediate = 0
-                    if self.write_timeout is None:
-                        await trio.lowlevel.wait_writable(sock)
-                    else:
-                        await _wait_until(trio.lowlevel.wait_writable, sock, self.write_timeout)
+                    await _wait(trio.lowlevel.wait_writable, sock, self.write_timeout)
                 except OSError as exc:
                     raise self._error(exc) from exc
         await self._after_immediate()
@@ -140,11 +134,15 @@ class FastSocketStream(trio.abc.HalfCloseableStream):
         return trio.BrokenResourceError(f"socket error: {exc}")
 
 
-async def _wait_until(
+async def _wait(
     wait: Callable[[stdlib_socket.socket], Awaitable[None]],
     sock: stdlib_socket.socket,
-    timeout: float,
+    timeout: float | None,
 ) -> None:
+    """``wait(sock)``, bounded by ``timeout`` seconds when there is one."""
+    if timeout is None:
+        await wait(sock)
+        return
     with trio.move_on_after(timeout) as scope:
         await wait(sock)
     if scope.cancelled_caught:
