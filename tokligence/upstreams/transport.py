@@ -265,15 +265,11 @@ async def _exchange(
             raise httpx.RemoteProtocolError(str(exc), request=request) from exc
         if event is http1.NEED_DATA:
             try:
-                chunk = await conn.stream.receive_some(READ_SIZE)
-            except trio.TooSlowError:
-                raise httpx.ReadTimeout("timed out reading the response", request=request) from None
-            except (OSError, trio.BrokenResourceError) as exc:
+                chunk = await _receive(conn, request)
+            except httpx.ReadError:
                 if reused and not started:
                     raise _StaleConnection from None
-                raise httpx.ReadError(
-                    f"error reading the response: {_reason(exc)}", request=request
-                ) from exc
+                raise
             if not chunk and not started:
                 if reused:
                     raise _StaleConnection
