@@ -1,4 +1,4 @@
-"""STYLE rule 1: protocol code imports no I/O library, directly or through
+"""docs/style.md rule 1: protocol code imports no I/O library, directly or through
 another module of ours."""
 
 from __future__ import annotations

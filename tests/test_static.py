@@ -1,4 +1,4 @@
-"""The house's static checks are part of the suite (STYLE.md rule 10):
+"""The house's static checks are part of the suite (docs/style.md rule 10):
 ``ruff`` clean and ``mypy --strict`` clean, run from the project root."""
 
 from __future__ import annotations

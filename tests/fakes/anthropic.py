@@ -1,4 +1,4 @@
-"""Fake Anthropic Messages upstream replies (PROTOCOLS.md §1).
+"""Fake Anthropic Messages upstream replies (docs/protocols.md §1).
 
 Theory of operation
 -------------------
@@ -17,7 +17,7 @@ reads and writes; ``output_tokens`` is the final cumulative count (thinking
 included) and ``start_output_tokens`` the small placeholder of
 ``message_start``.
 
-PROTOCOLS.md §5 checklist -> option
+docs/protocols.md §5 shape -> option
 =============================================  ==============================================
 byte splits / UTF-8 / CRLF / padded JSON        ``framing=Framing(split_every=…, offsets=…,
                                                 eol="\\r\\n", pad_json=…)``

@@ -1,4 +1,4 @@
-"""Fake OpenAI Chat Completions upstream replies (PROTOCOLS.md §2).
+"""Fake OpenAI Chat Completions upstream replies (docs/protocols.md §2).
 
 Theory of operation
 -------------------
@@ -16,7 +16,7 @@ delta; the first delta also carries ``id``/``type``/``name`` (recorded shape:
 start with ``""`` as first fragment). ``interleave`` lists call positions in
 the order their next fragment is sent, to mix parallel calls.
 
-PROTOCOLS.md §5 checklist -> option
+docs/protocols.md §5 shape -> option
 ===================================================  =========================================
 byte splits, UTF-8 / data-line splits, CRLF, padding  ``framing=Framing(split_every=…, offsets=…,
                                                       eol="\\r\\n", pad_json=…)``

@@ -1,4 +1,4 @@
-"""Fake OpenAI Responses upstream replies (PROTOCOLS.md §3).
+"""Fake OpenAI Responses upstream replies (docs/protocols.md §3).
 
 Theory of operation
 -------------------
@@ -28,7 +28,7 @@ Per item kind:
   then done at once; ``encrypted_content`` on the done item;
 * custom_tool_call: ``custom_tool_call_input.delta`` x n → ``.done``.
 
-PROTOCOLS.md §5 checklist -> option
+docs/protocols.md §5 shape -> option
 ============================================  =============================================
 byte splits / UTF-8 / CRLF / padded JSON       ``framing=Framing(split_every=…, …)``
 comments at random positions, silent gaps      ``Framing(insert={i: [Comment()/Gap(…)]})``

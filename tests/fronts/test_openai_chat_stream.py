@@ -50,7 +50,7 @@ FRONT = OpenAIChatFront()
 START = MessageStart(id="0001", model="gpt-4o-2024-08-06", created=1_700_000_000)
 
 # A ~900-byte shell command full of quotes, backslashes and non-ASCII, the
-# shape that gateways have truncated or unescaped (PROTOCOLS.md failure 1).
+# shape that gateways have truncated or unescaped (docs/protocols.md, FM1).
 HEAVY_ARGS = json.dumps(
     {
         "command": (

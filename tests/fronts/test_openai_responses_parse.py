@@ -61,7 +61,7 @@ NAMESPACE_TOOL: dict[str, Any] = {
 WEB_SEARCH_TOOL = {"type": "web_search", "external_web_access": False}
 PATCH = "*** Begin Patch\n*** Update File: a.py\n@@\n-print('x')\n+print(\"y\")\n*** End Patch"
 
-# The shape Codex CLI sends on its second turn (PROTOCOLS.md section 3).
+# The shape Codex CLI sends on its second turn (docs/protocols.md §3).
 CODEX_BODY: dict[str, Any] = {
     "model": "gpt-5-codex",
     "instructions": "You are Codex, a coding agent.",

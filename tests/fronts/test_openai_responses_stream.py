@@ -75,7 +75,7 @@ REQUEST = FRONT.parse_request(
 )
 
 # Quote- and backslash-heavy arguments, the shape gateways have truncated or
-# unescaped (PROTOCOLS.md failure 1); split at awkward places below.
+# unescaped (docs/protocols.md, FM1); split at awkward places below.
 HEAVY = json.dumps(
     {"command": ["bash", "-lc", 'grep -n "print(\\"x\\")" a.py | sed \'s/\\\\n/é/\'']},
     ensure_ascii=False,

@@ -1,4 +1,4 @@
-"""PROTOCOLS.md §5 through the gateway: odd but real upstream wire shapes.
+"""docs/protocols.md §5 through the gateway: odd but real upstream wire shapes.
 
 Every behaviour the fakes can inject is played at a real gateway and judged
 by what the official SDK (and, where the protocol's shape is the point, the
