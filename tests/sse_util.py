@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tokligence.upstreams.sse import SseComment, SseDecoder, SseEvent
+from tokligence.wire.sse_read import SseComment, SseDecoder, SseEvent
 
 
 def decode(data: bytes, *, step: int | None = None) -> list[SseEvent | SseComment]:

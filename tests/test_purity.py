@@ -12,19 +12,18 @@ import tokligence
 
 PACKAGE = Path(tokligence.__file__).parent
 FORBIDDEN = {"trio", "httpx", "h11", "peewee", "anyio", "socket", "asyncio"}
+# The pure layers (see docs/architecture.md): protocol code, routing and the
+# rules of the edge; everything else may do I/O.
+PURE_PACKAGES = ("canonical", "wire", "fronts", "codecs", "routing")
 PURE = sorted(
     [
-        *(PACKAGE / "fronts").glob("*.py"),
-        *(PACKAGE / "routing").glob("*.py"),
-        *(PACKAGE / "canonical").glob("*.py"),
-        PACKAGE / "upstreams" / "sse.py",
+        *(p for package in PURE_PACKAGES for p in (PACKAGE / package).glob("*.py")),
         PACKAGE / "upstreams" / "loopback.py",
         PACKAGE / "ledger" / "row.py",
         PACKAGE / "auth.py",
         PACKAGE / "limits.py",
         PACKAGE / "identity" / "keys.py",
         PACKAGE / "identity" / "records.py",
-        *(PACKAGE / "upstreams").glob("codec*.py"),
         PACKAGE / "errors.py",
         PACKAGE / "endpoints.py",
     ]
@@ -97,7 +96,23 @@ def test_pure_module_imports_no_io_library(path: Path) -> None:
 
 
 def test_the_checker_catches_an_impure_module() -> None:
-    # pipeline.py reaches h11 only through server.exchange: a transitive import.
-    reached = transitive_imports(PACKAGE / "pipeline.py")
+    # gateway.py reaches h11 only through server.exchange: a transitive import.
+    reached = transitive_imports(PACKAGE / "gateway.py")
     assert "h11" in reached
-    assert "h11" not in imported_modules(PACKAGE / "pipeline.py")
+    assert "h11" not in imported_modules(PACKAGE / "gateway.py")
+
+
+def test_no_private_module_is_imported_from_outside_its_package() -> None:
+    """A module whose name starts with ``_`` is its package's own business."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        package = ".".join(path.relative_to(PACKAGE.parent).parts[:-1])
+        for name in imported_modules(path):
+            parts = name.split(".")
+            private = [i for i, part in enumerate(parts) if part.startswith("_") and i > 0]
+            if not private or parts[private[0]] == "__version__":
+                continue
+            owner = ".".join(parts[: private[0]])
+            if not package.startswith(owner):
+                offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert offenders == []

@@ -20,12 +20,13 @@ import trio
 from . import lifeline
 from .agents.guard import GuardPolicy
 from .agents.safety import AgentSafety
+from .call.model_call import ModelCall, RetryPolicy
+from .codecs.registry import CODECS
 from .config import Config, ConfigError, alias_text
 from .databases import close_all, open_identity, open_ledger, open_responses
 from .endpoints import EndpointTable
+from .gateway import Gateway
 from .ledger.writer import LedgerWriter
-from .modelcall import ModelCall, RetryPolicy
-from .pipeline import Gateway
 from .routing import Router, Rule, parse_aliases, parse_rules
 from .routing.breaker import CircuitBreaker
 from .server.http import Handler, HttpLimits
@@ -33,7 +34,6 @@ from .server.listen import Bound, ListenerSpec, Server
 from .upstreams.base import Upstream
 from .upstreams.client import ProviderClient
 from .upstreams.loopback_upstream import LoopbackUpstream
-from .upstreams.registry import CODECS
 
 if TYPE_CHECKING:
     from .admin.api import AdminApi

@@ -15,7 +15,7 @@ from tests.fakes.openai_chat import ChatScenario, chat_stream
 from tests.fakes.sse_script import Framing, Gap
 from tests.fakes.wire import FakeServer, FakeServerError, Received, Reply
 from tests.sse_util import events
-from tokligence.upstreams.sse import SseDecoder, SseEvent
+from tokligence.wire.sse_read import SseDecoder, SseEvent
 
 
 async def timed_events(

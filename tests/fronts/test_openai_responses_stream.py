@@ -45,9 +45,9 @@ from tokligence.canonical import (
     UsageUpdate,
     collect,
 )
-from tokligence.fronts._sse import COMMENT_KEEPALIVE
 from tokligence.fronts.openai_responses import OpenAIResponsesFront
 from tokligence.fronts.openai_responses_stream import IllegalTransition
+from tokligence.wire.sse_write import COMMENT_KEEPALIVE
 
 GOLDEN = Path(__file__).parent / "golden" / "openai_responses"
 FRONT = OpenAIResponsesFront()

@@ -8,7 +8,7 @@ import socket
 import pytest
 import trio
 
-from tokligence.sockstream import YIELD_EVERY, FastSocketStream
+from tokligence.net.sockstream import YIELD_EVERY, FastSocketStream
 
 
 def pair() -> tuple[FastSocketStream, FastSocketStream]:

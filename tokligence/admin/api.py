@@ -38,12 +38,12 @@ import trio
 
 from ..auth import Principal
 from ..errors import GatewayError, invalid
-from ..fronts._json import dumps
 from ..identity.service import IdentityService
 from ..ledger import db as dbmod
 from ..ledger import prices as pricemod
 from ..ledger.queries import recent_entries, usage_summary
 from ..server.exchange import HttpRequest, Responder
+from ..wire.json_body import dumps
 from . import PREFIX, api_input
 from .api_output import deleted_json, entry_json, key_json, price_json, usage_json, user_json
 from .values import parse_id

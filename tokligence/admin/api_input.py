@@ -23,8 +23,8 @@ from urllib.parse import unquote
 
 from ..auth import DEFAULT_SCOPES
 from ..errors import invalid
-from ..fronts._json import load_object
 from ..limits import UNLIMITED, KeyLimits
+from ..wire.json_body import load_object
 from .values import (
     GROUP_BY,
     MAX_EXPIRY_DAYS,

@@ -39,8 +39,8 @@ from typing import Any, Literal
 
 from ..canonical import Message, Request, TextPart, ToolCallPart, ToolResultPart
 from ..errors import GatewayError
-from ..fronts._json import dumps
 from ..fronts.base import Front
+from ..wire.json_body import dumps
 from .guard_wire import with_wire_note
 
 REFUSAL_CODE = "repeated_tool_call"

@@ -44,7 +44,7 @@ from ..canonical import (
     ToolKind,
 )
 from ..errors import GatewayError
-from ._json import dumps
+from ..wire.json_body import dumps
 from .anthropic_messages_parse import parse_messages, parse_messages_object
 from .anthropic_messages_render import (
     AnthropicStreamRenderer,

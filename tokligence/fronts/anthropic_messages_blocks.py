@@ -25,7 +25,7 @@ from ..canonical import (
     ToolResultPart,
 )
 from ..errors import invalid
-from ._json import as_list, as_object, dumps, opt, req, rest
+from ..wire.json_body import as_list, as_object, dumps, opt, req, rest
 
 OPAQUE_BLOCKS = "anthropic_blocks"
 _SHORT = 40  # longest user-supplied value echoed in an error message

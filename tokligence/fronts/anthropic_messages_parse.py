@@ -55,7 +55,7 @@ from ..canonical import (
     ToolChoice,
 )
 from ..errors import invalid
-from ._json import as_list, as_object, load_object, opt, req, rest
+from ..wire.json_body import as_list, as_object, load_object, opt, req, rest
 from .anthropic_messages_blocks import brief, parse_message, text_block
 
 DIALECT: Dialect = "anthropic_messages"

@@ -72,7 +72,7 @@ from ..canonical import (
     UsageUpdate,
     merge_usage,
 )
-from ._sse import COMMENT_KEEPALIVE, event
+from ..wire.sse_write import COMMENT_KEEPALIVE, event
 from .base import IllegalStreamEvent
 
 MESSAGE_PREFIX = "msg_"

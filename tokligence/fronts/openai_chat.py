@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..canonical import Request, Response
 from ..errors import GatewayError
-from ._json import dumps
+from ..wire.json_body import dumps
 from .openai_chat_parse import parse_object, parse_request
 from .openai_chat_render import ChatStreamRenderer, error_body, render_response
 

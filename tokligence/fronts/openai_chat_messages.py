@@ -38,7 +38,7 @@ from ..canonical import (
     ToolResultPart,
 )
 from ..errors import invalid
-from ._json import as_object, opt, req, rest
+from ..wire.json_body import as_object, opt, req, rest
 
 _USER_PARTS = frozenset({"text", "image_url", "file"})
 _TEXT_PARTS = frozenset({"text"})

@@ -33,7 +33,16 @@ from ..canonical import (
     ToolChoice,
 )
 from ..errors import invalid
-from ._json import as_list, as_object, load_object, opt, positive_int, req, rest, string_list
+from ..wire.json_body import (
+    as_list,
+    as_object,
+    load_object,
+    opt,
+    positive_int,
+    req,
+    rest,
+    string_list,
+)
 from .openai_chat_messages import parse_messages
 
 DIALECT: Final = "openai_chat"

@@ -54,8 +54,8 @@ from ..canonical import (
     UsageUpdate,
     merge_usage,
 )
-from ._json import dumps
-from ._sse import COMMENT_KEEPALIVE, event, raw_data
+from ..wire.json_body import dumps
+from ..wire.sse_write import COMMENT_KEEPALIVE, event, raw_data
 from .base import IllegalStreamEvent
 
 ID_PREFIX: Final = "chatcmpl-"

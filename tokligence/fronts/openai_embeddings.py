@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import invalid
-from ._json import dumps, load_object, opt, positive_int, req
+from ..wire.json_body import dumps, load_object, opt, positive_int, req
 
 # OpenAI's own limits: 2048 inputs per request.
 MAX_INPUTS = 2048

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..canonical import Request, Response
 from ..errors import GatewayError
-from ._json import dumps
+from ..wire.json_body import dumps
 from .openai_chat_render import error_body
 from .openai_responses_parse import DIALECT, parse_object, parse_request
 from .openai_responses_render import render_response

@@ -49,7 +49,7 @@ from ..canonical import (
     ToolResultPart,
 )
 from ..errors import invalid
-from ._json import as_list, as_object, opt, req, rest
+from ..wire.json_body import as_list, as_object, opt, req, rest
 from .openai_responses_proofs import carried
 from .openai_responses_tools import flat_name
 

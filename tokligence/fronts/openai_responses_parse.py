@@ -26,7 +26,7 @@ from ..canonical import (
     ToolChoice,
 )
 from ..errors import invalid
-from ._json import as_object, load_object, opt, positive_int, req, rest
+from ..wire.json_body import as_object, load_object, opt, positive_int, req, rest
 from .openai_responses_input import list_at, parse_input, quote
 from .openai_responses_tools import flatten
 

@@ -40,7 +40,7 @@ from ..canonical import (
     ToolKind,
     Usage,
 )
-from ._json import dumps
+from ..wire.json_body import dumps
 from .openai_responses_proofs import carry
 from .openai_responses_tools import Namespaces, echo_tools
 

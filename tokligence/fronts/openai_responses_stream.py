@@ -47,7 +47,7 @@ from ..canonical import (
     UsageUpdate,
     merge_usage,
 )
-from ._sse import COMMENT_KEEPALIVE, event
+from ..wire.sse_write import COMMENT_KEEPALIVE, event
 from .base import IllegalStreamEvent
 from .openai_responses_items import Item, Message, Out, Reasoning, ToolCall
 from .openai_responses_proofs import carry

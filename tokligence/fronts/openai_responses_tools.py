@@ -33,7 +33,7 @@ from typing import Any
 
 from ..canonical import CustomTool, FunctionTool, Request, Tool
 from ..errors import invalid
-from ._json import as_object, opt, req
+from ..wire.json_body import as_object, opt, req
 
 NAMESPACE_KEY = "tokligence_namespace"
 # The strictest tool-name rule among the upstreams (OpenAI function names,

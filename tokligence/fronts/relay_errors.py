@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._sse import event
+from ..wire.sse_write import event
 from .anthropic_messages_render import error_payload
 from .openai_chat_render import error_body
 from .openai_responses_render import failure_code

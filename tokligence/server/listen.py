@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import trio
 
-from ..sockstream import FastSocketStream
+from ..net.sockstream import FastSocketStream
 from .http import ConnectionTracker, ErrorRenderer, Handler, HttpLimits, serve_connection
 
 log = logging.getLogger("tokligence.server")

@@ -31,12 +31,12 @@ import httpx
 
 from .. import __version__
 from ..canonical import Event, MessageStart, Request, StreamError, replay
+from ..codecs.base import Codec, EncodeOptions
+from ..codecs.model_limits import limits_for
 from ..errors import GatewayError
 from ..providers import ProviderConfig
 from ..routing.breaker import CircuitBreaker
-from .codec import Codec, EncodeOptions
-from .model_limits import limits_for
-from .sse import SseDecoder, SseEvent
+from ..wire.sse_read import SseDecoder, SseEvent
 from .transport import H11Transport, ResponseStream
 
 log = logging.getLogger("tokligence.upstream")

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 import httpx
 import trio
 
-from ..sockstream import FastSocketStream
+from ..net.sockstream import FastSocketStream
 from . import http1
 from .transport_pool import Connection, Origin
 

@@ -15,7 +15,7 @@ from collections import deque
 
 import trio
 
-from ..sockstream import FastSocketStream
+from ..net.sockstream import FastSocketStream
 from .http1 import END, Http1Client, LocalProtocolError, RemoteProtocolError
 
 

@@ -1,0 +1,138 @@
+"""Usage sniffing for passthrough: read the tokens from bytes we relay untouched.
+
+Passthrough never parses a response into canonical form; the relay hands
+every chunk to a :class:`UsageSniffer`, which runs the SSE decoder alongside
+and parses only the few events that can carry usage (cheap substring test
+first: a 400 KB stream of text deltas costs no JSON parsing). Whole JSON
+bodies are parsed once at the end. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..canonical import Usage, merge_usage
+from ..wire.sse_read import SseDecoder, SseEvent
+
+_ERROR_DATA = re.compile(r'\s*\{\s*"error"\s*:')  # an OpenAI in-stream error chunk
+_SEQUENCE = re.compile(r'"sequence_number"\s*:\s*(\d+)')
+
+UsageReader = Callable[[Mapping[str, Any]], Usage | None]
+
+# Events that end a stream successfully, per dialect: a relay that never saw
+# one was cut short, and its usage (if any) is at best partial.
+TERMINAL_EVENTS = {
+    "anthropic_messages": ("message_stop",),
+    "openai_responses": ("response.completed", "response.incomplete", "response.failed"),
+}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def responses_usage(payload: Mapping[str, Any]) -> Usage | None:
+    """Usage in an OpenAI Responses body or stream event (input includes cache)."""
+    response = payload.get("response", payload)
+    usage = response.get("usage") if isinstance(response, Mapping) else None
+    if not isinstance(usage, Mapping):
+        return None
+    details = usage.get("input_tokens_details") or {}
+    out_details = usage.get("output_tokens_details") or {}
+    cached = _int(details.get("cached_tokens")) if isinstance(details, Mapping) else 0
+    written = _int(details.get("cache_write_tokens")) if isinstance(details, Mapping) else 0
+    reasoning = _int(out_details.get("reasoning_tokens")) if isinstance(out_details, Mapping) else 0
+    return Usage(
+        input_tokens=max(_int(usage.get("input_tokens")) - cached - written, 0),
+        output_tokens=_int(usage.get("output_tokens")),
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+        reasoning_tokens=reasoning,
+    )
+
+
+class UsageSniffer:
+    def __init__(self, dialect: str, reader: UsageReader, *, stream: bool) -> None:
+        self.dialect = dialect
+        self._reader = reader
+        self._stream = stream
+        self._decoder = SseDecoder() if stream else None
+        self._body: list[bytes] = []
+        self.usage: Usage | None = None
+        self.completed = False  # saw the dialect's success terminator
+        self.failed = False  # saw the upstream's own in-stream error
+        self.events = 0  # data events relayed, for an output estimate when usage never came
+        # Responses only: where the upstream's stream stands, so a relay that
+        # breaks off can continue it with a well-formed failure.
+        self.last_sequence = -1
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.created_at = 0
+
+    def feed(self, chunk: bytes) -> None:
+        if self._decoder is None:
+            self._body.append(chunk)
+            return
+        for item in self._decoder.feed(chunk):
+            if isinstance(item, SseEvent):
+                self._event(item)
+
+    def finish(self) -> Usage | None:
+        """End of body: parse a whole JSON body; returns the usage found."""
+        if self._decoder is None and self._body:
+            try:
+                payload = json.loads(b"".join(self._body))
+            except (ValueError, UnicodeDecodeError):
+                payload = None
+            if isinstance(payload, dict):
+                self.usage = self._reader(payload)
+                self.completed = self.usage is not None or "error" not in payload
+        return self.usage
+
+    def _event(self, event: SseEvent) -> None:
+        data = event.data
+        self.events += 1
+        if data == "[DONE]":
+            self.completed = True
+            return
+        terminal = TERMINAL_EVENTS.get(self.dialect, ())
+        if event.event in terminal:
+            self.completed = event.event != "response.failed"
+        if event.event in ("error", "response.failed") or (
+            event.event is None and _ERROR_DATA.match(data) is not None
+        ):
+            self.failed = True
+        if self.dialect == "openai_responses":
+            self._track_responses(event)
+        if '"usage"' not in data:
+            return
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            return
+        if isinstance(payload, dict):
+            found = self._reader(payload)
+            if found is not None:
+                self.usage = merge_usage(self.usage, found)
+
+    def _track_responses(self, event: SseEvent) -> None:
+        found = _SEQUENCE.search(event.data)
+        if found:
+            self.last_sequence = max(self.last_sequence, int(found.group(1)))
+        if event.event == "response.created" and self.response_id is None:
+            try:
+                response = json.loads(event.data).get("response", {})
+            except (ValueError, AttributeError):
+                return
+            if isinstance(response, dict):
+                rid, model, created = (
+                    response.get("id"),
+                    response.get("model"),
+                    response.get("created_at"),
+                )
+                self.response_id = rid if isinstance(rid, str) else None
+                self.model = model if isinstance(model, str) else None
+                self.created_at = created if isinstance(created, int) else 0

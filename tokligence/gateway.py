@@ -1,0 +1,345 @@
+"""Where the stages meet: HTTP request -> endpoint -> the stage that answers it.
+
+Theory of operation
+-------------------
+:meth:`Gateway.handler_for` builds the handler of one listener: it matches
+the endpoint (404/405 otherwise) and dispatches. Model calls (chat,
+responses, messages) go to :class:`~tokligence.call.model_call.ModelCall`, which
+owns routing, fallback, passthrough and translation; the small endpoints
+(count_tokens, embeddings, models, health) are answered here.
+
+Errors raised before a response starts are rendered once, in the envelope
+of the dialect the path belongs to, with their status and ``retry-after``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from . import __version__
+from .admin import PREFIX as ADMIN_PREFIX
+from .auth import Principal
+from .call.accounting import ledger_row
+from .call.model_call import ModelCall
+from .canonical import Usage
+from .canonical.tokens import request_tokens, text_tokens
+from .endpoints import EndpointTable, Match, dialect_for_path
+from .errors import GatewayError
+from .fronts.anthropic_messages import AnthropicMessagesFront
+from .fronts.openai_embeddings import parse_embeddings, render_embeddings
+from .fronts.registry import FRONTS
+from .gatekeeper import Gatekeeper
+from .ledger.writer import LedgerWriter
+from .routing import LOOPBACK, Router
+from .server.exchange import JSON_HEADERS, HttpRequest, Responder
+from .server.http import Handler
+from .upstreams import loopback
+from .upstreams.base import Upstream
+from .upstreams.client import CallContext, ProviderClient, client_key_of
+from .wire.json_body import dumps, load_object
+
+if TYPE_CHECKING:
+    from .admin.api import AdminApi
+
+log = logging.getLogger("tokligence.gateway")
+
+ESTIMATE_HEADER = "x-tokligence-token-estimate"
+SHOULD_RETRY = "x-should-retry"
+# Endpoints whose every request gets a ledger row, whatever its fate.
+LEDGERED_ACTIONS = frozenset({"chat", "responses", "messages", "count_tokens", "embeddings"})
+_FRONT_OF_ACTION = {
+    "chat": "openai_chat",
+    "responses": "openai_responses",
+    "messages": "anthropic_messages",
+}
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        router: Router,
+        upstreams: Mapping[str, Upstream],
+        calls: ModelCall,
+        started_at: float,
+        facts: Mapping[str, Any] | None = None,
+        ledger: LedgerWriter | None = None,
+        gate: Gatekeeper | None = None,
+        admin: AdminApi | None = None,
+        admin_factory: Callable[[], AdminApi] | None = None,
+    ) -> None:
+        self.router = router
+        self.upstreams = upstreams
+        self.calls = calls
+        self.ledger = ledger
+        self.gate = gate
+        self.admin = admin
+        # Builds the admin API on the first admin request: most gateways never
+        # get one, and its modules are a good share of start-up imports.
+        self.admin_factory = admin_factory
+        self.started_at = started_at
+        self.facts = dict(facts or {})
+
+    # ------------------------------------------------------------ edges
+
+    def render_error(
+        self, path: str, error: GatewayError
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        front = FRONTS[dialect_for_path(path)]
+        headers = [*JSON_HEADERS, *error.headers]
+        if error.retry_after is not None:
+            # Rounded up: a client told to come back early is refused again.
+            headers.append(("retry-after", str(max(1, math.ceil(error.retry_after)))))
+        if error.status == 401 and not any(k == SHOULD_RETRY for k, _ in headers):
+            # Claude Code retries a 401 with backoff for minutes (it expects a
+            # refreshed token); a wrong key stays wrong. Stainless SDKs, Claude
+            # Code's included, stop at once on this header.
+            headers.append((SHOULD_RETRY, "false"))
+        return error.status, headers, front.render_error(error)
+
+    def handler_for(self, table: EndpointTable) -> Handler:
+        async def handle(request: HttpRequest, responder: Responder) -> None:
+            ledgered = False
+            caller: Principal | None = None
+            try:
+                match = table.match(request.method, request.path)
+                ledgered = match.endpoint.action in LEDGERED_ACTIONS
+                if self.gate is not None:
+                    caller = await self.gate.admit(
+                        request, endpoint_key=match.endpoint.key, action=match.endpoint.action
+                    )
+                    if caller is not None:
+                        responder.record.user_id = caller.user_id
+                        responder.record.api_key_id = caller.key_id
+                if match.endpoint.action == "admin":
+                    await self._admin(request, responder, caller)
+                else:
+                    await self._dispatch(match, request, responder)
+            except GatewayError as error:
+                if responder.started:
+                    raise
+                responder.record.error = responder.record.error or error.kind
+                status, headers, body = self.render_error(request.path, error)
+                await responder.respond(status, headers, body)
+            finally:
+                if ledgered:
+                    await self._account(request, responder, caller)
+
+        return handle
+
+    async def _admin(
+        self, request: HttpRequest, responder: Responder, caller: Principal | None
+    ) -> None:
+        if self.admin is None and self.admin_factory is not None:
+            self.admin = self.admin_factory()
+        if self.admin is None:
+            raise GatewayError("unavailable", "the admin API is not available on this gateway")
+        tail = request.path[len(ADMIN_PREFIX) :]
+        await self.admin.handle(request, responder, principal=caller, tail=tail)
+
+    async def _account(
+        self, request: HttpRequest, responder: Responder, caller: Principal | None
+    ) -> None:
+        if self.ledger is None:
+            if caller is not None and self.gate is not None:
+                self.gate.settle(caller, responder.record, None)
+            return
+        row = ledger_row(
+            request_id=request.request_id,
+            path=request.path,
+            record=responder.record,
+            finished_at=time.perf_counter(),
+            disconnected=responder.disconnected,
+        )
+        # Shielded: a client that went away (our task is being cancelled)
+        # still gets its row. The writer's bounded queue may make this wait;
+        # that wait is the backpressure that keeps rows from being lost.
+        if caller is not None and self.gate is not None:
+            self.gate.settle(caller, responder.record, self.ledger.cost(row))
+        if not self.ledger.try_submit(row):
+            with trio.CancelScope(shield=True):
+                await self.ledger.submit(row)
+
+    async def _dispatch(self, match: Match, request: HttpRequest, responder: Responder) -> None:
+        action = match.endpoint.action
+        if action in _FRONT_OF_ACTION:
+            await self.calls.run(FRONTS[_FRONT_OF_ACTION[action]], request, responder)
+        elif action == "count_tokens":
+            await self._count_tokens(request, responder)
+        elif action == "embeddings":
+            await self._embeddings(request, responder)
+        elif action == "models":
+            await responder.respond(200, JSON_HEADERS, self._models(request))
+        elif action == "responses_get":
+            await self._stored_response(match.path_id, responder)
+        elif action == "health":
+            healthy, body = self._health()
+            # Red health is loud: a load balancer takes a gateway whose
+            # ledger cannot write out of rotation.
+            await responder.respond(200 if healthy else 503, JSON_HEADERS, body)
+
+    # ------------------------------------------------------------ small endpoints
+
+    async def _stored_response(self, response_id: str, responder: Responder) -> None:
+        store = self.calls.responses
+        turn = None
+        if store is not None:
+            turn = await store.load(response_id, user_id=responder.record.user_id)
+        if turn is None:  # unknown, or another user's: the same answer
+            raise GatewayError(
+                "not_found",
+                f"Response with id {response_id!r} not found.",
+                code="response_not_found",
+            )
+        await responder.respond(200, JSON_HEADERS, dumps(turn.response))
+
+    async def _count_tokens(self, http: HttpRequest, responder: Responder) -> None:
+        front = FRONTS["anthropic_messages"]
+        assert isinstance(front, AnthropicMessagesFront)
+        responder.record.dialect = "anthropic_messages"
+        request = front.parse_count_tokens(http.body)
+        responder.record.model = request.model
+        route = self.router.resolve(request.model)
+        upstream = self.upstreams.get(route.providers[0])
+        responder.record.provider = route.providers[0]
+        responder.record.upstream_model = route.upstream_model
+        if isinstance(upstream, ProviderClient) and "anthropic_messages" in upstream.dialects:
+            responder.record.mode = "passthrough"
+            # The upstream's own counter is exact; prefer it. Claude Code's
+            # ?beta=true goes along, as on /v1/messages.
+            context = CallContext(
+                client_key=client_key_of(http.headers),
+                client_headers=http.headers,
+                query=http.query,
+            )
+            body = http.body
+            if route.upstream_model != request.model:
+                body = dumps({**load_object(http.body), "model": route.upstream_model})
+            status, headers, body = await upstream.relay_whole(
+                "/v1/messages/count_tokens", body, context
+            )
+            await responder.respond(status, list(headers), body)
+            return
+        # No counter upstream: the local estimate errs high and says so.
+        responder.record.mode = "native"
+        await responder.respond(
+            200,
+            [*JSON_HEADERS, (ESTIMATE_HEADER, "true")],
+            front.render_count_tokens(request_tokens(request)),
+        )
+
+    async def _embeddings(self, http: HttpRequest, responder: Responder) -> None:
+        responder.record.dialect = "openai_embeddings"
+        request = parse_embeddings(http.body)
+        responder.record.model = request.model
+        route = self.router.resolve(request.model)
+        upstream = self.upstreams.get(route.providers[0])
+        responder.record.provider = route.providers[0]
+        responder.record.upstream_model = route.upstream_model
+        if isinstance(upstream, ProviderClient) and upstream.config.kind == "openai":
+            responder.record.mode = "passthrough"
+            context = CallContext(
+                client_key=client_key_of(http.headers), client_headers=http.headers
+            )
+            body = http.body
+            if route.upstream_model != request.model:
+                body = dumps({**load_object(http.body), "model": route.upstream_model})
+            status, headers, data = await upstream.relay_whole("/embeddings", body, context)
+            await responder.respond(status, list(headers), data)
+            return
+        if route.providers[0] != LOOPBACK:
+            raise GatewayError(
+                "invalid_request",
+                f"model {request.model!r} routes to {route.providers[0]!r}, "
+                "which serves no embeddings",
+                param="model",
+            )
+        dims = request.dimensions or loopback.DEFAULT_EMBEDDING_DIMENSIONS
+        vectors = [loopback.embed(text, dims) for text in request.inputs]
+        tokens = sum(text_tokens(text) for text in request.inputs)
+        responder.record.mode = "native"
+        responder.record.usage = Usage(input_tokens=tokens)
+        await responder.respond(
+            200, JSON_HEADERS, render_embeddings(request, vectors, prompt_tokens=tokens)
+        )
+
+    def _model_ids(self) -> list[str]:
+        ids = [LOOPBACK, *self.router.exact_models()]
+        for upstream in self.upstreams.values():
+            if isinstance(upstream, ProviderClient):
+                ids.extend(upstream.config.models)
+        return list(dict.fromkeys(ids))
+
+    def _models(self, http: HttpRequest) -> bytes:
+        created = int(self.started_at)
+        ids = self._model_ids()
+        if http.header("anthropic-version") is not None:
+            # Claude Code's gateway model discovery reads Anthropic's shape.
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
+            data = [{"type": "model", "id": i, "display_name": i, "created_at": stamp} for i in ids]
+            return dumps(
+                {
+                    "data": data,
+                    "has_more": False,
+                    "first_id": ids[0] if ids else None,
+                    "last_id": ids[-1] if ids else None,
+                }
+            )
+        return dumps(
+            {
+                "object": "list",
+                "data": [
+                    {"id": i, "object": "model", "created": created, "owned_by": self._owner(i)}
+                    for i in ids
+                ],
+            }
+        )
+
+    def _owner(self, model: str) -> str:
+        try:
+            return self.router.resolve(model).providers[0]
+        except GatewayError:
+            return "tokligence"
+
+    def _ledger_health(self) -> dict[str, Any]:
+        if self.ledger is None:
+            return {"ledger": {"enabled": False}}
+        stats = self.ledger.stats
+        return {
+            "ledger": {
+                "enabled": True,
+                "healthy": self.ledger.healthy,
+                "rows_written": stats.rows_written,
+                "queued": stats.queued,
+                "last_error": stats.last_error,
+            }
+        }
+
+    def _health(self) -> tuple[bool, bytes]:
+        routes = {rule.pattern: "|".join(rule.providers) for rule in self.router.rules}
+        breakers = {
+            name: upstream.breaker.state
+            for name, upstream in self.upstreams.items()
+            if isinstance(upstream, ProviderClient)
+        }
+        healthy = self.ledger is None or self.ledger.healthy
+        return healthy, dumps(
+            {
+                "status": "ok" if healthy else "degraded",
+                "version": __version__,
+                "uptime_s": round(time.time() - self.started_at, 3),
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "work_mode": self.calls.work_mode,
+                "adapters": sorted(self.upstreams),
+                "routes": routes,
+                "upstreams": breakers,
+                **self._ledger_health(),
+                **self.facts,
+            }
+        )

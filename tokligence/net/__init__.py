@@ -1,0 +1,1 @@
+"""Sockets shared by the client-facing server and the upstream transport."""
