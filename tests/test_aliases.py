@@ -29,7 +29,7 @@ def test_files_override_the_inline_setting_and_reload_when_changed(tmp_path: Pat
         },
     )
     built = build(config)
-    router = built.gateway.router
+    router = built.router
     assert router.resolve("claude-sonnet-4").upstream_model == "loopback-a"  # the file wins
     assert router.resolve("gpt-x").upstream_model == "loopback-g"  # inline still applies
     stamp = alias_text(config)[1]
@@ -54,7 +54,7 @@ def test_alias_dir_reads_every_visible_file_later_names_winning(tmp_path: Path) 
         tmp_path,
         env={"TOKLIGENCE_MODEL_ALIASES_DIR": str(folder), "TOKLIGENCE_ROUTES": "m*=>loopback"},
     )
-    router = build(config).gateway.router
+    router = build(config).router
     assert router.resolve("m1").upstream_model == "loopback-override"
     assert router.resolve("m2").upstream_model == "loopback-base"
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
+import tokligence
+from tokligence.app import build
 from tokligence.config import Config, ConfigError, load_config
 from tokligence.config_view import describe, describe_values, format_value, mask_secret
+from tokligence.errors import ClientError
 from tokligence.settings_table import SETTINGS, Setting
 
 NON_SETTING_FIELDS = {"legacy_values", "ignored_legacy", "sources", "config_files", "providers"}
@@ -479,6 +483,52 @@ def test_log_file_resolution(
 )
 def test_is_loopback_host(tmp_path: Path, host: str, loopback: bool) -> None:
     assert load(tmp_path, flags={"host": host}).is_loopback_host() is loopback
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "[::1]", "localhost", "0.0.0.0", "::"])
+def test_the_start_up_guard_is_the_loopback_check(tmp_path: Path, host: str) -> None:
+    """build() refuses a public bind without auth by the check tested above."""
+    config = load(tmp_path, flags={"host": host})
+    if config.is_loopback_host():
+        build(config)
+    else:
+        with pytest.raises(ConfigError, match="without authentication"):
+            build(config)
+    build(load(tmp_path, flags={"host": host, "insecure": True}))
+
+
+def test_every_setting_is_read_by_the_code() -> None:
+    """A setting nothing reads would do nothing: it must be legacy (accepted,
+    and said at start-up to have no effect) or gone."""
+    package = Path(tokligence.__file__).parent
+    plumbing = {"settings_table.py", "config_view.py"}  # they name every setting
+    source = "\n".join(p.read_text() for p in package.rglob("*.py") if p.name not in plumbing)
+    unread = [s.name for s in REAL if not re.search(rf"\.{s.name}\b|\[\"{s.name}\"\]", source)]
+    assert unread == []
+
+
+def test_openai_completion_max_tokens_is_accepted_and_said_to_do_nothing(tmp_path: Path) -> None:
+    config = load(tmp_path, env={"TOKLIGENCE_OPENAI_COMPLETION_MAX_TOKENS": "4096"})
+    assert config.ignored_legacy == ("openai_completion_max_tokens",)
+    setting = next(s for s in SETTINGS if s.name == "openai_completion_max_tokens")
+    assert "no effect" in setting.help and "output limit" in setting.help
+
+
+def test_fallback_adapter_takes_models_no_route_matches(tmp_path: Path) -> None:
+    routed = build(load(tmp_path, env={"TOKLIGENCE_FALLBACK_ADAPTER": "loopback"})).router
+    route = routed.resolve("some-model-nobody-routes")
+    assert (route.providers, route.upstream_model) == (("loopback",), "some-model-nobody-routes")
+    assert routed.resolve("loopback").rule == "loopback"  # rules still come first
+    unrouted = build(load(tmp_path)).router
+    with pytest.raises(ClientError, match="no provider for model") as missing:
+        unrouted.resolve("some-model-nobody-routes")
+    assert missing.value.status == 404
+
+
+def test_fallback_adapter_must_name_a_configured_provider(tmp_path: Path) -> None:
+    config = load(tmp_path, env={"TOKLIGENCE_FALLBACK_ADAPTER": "openai"})
+    with pytest.raises(ConfigError, match="fallback_adapter names provider 'openai'"):
+        build(config)
 
 
 # --- showing ----------------------------------------------------------------------

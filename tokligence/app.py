@@ -1,33 +1,34 @@
 """Wiring: configuration in, a running gateway out.
 
-``build`` turns a :class:`~tokligence.config.Config` into the objects of a
-gateway (router, upstreams, listeners); ``serve`` runs them until a signal
-asks it to stop; ``run_gateway`` is what the CLI calls.
+``build`` checks a :class:`~tokligence.config.Config` and turns it into
+everything of a gateway that needs no I/O (router, upstreams, listeners);
+``run`` opens the databases, makes the finished
+:class:`~tokligence.gateway.Gateway` and serves it until the server shuts
+down; ``serve`` adds the signals; ``run_gateway`` is what the CLI calls.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import trio
 
 from . import lifeline
 from .agents.guard import GuardPolicy
 from .agents.safety import AgentSafety
-from .call.model_call import ModelCall, RetryPolicy
+from .call.model_call import ModelCalls, RetryPolicy
 from .codecs.registry import CODECS
 from .config import Config, ConfigError, alias_text
 from .databases import close_all, open_identity, open_ledger, open_responses
 from .endpoints import EndpointTable
-from .gateway import Gateway
+from .gateway import Gateway, render_error
 from .ledger.writer import LedgerWriter
-from .routing import Router, Rule, parse_aliases, parse_rules
+from .routing import Router, Rule, WorkMode, parse_aliases, parse_rules
 from .routing.breaker import CircuitBreaker
 from .server.http import Handler, HttpLimits
 from .server.listen import Bound, ListenerSpec, Server
@@ -37,25 +38,20 @@ from .upstreams.loopback_upstream import LoopbackUpstream
 
 if TYPE_CHECKING:
     from .admin.api import AdminApi
+    from .responses_store.store import ResponseStore
 
-log = logging.getLogger("tokligence")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Built:
-    gateway: Gateway
-    server: Server
-    upstreams: Mapping[str, Upstream]
+    """A checked configuration and what it makes without I/O."""
+
     config: Config
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    router: Router
+    upstreams: Mapping[str, Upstream]
+    server: Server
+    started_at: float
 
 
 def listener_specs(config: Config) -> list[ListenerSpec]:
@@ -115,14 +111,9 @@ def build_upstreams(config: Config) -> dict[str, Upstream]:
     return upstreams
 
 
-def build(config: Config, *, started_at: float | None = None) -> Built:
-    if not is_loopback(config.host) and config.auth_disabled and not config.insecure:
-        raise ConfigError(
-            f"refusing to listen on {config.host} without authentication: set "
-            "TOKLIGENCE_AUTH_DISABLED=false (auth_disabled = false) to require gateway API keys, "
-            "or pass --insecure to expose it without them"
-        )
-    upstreams = build_upstreams(config)
+def build_router(config: Config, upstreams: Mapping[str, Upstream]) -> Router:
+    if config.routes.strip() and config.model_provider_routes.strip():
+        log.info("routes and model_provider_routes are both set: routes are tried first")
     try:
         # First match wins: explicit routes, then provider routes, then defaults.
         rules = (
@@ -131,20 +122,56 @@ def build(config: Config, *, started_at: float | None = None) -> Built:
             + default_rules(upstreams)
         )
         aliases = parse_aliases(alias_text(config)[0])
-        router = Router(rules=rules, aliases=aliases, providers=upstreams)
+        return Router(
+            rules=rules, aliases=aliases, providers=upstreams, fallback=config.fallback_adapter
+        )
     except (ValueError, OSError) as exc:
         raise ConfigError(str(exc)) from None
-    calls = ModelCall(
-        router=router,
+
+
+def build(config: Config, *, started_at: float | None = None) -> Built:
+    """Check ``config`` and make the gateway's parts that need no I/O;
+    raises ConfigError on any problem."""
+    if not config.is_loopback_host() and config.auth_disabled and not config.insecure:
+        raise ConfigError(
+            f"refusing to listen on {config.host} without authentication: set "
+            "TOKLIGENCE_AUTH_DISABLED=false (auth_disabled = false) to require gateway API keys, "
+            "or pass --insecure to expose it without them"
+        )
+    upstreams = build_upstreams(config)
+    server = Server(
+        specs=listener_specs(config),
+        render_error=render_error,
+        limits=HttpLimits(
+            max_body_bytes=config.max_body_bytes,
+            header_timeout=config.header_timeout,
+            idle_timeout=config.idle_timeout,
+        ),
+        max_connections=config.max_connections,
+        grace=config.shutdown_grace,
+    )
+    return Built(
+        config=config,
+        router=build_router(config, upstreams),
         upstreams=upstreams,
-        work_mode=config.work_mode,  # type: ignore[arg-type]
-        policy=RetryPolicy(
+        server=server,
+        started_at=started_at if started_at is not None else time.time(),
+    )
+
+
+def model_calls(built: Built, responses: ResponseStore | None) -> ModelCalls:
+    config = built.config
+    return ModelCalls(
+        router=built.router,
+        upstreams=built.upstreams,
+        work_mode=cast(WorkMode, config.work_mode),  # a choice setting
+        retry=RetryPolicy(
             max_retries=config.upstream_max_retries,
             backoff=config.upstream_retry_backoff,
             max_wait=config.upstream_retry_max_wait,
-            keepalive=config.stream_keepalive,
-            default_max_tokens=config.anthropic_max_tokens,
         ),
+        keepalive=config.stream_keepalive,
+        default_max_tokens=config.anthropic_max_tokens,
         safety=AgentSafety(
             guard=GuardPolicy(
                 enabled=config.duplicate_tool_detection,
@@ -154,31 +181,8 @@ def build(config: Config, *, started_at: float | None = None) -> Built:
             ),
             shell_normalization=config.shell_normalization,
         ),
+        responses=responses,
     )
-    gateway = Gateway(
-        router=router,
-        upstreams=upstreams,
-        calls=calls,
-        started_at=started_at if started_at is not None else time.time(),
-        facts={"anthropic_native": config.anthropic_native_enabled},
-    )
-
-    def make_handler(keys: frozenset[str]) -> Handler:
-        return gateway.handler_for(EndpointTable(keys))
-
-    server = Server(
-        specs=listener_specs(config),
-        make_handler=make_handler,
-        render_error=gateway.render_error,
-        limits=HttpLimits(
-            max_body_bytes=config.max_body_bytes,
-            header_timeout=config.header_timeout,
-            idle_timeout=config.idle_timeout,
-        ),
-        max_connections=config.max_connections,
-        grace=config.shutdown_grace,
-    )
-    return Built(gateway=gateway, server=server, upstreams=upstreams, config=config)
 
 
 Stamp = tuple[tuple[str, float], ...]
@@ -191,7 +195,7 @@ def refresh_aliases(built: Built, stamp: Stamp) -> Stamp:
     try:
         text, new_stamp = alias_text(built.config)
         if new_stamp != stamp:
-            built.gateway.router.set_aliases(parse_aliases(text))
+            built.router.set_aliases(parse_aliases(text))
             log.info("model aliases reloaded")
         return new_stamp
     except (OSError, ValueError) as exc:
@@ -214,45 +218,58 @@ async def reload_aliases(built: Built) -> None:
 async def run(
     built: Built, *, task_status: trio.TaskStatus[list[Bound]] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run a built gateway (ledger writer, key tracker, listeners) until its
-    server has shut down; then flush the ledger, close upstream connections
-    and the databases."""
-    ledger = await open_ledger(built.config)
-    identity = await open_identity(built.config, ledger[0] if ledger else None)
-    responses = await open_responses(built.config, ledger[0] if ledger else None)
-    built.gateway.calls.responses = responses
-    built.gateway.gate = identity.gate
+    """Open the databases, make the gateway and serve it (with the ledger
+    writer, the key tracker and the alias reloader) until its server has
+    shut down; then flush the ledger, close upstream connections and the
+    databases."""
+    config = built.config
+    ledger = await open_ledger(config)
+    ledger_db = ledger.db if ledger is not None else None
+    identity = await open_identity(config, ledger_db)
+    responses = await open_responses(config, ledger_db)
 
     def admin_api() -> AdminApi:
         from .admin.api import AdminApi
 
         return AdminApi(
             identity=identity.service,
-            ledger_db=ledger[0] if ledger else None,
-            on_prices_changed=ledger[1].invalidate_prices if ledger else None,
+            ledger_db=ledger_db,
+            on_prices_changed=ledger.writer.invalidate_prices if ledger is not None else None,
         )
 
-    built.gateway.admin_factory = admin_api
+    gateway = Gateway(
+        router=built.router,
+        upstreams=built.upstreams,
+        calls=model_calls(built, responses),
+        started_at=built.started_at,
+        facts={"anthropic_native": config.anthropic_native_enabled},
+        ledger=ledger.writer if ledger is not None else None,
+        gate=identity.gate,
+        admin_factory=admin_api,
+    )
+
+    def make_handler(keys: frozenset[str]) -> Handler:
+        return gateway.handler_for(EndpointTable(keys))
+
     try:
         async with trio.open_nursery() as nursery:
             if ledger is not None:
-                built.gateway.ledger = ledger[1]
-                await nursery.start(ledger[1].run)
+                await nursery.start(ledger.writer.run)
             await nursery.start(identity.tracker.run)
             nursery.start_soon(reload_aliases, built)
             try:
-                await built.server.serve(task_status=task_status)
+                await built.server.serve(make_handler, task_status=task_status)
             finally:
                 with trio.CancelScope(shield=True):
                     await close_upstreams(built)
                     if ledger is not None:
-                        await flush_ledger(ledger[1], built.config.shutdown_grace)
+                        await flush_ledger(ledger.writer, config.shutdown_grace)
                 # The alias reloader, the writer's task and the tracker (which
                 # writes its last batch as it is cancelled).
                 nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
-            await close_all(ledger[0] if ledger else None, identity.db, responses.db)
+            await close_all(ledger_db, identity.db, responses.db)
 
 
 async def flush_ledger(writer: LedgerWriter, grace: float) -> None:
@@ -296,8 +313,7 @@ async def serve(
 async def close_upstreams(built: Built) -> None:
     with trio.CancelScope(shield=True), trio.move_on_after(5):
         for upstream in built.upstreams.values():
-            if isinstance(upstream, ProviderClient):
-                await upstream.aclose()
+            await upstream.aclose()
 
 
 def run_gateway(config: Config) -> int:

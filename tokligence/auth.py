@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, TypeAlias, get_args
 
-from .errors import GatewayError
+from .errors import GatewayError, PolicyRefusal
 from .limits import UNLIMITED, KeyLimits
 
 KEY_PREFIX = "tok_"
@@ -130,13 +130,11 @@ def key_hint(text: str) -> str:
     return f"not a gateway key; those start with {KEY_PREFIX}"
 
 
-def key_from_headers(headers: Iterable[tuple[str, str]]) -> str | None:
-    """The gateway key a request presents, if any.
-
-    ``Authorization: Bearer …`` (OpenAI SDKs) or ``x-api-key`` (Anthropic
-    SDKs). When both are present a ``tok_`` key wins: a client may send its
-    provider key in the other header.
-    """
+def presented_keys(headers: Iterable[tuple[str, str]]) -> list[str]:
+    """Every credential a request presents, in header order:
+    ``Authorization: Bearer …`` (OpenAI SDKs) and ``x-api-key`` (Anthropic
+    SDKs). The one reading of the two headers, for the gateway's own keys
+    and for provider keys a client forwards."""
     found: list[str] = []
     for name, value in headers:
         lowered = name.lower()
@@ -148,10 +146,28 @@ def key_from_headers(headers: Iterable[tuple[str, str]]) -> str | None:
             continue
         if credential:
             found.append(credential)
+    return found
+
+
+def key_from_headers(headers: Iterable[tuple[str, str]]) -> str | None:
+    """The gateway key a request presents, if any. When both headers are
+    present a ``tok_`` key wins: a client may send its provider key in the
+    other header."""
+    found = presented_keys(headers)
     for credential in found:
         if credential.startswith(KEY_PREFIX):
             return credential
     return found[0] if found else None
+
+
+def provider_key_from_headers(headers: Iterable[tuple[str, str]]) -> str | None:
+    """The provider key a client presented, for ``forward_client_key``. A
+    gateway key (``tok_…``) is the gateway's own credential and is never
+    sent to a provider."""
+    for credential in presented_keys(headers):
+        if not credential.startswith(KEY_PREFIX):
+            return credential
+    return None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -185,7 +201,7 @@ class Principal:
 
 
 def _unauthenticated(message: str) -> GatewayError:
-    return GatewayError("authentication", message, code="invalid_api_key")
+    return PolicyRefusal("authentication", message, code="invalid_api_key")
 
 
 def authorize(
@@ -220,13 +236,13 @@ def authorize(
     if refusal is not None:
         raise _unauthenticated(refusal)
     if scope == "admin" and not ROLE_TABLE[principal.role].admin_api:
-        raise GatewayError(
+        raise PolicyRefusal(
             "permission",
             f"the admin API needs role {' or '.join(ADMIN_ROLES)}; "
             f"{principal.email} has role {principal.role}",
         )
     if scope not in principal.scopes:
-        raise GatewayError(
+        raise PolicyRefusal(
             "permission",
             f"API key {principal.key_prefix}… lacks the '{scope}' scope this endpoint needs",
         )

@@ -112,7 +112,6 @@ class Config:
     log_dir: Path
     log_file: Path | None
     log_file_daemon: Path | None
-    log_file_cli: Path | None
     log_max_bytes: int
     log_backups: int
     openai_api_key: str
@@ -122,7 +121,6 @@ class Config:
     anthropic_base_url: str
     anthropic_version: str
     anthropic_max_tokens: int
-    openai_completion_max_tokens: int
     upstream_connect_timeout: float
     upstream_read_timeout: float
     forward_client_key: bool

@@ -40,7 +40,7 @@ from .limits import KeyLimiter
 from .responses_store.migrations import migrate_responses
 from .responses_store.store import ResponseStore
 
-log = logging.getLogger("tokligence")
+log = logging.getLogger(__name__)
 
 _OPEN_ERRORS = (peewee.PeeweeException, sqlite3.DatabaseError, OSError, ValueError)
 
@@ -80,7 +80,13 @@ def _cannot_open(url: str, what: str, exc: Exception) -> ConfigError:
     return ConfigError(f"cannot open the {what} database {describe_url(url)}: {exc}")
 
 
-async def open_ledger(config: Config) -> tuple[peewee.Database, LedgerWriter] | None:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Ledger:
+    db: peewee.Database
+    writer: LedgerWriter  # not yet running
+
+
+async def open_ledger(config: Config) -> Ledger | None:
     """The ledger database, migrated, and its writer (not yet running)."""
     if not config.ledger_enabled:
         return None
@@ -93,7 +99,7 @@ async def open_ledger(config: Config) -> tuple[peewee.Database, LedgerWriter] | 
         batch_size=config.ledger_async_batch_size,
         flush_interval=config.ledger_async_flush_ms / 1000,
     )
-    return db, writer
+    return Ledger(db=db, writer=writer)
 
 
 async def open_responses(config: Config, ledger_db: peewee.Database | None) -> ResponseStore:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import GatewayError
+from .errors import ClientError
 
 EndpointKey = Literal["openai_core", "openai_responses", "anthropic", "admin", "health"]
 ENDPOINT_KEYS: tuple[EndpointKey, ...] = (
@@ -117,12 +117,12 @@ class EndpointTable:
             allowed.append(endpoint.method)
         if allowed:
             allow = ", ".join(sorted(set(allowed)))
-            raise GatewayError(
+            raise ClientError(
                 "method_not_allowed",
                 f"method {method} is not allowed on {path}; allowed: {allow}",
                 headers=(("allow", allow),),
             )
-        raise GatewayError("not_found", f"no such endpoint: {method} {path}", code="unknown_url")
+        raise ClientError("not_found", f"no such endpoint: {method} {path}", code="unknown_url")
 
 
 def dialect_for_path(path: str) -> str:

@@ -3,13 +3,17 @@
 Theory of operation
 -------------------
 :meth:`Gateway.handler_for` builds the handler of one listener: it matches
-the endpoint (404/405 otherwise) and dispatches. Model calls (chat,
-responses, messages) go to :class:`~tokligence.call.model_call.ModelCall`, which
-owns routing, fallback, passthrough and translation; the small endpoints
-(count_tokens, embeddings, models, health) are answered here.
+the endpoint (404/405 otherwise), admits the caller (authentication and
+per-key limits, :mod:`~tokligence.gatekeeper`) and dispatches. Every model
+call (chat, Responses, Messages, ``count_tokens``, embeddings) goes to
+:class:`~tokligence.call.model_call.ModelCalls`, which owns routing, work
+modes, retries, fallback, passthrough and translation; the admin API and
+the small endpoints (models, stored responses, health) are answered here.
 
-Errors raised before a response starts are rendered once, in the envelope
-of the dialect the path belongs to, with their status and ``retry-after``.
+Errors raised before a response starts are rendered once
+(:func:`render_error`), in the envelope of the dialect the path belongs
+to, with their status and ``retry-after``. Every model call gets its
+ledger row when it is over, whatever its fate.
 """
 
 from __future__ import annotations
@@ -26,38 +30,42 @@ from . import __version__
 from .admin import PREFIX as ADMIN_PREFIX
 from .auth import Principal
 from .call.accounting import ledger_row
-from .call.model_call import ModelCall
-from .canonical import Usage
-from .canonical.tokens import request_tokens, text_tokens
+from .call.model_call import ModelCalls
 from .endpoints import EndpointTable, Match, dialect_for_path
-from .errors import GatewayError
-from .fronts.anthropic_messages import AnthropicMessagesFront
-from .fronts.openai_embeddings import parse_embeddings, render_embeddings
+from .errors import ClientError, GatewayError, InternalError
 from .fronts.registry import FRONTS
 from .gatekeeper import Gatekeeper
 from .ledger.writer import LedgerWriter
 from .routing import LOOPBACK, Router
 from .server.exchange import JSON_HEADERS, HttpRequest, Responder
 from .server.http import Handler
-from .upstreams import loopback
 from .upstreams.base import Upstream
-from .upstreams.client import CallContext, ProviderClient, client_key_of
-from .wire.json_body import dumps, load_object
+from .wire.json_body import dumps
 
 if TYPE_CHECKING:
     from .admin.api import AdminApi
 
-log = logging.getLogger("tokligence.gateway")
+log = logging.getLogger(__name__)
 
-ESTIMATE_HEADER = "x-tokligence-token-estimate"
 SHOULD_RETRY = "x-should-retry"
-# Endpoints whose every request gets a ledger row, whatever its fate.
-LEDGERED_ACTIONS = frozenset({"chat", "responses", "messages", "count_tokens", "embeddings"})
-_FRONT_OF_ACTION = {
-    "chat": "openai_chat",
-    "responses": "openai_responses",
-    "messages": "anthropic_messages",
-}
+# Endpoints whose every request is a model call, with a ledger row whatever its fate.
+MODEL_ACTIONS = frozenset({"chat", "responses", "messages", "count_tokens", "embeddings"})
+
+
+def render_error(path: str, error: GatewayError) -> tuple[int, list[tuple[str, str]], bytes]:
+    """``error`` as the answer to a request for ``path``, in the envelope of
+    the dialect the path belongs to."""
+    front = FRONTS[dialect_for_path(path)]
+    headers = [*JSON_HEADERS, *error.headers]
+    if error.retry_after is not None:
+        # Rounded up: a client told to come back early is refused again.
+        headers.append(("retry-after", str(max(1, math.ceil(error.retry_after)))))
+    if error.status == 401 and not any(k == SHOULD_RETRY for k, _ in headers):
+        # Claude Code retries a 401 with backoff for minutes (it expects a
+        # refreshed token); a wrong key stays wrong. Stainless SDKs, Claude
+        # Code's included, stop at once on this header.
+        headers.append((SHOULD_RETRY, "false"))
+    return error.status, headers, front.render_error(error)
 
 
 class Gateway:
@@ -66,12 +74,11 @@ class Gateway:
         *,
         router: Router,
         upstreams: Mapping[str, Upstream],
-        calls: ModelCall,
+        calls: ModelCalls,
         started_at: float,
         facts: Mapping[str, Any] | None = None,
         ledger: LedgerWriter | None = None,
         gate: Gatekeeper | None = None,
-        admin: AdminApi | None = None,
         admin_factory: Callable[[], AdminApi] | None = None,
     ) -> None:
         self.router = router
@@ -79,29 +86,12 @@ class Gateway:
         self.calls = calls
         self.ledger = ledger
         self.gate = gate
-        self.admin = admin
+        self.admin: AdminApi | None = None
         # Builds the admin API on the first admin request: most gateways never
         # get one, and its modules are a good share of start-up imports.
         self.admin_factory = admin_factory
         self.started_at = started_at
         self.facts = dict(facts or {})
-
-    # ------------------------------------------------------------ edges
-
-    def render_error(
-        self, path: str, error: GatewayError
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        front = FRONTS[dialect_for_path(path)]
-        headers = [*JSON_HEADERS, *error.headers]
-        if error.retry_after is not None:
-            # Rounded up: a client told to come back early is refused again.
-            headers.append(("retry-after", str(max(1, math.ceil(error.retry_after)))))
-        if error.status == 401 and not any(k == SHOULD_RETRY for k, _ in headers):
-            # Claude Code retries a 401 with backoff for minutes (it expects a
-            # refreshed token); a wrong key stays wrong. Stainless SDKs, Claude
-            # Code's included, stop at once on this header.
-            headers.append((SHOULD_RETRY, "false"))
-        return error.status, headers, front.render_error(error)
 
     def handler_for(self, table: EndpointTable) -> Handler:
         async def handle(request: HttpRequest, responder: Responder) -> None:
@@ -109,7 +99,7 @@ class Gateway:
             caller: Principal | None = None
             try:
                 match = table.match(request.method, request.path)
-                ledgered = match.endpoint.action in LEDGERED_ACTIONS
+                ledgered = match.endpoint.action in MODEL_ACTIONS
                 if self.gate is not None:
                     caller = await self.gate.admit(
                         request, endpoint_key=match.endpoint.key, action=match.endpoint.action
@@ -125,7 +115,7 @@ class Gateway:
                 if responder.started:
                     raise
                 responder.record.error = responder.record.error or error.kind
-                status, headers, body = self.render_error(request.path, error)
+                status, headers, body = render_error(request.path, error)
                 await responder.respond(status, headers, body)
             finally:
                 if ledgered:
@@ -139,7 +129,7 @@ class Gateway:
         if self.admin is None and self.admin_factory is not None:
             self.admin = self.admin_factory()
         if self.admin is None:
-            raise GatewayError("unavailable", "the admin API is not available on this gateway")
+            raise InternalError("unavailable", "the admin API is not available on this gateway")
         tail = request.path[len(ADMIN_PREFIX) :]
         await self.admin.handle(request, responder, principal=caller, tail=tail)
 
@@ -168,12 +158,8 @@ class Gateway:
 
     async def _dispatch(self, match: Match, request: HttpRequest, responder: Responder) -> None:
         action = match.endpoint.action
-        if action in _FRONT_OF_ACTION:
-            await self.calls.run(FRONTS[_FRONT_OF_ACTION[action]], request, responder)
-        elif action == "count_tokens":
-            await self._count_tokens(request, responder)
-        elif action == "embeddings":
-            await self._embeddings(request, responder)
+        if action in MODEL_ACTIONS:
+            await self.calls.run(action, request, responder)
         elif action == "models":
             await responder.respond(200, JSON_HEADERS, self._models(request))
         elif action == "responses_get":
@@ -192,88 +178,17 @@ class Gateway:
         if store is not None:
             turn = await store.load(response_id, user_id=responder.record.user_id)
         if turn is None:  # unknown, or another user's: the same answer
-            raise GatewayError(
+            raise ClientError(
                 "not_found",
                 f"Response with id {response_id!r} not found.",
                 code="response_not_found",
             )
         await responder.respond(200, JSON_HEADERS, dumps(turn.response))
 
-    async def _count_tokens(self, http: HttpRequest, responder: Responder) -> None:
-        front = FRONTS["anthropic_messages"]
-        assert isinstance(front, AnthropicMessagesFront)
-        responder.record.dialect = "anthropic_messages"
-        request = front.parse_count_tokens(http.body)
-        responder.record.model = request.model
-        route = self.router.resolve(request.model)
-        upstream = self.upstreams.get(route.providers[0])
-        responder.record.provider = route.providers[0]
-        responder.record.upstream_model = route.upstream_model
-        if isinstance(upstream, ProviderClient) and "anthropic_messages" in upstream.dialects:
-            responder.record.mode = "passthrough"
-            # The upstream's own counter is exact; prefer it. Claude Code's
-            # ?beta=true goes along, as on /v1/messages.
-            context = CallContext(
-                client_key=client_key_of(http.headers),
-                client_headers=http.headers,
-                query=http.query,
-            )
-            body = http.body
-            if route.upstream_model != request.model:
-                body = dumps({**load_object(http.body), "model": route.upstream_model})
-            status, headers, body = await upstream.relay_whole(
-                "/v1/messages/count_tokens", body, context
-            )
-            await responder.respond(status, list(headers), body)
-            return
-        # No counter upstream: the local estimate errs high and says so.
-        responder.record.mode = "native"
-        await responder.respond(
-            200,
-            [*JSON_HEADERS, (ESTIMATE_HEADER, "true")],
-            front.render_count_tokens(request_tokens(request)),
-        )
-
-    async def _embeddings(self, http: HttpRequest, responder: Responder) -> None:
-        responder.record.dialect = "openai_embeddings"
-        request = parse_embeddings(http.body)
-        responder.record.model = request.model
-        route = self.router.resolve(request.model)
-        upstream = self.upstreams.get(route.providers[0])
-        responder.record.provider = route.providers[0]
-        responder.record.upstream_model = route.upstream_model
-        if isinstance(upstream, ProviderClient) and upstream.config.kind == "openai":
-            responder.record.mode = "passthrough"
-            context = CallContext(
-                client_key=client_key_of(http.headers), client_headers=http.headers
-            )
-            body = http.body
-            if route.upstream_model != request.model:
-                body = dumps({**load_object(http.body), "model": route.upstream_model})
-            status, headers, data = await upstream.relay_whole("/embeddings", body, context)
-            await responder.respond(status, list(headers), data)
-            return
-        if route.providers[0] != LOOPBACK:
-            raise GatewayError(
-                "invalid_request",
-                f"model {request.model!r} routes to {route.providers[0]!r}, "
-                "which serves no embeddings",
-                param="model",
-            )
-        dims = request.dimensions or loopback.DEFAULT_EMBEDDING_DIMENSIONS
-        vectors = [loopback.embed(text, dims) for text in request.inputs]
-        tokens = sum(text_tokens(text) for text in request.inputs)
-        responder.record.mode = "native"
-        responder.record.usage = Usage(input_tokens=tokens)
-        await responder.respond(
-            200, JSON_HEADERS, render_embeddings(request, vectors, prompt_tokens=tokens)
-        )
-
     def _model_ids(self) -> list[str]:
         ids = [LOOPBACK, *self.router.exact_models()]
         for upstream in self.upstreams.values():
-            if isinstance(upstream, ProviderClient):
-                ids.extend(upstream.config.models)
+            ids.extend(upstream.models)
         return list(dict.fromkeys(ids))
 
     def _models(self, http: HttpRequest) -> bytes:
@@ -326,7 +241,7 @@ class Gateway:
         breakers = {
             name: upstream.breaker.state
             for name, upstream in self.upstreams.items()
-            if isinstance(upstream, ProviderClient)
+            if name != LOOPBACK  # it cannot fail
         }
         healthy = self.ledger is None or self.ledger.healthy
         return healthy, dumps(

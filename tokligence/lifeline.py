@@ -54,7 +54,7 @@ ECHO_WINDOW = 0.3
 OWNER_MARK = ".tokligence-owners"
 UNPACK_PREFIX = "_MEI"
 
-log = logging.getLogger("tokligence")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

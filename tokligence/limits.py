@@ -42,7 +42,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from .errors import GatewayError
+from .errors import GatewayError, PolicyRefusal
 
 WINDOW_SECONDS = 60.0  # "per minute", sliding
 # The ledger is re-read this often per budgeted key: a budget may be
@@ -298,4 +298,4 @@ class KeyLimiter:
 
 
 def _refusal(message: str, retry_after: float, *, code: str) -> GatewayError:
-    return GatewayError("rate_limit", message, code=code, retry_after=retry_after)
+    return PolicyRefusal("rate_limit", message, code=code, retry_after=retry_after)

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import Config
+from .config import Config, settings_by_name
 
 LOGGER_NAME = "tokligence"
 ACCESS_LOGGER_NAME = "tokligence.access"
@@ -171,9 +171,9 @@ def log_ignored_legacy(config: Config) -> None:
     logger = logging.getLogger(LOGGER_NAME + ".config")
     for name in config.ignored_legacy:
         source = config.sources.get(name, "env")
-        logger.warning(
-            "setting %s (%s) is accepted for compatibility but has no effect", name, source
-        )
+        setting = settings_by_name().get(name)
+        why = setting.help if setting is not None else "accepted for compatibility; no effect"
+        logger.warning("setting %s (%s): %s", name, source, why)
 
 
 def request_line(

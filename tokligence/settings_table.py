@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Literal, TypeAlias
 from urllib.parse import urlsplit
 
+from .codecs.base import DEFAULT_MAX_TOKENS
+from .endpoints import ENDPOINT_KEYS
 from .paths import default_data_dir, default_log_dir
 
 SettingType: TypeAlias = Literal["str", "int", "float", "bool", "list", "path", "secret", "choice"]
@@ -29,7 +31,6 @@ Default: TypeAlias = str | int | float | bool | tuple[str, ...] | None
 
 ENV_PREFIX = "TOKLIGENCE_"
 
-ENDPOINT_KEYS = ("openai_core", "openai_responses", "anthropic", "admin", "health")
 # Spellings the original gateway accepted for endpoint keys; normalised on load.
 ENDPOINT_ALIASES = {
     "openai": "openai_core",
@@ -150,7 +151,12 @@ def _endpoint_list(setting: Setting, text: str) -> tuple[str, ...]:
 
 
 def _legacy(
-    name: str, *, env: str = "", aliases: tuple[str, ...] = (), secret: bool = False
+    name: str,
+    *,
+    env: str = "",
+    aliases: tuple[str, ...] = (),
+    secret: bool = False,
+    why: str = "accepted for compatibility with the original gateway; has no effect",
 ) -> Setting:
     default_env = ENV_PREFIX + name.upper()
     if env and default_env not in aliases:
@@ -159,7 +165,7 @@ def _legacy(
         name=name,
         type="str",
         default="",
-        help="accepted for compatibility with the original gateway; has no effect",
+        help=why,
         env=env,
         env_aliases=aliases,
         secret=secret,
@@ -266,13 +272,21 @@ SETTINGS: tuple[Setting, ...] = (
         help="auto: pass through when dialects match, else translate",
         choices=("auto", "passthrough", "translation"),
     ),
-    _str("routes", "", "pattern=>provider rules (comma or newline separated), highest priority"),
-    _str("model_provider_routes", "", "ordered pattern=>provider rules, first match wins"),
+    _str(
+        "routes",
+        "",
+        "pattern=>provider rules (comma or newline separated), tried before model_provider_routes",
+    ),
+    _str(
+        "model_provider_routes",
+        "",
+        "more pattern=>provider rules, tried after routes; the first match wins",
+    ),
     _str("model_aliases", "", "incoming=>target model renames"),
     _path("model_aliases_file", "file of alias lines, reloaded while running"),
     _path("model_aliases_dir", "directory of alias files, reloaded while running"),
     _seconds("model_aliases_reload_sec", 5.0, "how often alias files are re-read"),
-    _str("fallback_adapter", "loopback", "provider used when no rule matches"),
+    _str("fallback_adapter", "", "provider for models no route matches (empty: answer 404)"),
     # --- auth -----------------------------------------------------------------
     _bool("auth_disabled", True, "skip API-key checks (only honoured on loopback)"),
     _bool("insecure", False, "allow a non-loopback bind without auth", flag="--insecure"),
@@ -357,7 +371,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _path("log_file", "log file for all processes ('-' = stderr only)"),
     _path("log_file_daemon", "log file of the gateway daemon (wins over log_file)"),
-    _path("log_file_cli", "log file of management commands"),
+    _legacy(
+        "log_file_cli",
+        why="has no effect: management commands print to the terminal and keep no log file",
+    ),
     _count("log_max_bytes", 100 * 1024 * 1024, "log file size that triggers rotation (bytes)"),
     _count("log_backups", 7, "rotated log files kept"),
     # --- upstreams ------------------------------------------------------------
@@ -367,8 +384,15 @@ SETTINGS: tuple[Setting, ...] = (
     _secret("anthropic_api_key", "key for the Anthropic upstream"),
     _str("anthropic_base_url", "https://api.anthropic.com", "Anthropic API base URL"),
     _str("anthropic_version", "2023-06-01", "anthropic-version header sent upstream"),
-    _count("anthropic_max_tokens", 8192, "max_tokens used when a translated request has none"),
-    _count("openai_completion_max_tokens", 16384, "cap on max_tokens sent to OpenAI (0 = none)"),
+    _count(
+        "anthropic_max_tokens",
+        DEFAULT_MAX_TOKENS,
+        "max_tokens used when a translated request has none",
+    ),
+    _legacy(
+        "openai_completion_max_tokens",
+        why="has no effect: a translated max_tokens is clamped at the model's real output limit",
+    ),
     _seconds("upstream_connect_timeout", 10.0, "upstream connect timeout"),
     _seconds("upstream_read_timeout", 600.0, "upstream silence before giving up"),
     _bool("forward_client_key", False, "send the client's own provider key upstream"),

@@ -20,6 +20,7 @@ from tokligence.auth import (
     key_from_headers,
     parse_role,
     parse_scopes,
+    provider_key_from_headers,
 )
 from tokligence.endpoints import ENDPOINTS, dialect_for_path
 from tokligence.errors import GatewayError
@@ -53,6 +54,26 @@ WRONG = "tok_Wr0ngKeyThatNobodyIssued0000000000000000000"
 )
 def test_key_from_headers(headers: tuple[tuple[str, str], ...], expected: str | None) -> None:
     assert key_from_headers(headers) == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ((), None),
+        ((("authorization", "Bearer sk-provider"),), "sk-provider"),
+        ((("X-Api-Key", " sk-ant-provider "),), "sk-ant-provider"),
+        # A gateway key is never forwarded to a provider, whichever header holds it.
+        ((("authorization", f"Bearer {VALID}"),), None),
+        ((("x-api-key", VALID), ("authorization", "Bearer sk-provider")), "sk-provider"),
+        ((("authorization", f"Bearer {VALID}"), ("x-api-key", "sk-ant")), "sk-ant"),
+        ((("authorization", "Basic dXNlcjpwYXNz"),), None),
+        ((("x-api-key", ""),), None),
+    ],
+)
+def test_provider_key_from_headers(
+    headers: tuple[tuple[str, str], ...], expected: str | None
+) -> None:
+    assert provider_key_from_headers(headers) == expected
 
 
 # Every route the gateway serves, plus the admin API (its routes are the admin module's).

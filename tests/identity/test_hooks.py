@@ -130,7 +130,7 @@ async def test_a_hanging_script_is_killed_at_the_timeout_and_logged(
     )
     hooks = runner(tmp_path, code, timeout=1.5)
     started = trio.current_time()
-    with caplog.at_level(logging.ERROR, logger="tokligence.hooks"):
+    with caplog.at_level(logging.ERROR, logger="tokligence.identity.hooks"):
         assert await hooks.emit("user.deleted", user=ADA) is False
     assert trio.current_time() - started < 10
     assert "timed out after 1.5s on user.deleted and was killed" in caplog.text
@@ -145,7 +145,7 @@ async def test_a_failing_script_is_logged_not_raised(
         "import sys\nsys.stdin.read()\nprint('boom: ' + 'x' * 600, file=sys.stderr)\nsys.exit(3)\n"
     )
     hooks = runner(tmp_path, code)
-    with caplog.at_level(logging.ERROR, logger="tokligence.hooks"):
+    with caplog.at_level(logging.ERROR, logger="tokligence.identity.hooks"):
         assert await hooks.emit("user.updated", user=ADA) is False
     assert "failed on user.updated with exit status 3: " in caplog.text
     assert "boom" not in caplog.text  # only the tail of a long stderr is kept
@@ -154,7 +154,7 @@ async def test_a_failing_script_is_logged_not_raised(
 
 async def test_a_missing_script_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     hooks = HookRunner(tmp_path / "no-such-script")
-    with caplog.at_level(logging.ERROR, logger="tokligence.hooks"):
+    with caplog.at_level(logging.ERROR, logger="tokligence.identity.hooks"):
         assert await hooks.emit("user.created", user=ADA) is False
     assert "could not run for user.created" in caplog.text
 

@@ -9,14 +9,15 @@ from fractions import Fraction
 import pytest
 
 from tokligence.ledger.prices import (
+    ANY_PROVIDER,
     PriceBook,
     PriceEntry,
     cost_usd,
     load_seed,
     parse_price,
     pattern_specificity,
-    select_price,
 )
+from tokligence.routing import pattern_matches
 
 from .rows import T0, make_row
 
@@ -58,6 +59,23 @@ TABLE = (
     # Not in force until T1: before it, the general patterns apply.
     price("late-model", "*", "10", effective_from=T1),
 )
+
+
+def select_price(
+    entries: tuple[PriceEntry, ...], *, model: str, provider: str, at: datetime
+) -> PriceEntry | None:
+    """The oracle: the module doc's rule read literally, entry by entry,
+    against which the price book's cached lookup is checked."""
+    best: PriceEntry | None = None
+    for entry in entries:
+        if entry.effective_from > at or entry.provider not in (ANY_PROVIDER, provider):
+            continue
+        if not pattern_matches(entry.model_pattern, model):
+            continue
+        rank = (entry.specificity, entry.effective_from, entry.id or 0)
+        if best is None or rank > (best.specificity, best.effective_from, best.id or 0):
+            best = entry
+    return best
 
 
 @pytest.mark.parametrize(

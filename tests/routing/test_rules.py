@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tokligence.errors import GatewayError
+from tokligence.errors import GatewayError, PolicyRefusal, fault_rule
 from tokligence.routing import Router, decide_mode, parse_aliases, parse_rules, pattern_matches
 
 
@@ -77,28 +77,40 @@ def test_aliases_rewrite_the_upstream_model_only() -> None:
     assert router.resolve("claude-opus").upstream_model == "claude-opus"
 
 
+OPENAI = ("openai_chat", "openai_responses")
+ANTHROPIC = ("anthropic_messages",)
+
+
 @pytest.mark.parametrize(
     ("mode", "client", "provider", "expected"),
     [
-        ("auto", "openai_chat", "openai_chat", "passthrough"),
-        ("auto", "openai_chat", "anthropic_messages", "translation"),
-        ("passthrough", "openai_chat", "openai_chat", "passthrough"),
-        ("translation", "openai_chat", "anthropic_messages", "translation"),
-        ("passthrough", "openai_chat", None, "native"),
-        ("translation", "anthropic_messages", None, "native"),
+        ("auto", "openai_chat", OPENAI, "passthrough"),
+        ("auto", "openai_responses", OPENAI, "passthrough"),
+        ("auto", "openai_responses", ("openai_chat",), "translation"),
+        ("auto", "openai_chat", ANTHROPIC, "translation"),
+        ("passthrough", "openai_chat", OPENAI, "passthrough"),
+        ("translation", "openai_chat", ANTHROPIC, "translation"),
+        ("passthrough", "openai_chat", (), "native"),
+        ("translation", "anthropic_messages", (), "native"),
     ],
 )
-def test_work_modes(mode: str, client: str, provider: str | None, expected: str) -> None:
-    assert decide_mode(mode, client, provider) == expected  # type: ignore[arg-type]
+def test_work_modes(mode: str, client: str, provider: tuple[str, ...], expected: str) -> None:
+    assert decide_mode(mode, client, "p", provider) == expected  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("mode", "client", "provider"),
     [
-        ("passthrough", "openai_chat", "anthropic_messages"),
-        ("translation", "openai_chat", "openai_chat"),
+        ("passthrough", "openai_chat", ANTHROPIC),
+        ("passthrough", "openai_responses", ("openai_chat",)),
+        ("translation", "openai_chat", OPENAI),
+        ("translation", "anthropic_messages", ANTHROPIC),
     ],
 )
-def test_work_modes_refuse_with_a_clear_error(mode: str, client: str, provider: str) -> None:
-    with pytest.raises(GatewayError, match=f"work_mode={mode}"):
-        decide_mode(mode, client, provider)  # type: ignore[arg-type]
+def test_work_modes_refuse_with_a_clear_error(
+    mode: str, client: str, provider: tuple[str, ...]
+) -> None:
+    with pytest.raises(PolicyRefusal, match=f"work_mode={mode}") as refused:
+        decide_mode(mode, client, "p", provider)  # type: ignore[arg-type]
+    assert (refused.value.status, refused.value.code) == (400, "work_mode_forbids")
+    assert not fault_rule(refused.value).retry

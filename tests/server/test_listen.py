@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import trio
 
 from tokligence.server.http import HttpLimits
@@ -11,14 +13,19 @@ from .test_http import App, render_error
 
 
 def make_server(app: App, *, grace: float = 10.0, max_connections: int = 16) -> Server:
-    return Server(
+    server = Server(
         specs=[ListenerSpec(name="gateway", host="127.0.0.1", port=0, keys=frozenset())],
-        make_handler=lambda keys: app,
         render_error=render_error,
         limits=HttpLimits(max_body_bytes=1024, header_timeout=5, idle_timeout=30),
         max_connections=max_connections,
         grace=grace,
     )
+    return server
+
+
+def serving(server: Server, app: App) -> functools.partial[object]:
+    """``server.serve`` answering with ``app`` on every listener, for ``nursery.start``."""
+    return functools.partial(server.serve, lambda keys: app)
 
 
 async def read_until(stream: trio.SocketStream, marker: bytes) -> bytes:
@@ -42,7 +49,7 @@ async def test_graceful_shutdown_lets_a_stream_in_flight_finish() -> None:
     app = App()
     server = make_server(app)
     async with trio.open_nursery() as nursery:
-        bound: list[Bound] = await nursery.start(server.serve)
+        bound: list[Bound] = await nursery.start(serving(server, app))
         port = bound[0].port
         streaming = await trio.open_tcp_stream("127.0.0.1", port)
         await streaming.send_all(b"GET /stream HTTP/1.1\r\nhost: t\r\n\r\n")
@@ -77,7 +84,7 @@ async def test_grace_period_expiry_cancels_the_stream() -> None:
     app = App()
     server = make_server(app, grace=0.2)
     async with trio.open_nursery() as nursery:
-        bound: list[Bound] = await nursery.start(server.serve)
+        bound: list[Bound] = await nursery.start(serving(server, app))
         streaming = await trio.open_tcp_stream("127.0.0.1", bound[0].port)
         await streaming.send_all(b"GET /stream HTTP/1.1\r\nhost: t\r\n\r\n")
         await read_until(streaming, b"data: first")
@@ -91,7 +98,7 @@ async def test_second_shutdown_skips_the_grace_period() -> None:
     app = App()
     server = make_server(app, grace=3600)
     async with trio.open_nursery() as nursery:
-        bound: list[Bound] = await nursery.start(server.serve)
+        bound: list[Bound] = await nursery.start(serving(server, app))
         streaming = await trio.open_tcp_stream("127.0.0.1", bound[0].port)
         await streaming.send_all(b"GET /stream HTTP/1.1\r\nhost: t\r\n\r\n")
         await read_until(streaming, b"data: first")
@@ -105,7 +112,7 @@ async def test_connection_cap_holds_newcomers_until_a_slot_frees() -> None:
     app = App()
     server = make_server(app, max_connections=1)
     async with trio.open_nursery() as nursery:
-        bound: list[Bound] = await nursery.start(server.serve)
+        bound: list[Bound] = await nursery.start(serving(server, app))
         port = bound[0].port
         first = await trio.open_tcp_stream("127.0.0.1", port)
         await first.send_all(b"GET /stream HTTP/1.1\r\nhost: t\r\n\r\n")

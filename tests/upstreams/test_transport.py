@@ -1,4 +1,4 @@
-"""H11Transport against a real scripted server on 127.0.0.1 (plain TCP and TLS).
+"""PooledTransport against a real scripted server on 127.0.0.1 (plain TCP and TLS).
 
 The server parses requests with h11 and writes responses by hand, so a test can
 cut a response anywhere, stay silent, or close an idle keep-alive connection.
@@ -21,7 +21,7 @@ import httpx
 import pytest
 import trio
 
-from tokligence.upstreams.transport import H11Transport
+from tokligence.upstreams.transport import PooledTransport
 
 WAIT_S = 5.0  # upper bound for anything a test waits on; hitting it is a failure
 SHORT_S = 0.2  # timeouts the tests expect to fire
@@ -190,12 +190,12 @@ async def ok(exchange: Exchange) -> bool:
     return True
 
 
-def client(server: Server, transport: H11Transport, **timeouts: float) -> httpx.AsyncClient:
+def client(server: Server, transport: PooledTransport, **timeouts: float) -> httpx.AsyncClient:
     timeout = httpx.Timeout(WAIT_S, **timeouts)  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=transport, base_url=server.url, timeout=timeout)
 
 
-def origin_counts(transport: H11Transport) -> tuple[int, int]:
+def origin_counts(transport: PooledTransport) -> tuple[int, int]:
     (counts,) = transport.connection_counts().values()
     return counts
 
@@ -209,7 +209,7 @@ async def test_json_post_roundtrip(nursery: trio.Nursery) -> None:
         return True
 
     server = await serve(nursery, echo)
-    async with client(server, H11Transport()) as http:
+    async with client(server, PooledTransport()) as http:
         response = await http.post("/v1/chat/completions?x=1", json={"model": "m", "n": 1})
     assert response.status_code == 200
     assert response.json() == {"model": "m", "n": 1}
@@ -244,7 +244,7 @@ async def test_sse_chunks_flow_one_at_a_time(nursery: trio.Nursery) -> None:
     server = await serve(nursery, sse)
     got: list[bytes] = []
     async with (
-        client(server, H11Transport()) as http,
+        client(server, PooledTransport()) as http,
         http.stream("POST", "/s", json={}) as response,
     ):
         assert response.headers["content-type"] == "text/event-stream"
@@ -256,7 +256,7 @@ async def test_sse_chunks_flow_one_at_a_time(nursery: trio.Nursery) -> None:
 
 async def test_keep_alive_reuses_one_connection(nursery: trio.Nursery) -> None:
     server = await serve(nursery, ok)
-    transport = H11Transport()
+    transport = PooledTransport()
     async with client(server, transport) as http:
         for _ in range(10):
             assert (await http.post("/", content=b"x")).json() == {"ok": True}
@@ -278,7 +278,7 @@ async def test_fifty_concurrent_requests(nursery: trio.Nursery) -> None:
 
     server = await serve(nursery, gated)
     results: dict[int, bytes] = {}
-    transport = H11Transport(max_connections=cap)
+    transport = PooledTransport(max_connections=cap)
     async with client(server, transport) as http:
 
         async def one(i: int) -> None:
@@ -296,7 +296,7 @@ async def test_fifty_concurrent_requests(nursery: trio.Nursery) -> None:
 async def test_pool_cap_limits_connections(nursery: trio.Nursery) -> None:
     server = await serve(nursery, ok)
     async with (
-        client(server, H11Transport(max_connections=2)) as http,
+        client(server, PooledTransport(max_connections=2)) as http,
         trio.open_nursery() as requests,
     ):
         for _ in range(5):
@@ -314,7 +314,7 @@ async def test_pool_timeout(nursery: trio.Nursery) -> None:
         return await ok(exchange)
 
     server = await serve(nursery, held)
-    async with client(server, H11Transport(max_connections=1), pool=SHORT_S) as http:
+    async with client(server, PooledTransport(max_connections=1), pool=SHORT_S) as http:
         async with trio.open_nursery() as first:
             first.start_soon(http.get, "/")
             await server.wait_for(lambda: len(server.exchanges) == 1)
@@ -335,7 +335,7 @@ async def test_most_recently_used_connection_is_reused_first(nursery: trio.Nurse
         return await ok(exchange)
 
     server = await serve(nursery, in_order)
-    async with client(server, H11Transport()) as http:
+    async with client(server, PooledTransport()) as http:
         done = {1: trio.Event(), 2: trio.Event()}
 
         async def request(conn_id: int) -> None:
@@ -356,7 +356,7 @@ async def test_most_recently_used_connection_is_reused_first(nursery: trio.Nurse
 
 async def test_idle_expiry_and_max_idle(nursery: trio.Nursery) -> None:
     server = await serve(nursery, ok)
-    async with client(server, H11Transport(keepalive_expiry=0)) as http:
+    async with client(server, PooledTransport(keepalive_expiry=0)) as http:
         await http.get("/")
         await http.get("/")
     assert server.accepted == 2  # the first connection had expired
@@ -368,7 +368,7 @@ async def test_idle_expiry_and_max_idle(nursery: trio.Nursery) -> None:
         return await ok(exchange)
 
     server = await serve(nursery, gated)
-    transport = H11Transport(max_idle=1)
+    transport = PooledTransport(max_idle=1)
     async with client(server, transport) as http:
         async with trio.open_nursery() as requests:
             for _ in range(3):
@@ -383,7 +383,7 @@ async def test_idle_expiry_and_max_idle(nursery: trio.Nursery) -> None:
 
 async def test_aclose_closes_pooled_connections(nursery: trio.Nursery) -> None:
     server = await serve(nursery, ok)
-    transport = H11Transport()
+    transport = PooledTransport()
     async with client(server, transport) as http:
         await http.get("/")
         assert server.open == 1
@@ -416,7 +416,7 @@ async def test_response_framings(nursery: trio.Nursery, raw: bytes, reused: bool
         return b"connection: close" not in raw
 
     server = await serve(nursery, framed)
-    async with client(server, H11Transport()) as http:
+    async with client(server, PooledTransport()) as http:
         for _ in range(2):
             assert (await http.get("/")).content == b"0123456789"
     assert server.accepted == (1 if reused else 2)
@@ -435,7 +435,7 @@ async def test_streaming_request_body_and_head(nursery: trio.Nursery) -> None:
             yield piece
 
     server = await serve(nursery, answer)
-    async with client(server, H11Transport()) as http:
+    async with client(server, PooledTransport()) as http:
         assert (await http.post("/", content=parts())).content == b"abcdef"
         response = await http.head("/")
         assert (response.status_code, response.content) == (200, b"")
@@ -457,7 +457,7 @@ async def test_stale_keep_alive_is_retried_on_a_fresh_connection(
         return exchange.conn_id > 1
 
     server = await serve(nursery, answer_then_hang_up)
-    async with client(server, H11Transport()) as http:
+    async with client(server, PooledTransport()) as http:
         assert (await http.post("/", content=b"one")).content == b"one"
         await server.wait_for(lambda: server.open == 0)  # the pooled connection is now dead
         assert (await http.post("/", content=b"two")).content == b"two"
@@ -499,7 +499,7 @@ async def test_no_retry_once_response_bytes_arrived(
         return False
 
     server = await serve(nursery, second_is_cut)
-    transport = H11Transport()
+    transport = PooledTransport()
     async with client(server, transport) as http:
         await http.get("/")
         with pytest.raises(error) as caught:
@@ -515,7 +515,7 @@ async def test_fresh_connection_closed_without_answer_is_not_retried(nursery: tr
         return False
 
     server = await serve(nursery, hang_up)
-    async with client(server, H11Transport()) as http:
+    async with client(server, PooledTransport()) as http:
         with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
             await http.get("/")
     assert len(server.exchanges) == 1
@@ -527,7 +527,7 @@ async def test_cut_body_message(nursery: trio.Nursery) -> None:
         return False
 
     server = await serve(nursery, cut)
-    async with client(server, H11Transport()) as http, http.stream("GET", "/") as response:
+    async with client(server, PooledTransport()) as http, http.stream("GET", "/") as response:
         with pytest.raises(
             httpx.RemoteProtocolError,
             match="peer closed connection without sending complete message body",
@@ -545,7 +545,7 @@ async def test_read_timeout_on_a_silent_server(nursery: trio.Nursery) -> None:
         return False
 
     server = await serve(nursery, silent)
-    transport = H11Transport()
+    transport = PooledTransport()
     async with client(server, transport, read=SHORT_S) as http:
         with pytest.raises(httpx.ReadTimeout) as caught:
             await http.get("/silent")
@@ -561,7 +561,7 @@ async def test_read_timeout_mid_body(nursery: trio.Nursery) -> None:
         return False
 
     server = await serve(nursery, stalls)
-    async with client(server, H11Transport(), read=SHORT_S) as http:
+    async with client(server, PooledTransport(), read=SHORT_S) as http:
         async with http.stream("GET", "/") as response:
             pieces = response.aiter_raw()
             assert await pieces.__anext__() == b"data: 1\n\n"
@@ -583,7 +583,7 @@ async def test_write_timeout(nursery: trio.Nursery) -> None:
     port = listeners[0].socket.getsockname()[1]
     body = b"x" * (16 * 1024 * 1024)
     async with httpx.AsyncClient(
-        transport=H11Transport(), timeout=httpx.Timeout(WAIT_S, write=SHORT_S)
+        transport=PooledTransport(), timeout=httpx.Timeout(WAIT_S, write=SHORT_S)
     ) as http:
         with pytest.raises(httpx.WriteTimeout):
             await http.post(f"http://127.0.0.1:{port}/", content=body)
@@ -593,7 +593,7 @@ async def test_connect_error_on_a_closed_port() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    transport = H11Transport()
+    transport = PooledTransport()
     async with httpx.AsyncClient(transport=transport) as http:
         with pytest.raises(httpx.ConnectError) as caught:
             await http.get(f"http://127.0.0.1:{port}/x")
@@ -607,7 +607,7 @@ async def test_content_length_added_when_missing(nursery: trio.Nursery) -> None:
         return True
 
     server = await serve(nursery, echo)
-    transport = H11Transport()
+    transport = PooledTransport()
     # With an explicit stream httpx prepares no headers: no Host, no length.
     hostless = httpx.Request("POST", server.url, stream=httpx.ByteStream(b"abc"))
     with pytest.raises(httpx.LocalProtocolError, match="Host"):
@@ -629,7 +629,7 @@ async def test_connect_timeout_covers_the_tls_handshake(nursery: trio.Nursery) -
         partial(trio.serve_tcp, never_answers_hello, 0, host="127.0.0.1")
     )
     port = listeners[0].socket.getsockname()[1]
-    transport = H11Transport(ssl_context=ssl.create_default_context(cadata=TEST_CA_PEM))
+    transport = PooledTransport(ssl_context=ssl.create_default_context(cadata=TEST_CA_PEM))
     timeout = httpx.Timeout(WAIT_S, connect=SHORT_S)
     async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:
         with pytest.raises(httpx.ConnectTimeout):
@@ -639,7 +639,7 @@ async def test_connect_timeout_covers_the_tls_handshake(nursery: trio.Nursery) -
 
 async def test_unsupported_scheme() -> None:
     with pytest.raises(httpx.UnsupportedProtocol):
-        await H11Transport().handle_async_request(httpx.Request("GET", "ftp://127.0.0.1/x"))
+        await PooledTransport().handle_async_request(httpx.Request("GET", "ftp://127.0.0.1/x"))
 
 
 # ---------------------------------------------------------------- abandoned responses
@@ -660,7 +660,7 @@ def stream_forever(first: bytes) -> Responder:
 
 async def test_partially_read_response_is_not_reused(nursery: trio.Nursery) -> None:
     server = await serve(nursery, stream_forever(b"data: 1\n\n"))
-    transport = H11Transport()
+    transport = PooledTransport()
     async with client(server, transport) as http:
         async with http.stream("GET", "/stream") as response:
             async for _ in response.aiter_raw():
@@ -680,7 +680,7 @@ async def test_closing_early_after_the_whole_body_arrived_keeps_the_connection(
         return True
 
     server = await serve(nursery, whole_in_one_send)
-    transport = H11Transport()
+    transport = PooledTransport()
     async with client(server, transport) as http:
         async with http.stream("GET", "/") as response:
             async for _ in response.aiter_raw():
@@ -692,7 +692,7 @@ async def test_closing_early_after_the_whole_body_arrived_keeps_the_connection(
 
 async def test_cancellation_mid_stream_closes_the_connection(nursery: trio.Nursery) -> None:
     server = await serve(nursery, stream_forever(b"data: 1\n\n"))
-    transport = H11Transport()
+    transport = PooledTransport()
     got: list[bytes] = []
     async with client(server, transport) as http:
         with trio.CancelScope() as scope:
@@ -714,7 +714,7 @@ async def test_cancellation_while_waiting_for_the_head(nursery: trio.Nursery) ->
         return False
 
     server = await serve(nursery, silent)
-    transport = H11Transport(max_connections=1)
+    transport = PooledTransport(max_connections=1)
     async with client(server, transport) as http:
         async with trio.open_nursery() as tasks:
             tasks.start_soon(http.get, "/")
@@ -764,12 +764,12 @@ async def test_https_roundtrip(
     create_default_context = ssl.create_default_context
     trusting = create_default_context(cadata=TEST_CA_PEM)
     if given_context:
-        transport = H11Transport(ssl_context=trusting)
+        transport = PooledTransport(ssl_context=trusting)
     else:
         # The stdlib default context, made to trust the test CA: the transport's
         # own default path (lazy creation, ALPN) is what runs.
         monkeypatch.setattr(ssl, "create_default_context", lambda: trusting)
-        transport = H11Transport()
+        transport = PooledTransport()
     async with httpx.AsyncClient(transport=transport) as http:
         for _ in range(3):
             response = await http.get(f"https://localhost:{server.port}/")
@@ -784,7 +784,7 @@ async def test_https_untrusted_certificate_is_a_connect_error(
     nursery: trio.Nursery, tls_server_context: ssl.SSLContext
 ) -> None:
     server = await serve_tls(nursery, tls_server_context)
-    transport = H11Transport()  # system trust store: does not know the test CA
+    transport = PooledTransport()  # system trust store: does not know the test CA
     async with httpx.AsyncClient(transport=transport) as http:
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             await http.get(f"https://localhost:{server.port}/")
@@ -803,7 +803,7 @@ async def test_https_read_timeout_mid_body(
         return False
 
     server = await serve_tls(nursery, tls_server_context, stalls)
-    transport = H11Transport(ssl_context=ssl.create_default_context(cadata=TEST_CA_PEM))
+    transport = PooledTransport(ssl_context=ssl.create_default_context(cadata=TEST_CA_PEM))
     timeout = httpx.Timeout(WAIT_S, read=SHORT_S)
     async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:
         async with http.stream("GET", f"https://localhost:{server.port}/") as response:

@@ -37,7 +37,7 @@ import peewee
 import trio
 
 from ..auth import Principal
-from ..errors import GatewayError, invalid
+from ..errors import ClientError, InternalError, invalid
 from ..identity.service import IdentityService
 from ..ledger import db as dbmod
 from ..ledger import prices as pricemod
@@ -48,7 +48,7 @@ from . import PREFIX, api_input
 from .api_output import deleted_json, entry_json, key_json, price_json, usage_json, user_json
 from .values import parse_id
 
-log = logging.getLogger("tokligence.admin")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RESPONSE_HEADERS = (("content-type", "application/json"), ("cache-control", "no-store"))
@@ -148,7 +148,7 @@ class AdminApi:
             handler = route.methods.get(request.method)
             if handler is None:
                 allow = ", ".join(sorted(route.methods))
-                raise GatewayError(
+                raise ClientError(
                     "method_not_allowed",
                     f"method {request.method} is not allowed on {PREFIX}{tail}; allowed: {allow}",
                     headers=(("allow", allow),),
@@ -164,7 +164,7 @@ class AdminApi:
             )
             await responder.respond(status, list(RESPONSE_HEADERS), dumps(payload))
             return
-        raise GatewayError(
+        raise ClientError(
             "not_found",
             f"no such admin endpoint: {request.method} {PREFIX}{tail}",
             code="unknown_url",
@@ -291,7 +291,7 @@ class AdminApi:
 
     def _ledger(self) -> peewee.Database:
         if self._ledger_db is None:
-            raise GatewayError(
+            raise InternalError(
                 "unavailable",
                 "the ledger is disabled (ledger_enabled = false): no usage or prices are kept",
                 code="ledger_disabled",
@@ -373,6 +373,6 @@ def add_price(db: peewee.Database, wanted: api_input.NewPrice) -> pricemod.Price
                 effective_from=wanted.effective_from,
             )
     except ValueError as error:
-        raise GatewayError(
+        raise ClientError(
             "invalid_request", str(error), status=409, param="effective_from", code="price_exists"
         ) from None

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..canonical import Message, Request, TextPart, ToolCallPart, ToolResultPart
-from ..errors import GatewayError
+from ..errors import GatewayError, PolicyRefusal
 from ..fronts.base import Front
 from ..wire.json_body import dumps
 from .guard_wire import with_wire_note
@@ -167,7 +167,7 @@ def refusal(verdict: Verdict) -> GatewayError:
     """The stop: a 400 whose code is :data:`REFUSAL_CODE` in the OpenAI
     envelopes, in the ``x-tokligence-error-code`` header for every dialect,
     and at the start of the message (Anthropic's envelope has no code)."""
-    return GatewayError(
+    return PolicyRefusal(
         "invalid_request",
         f"{REFUSAL_CODE}: the conversation ends with {_describe(verdict.tools)} "
         f"{verdict.count} times in a row, so the gateway stopped the loop. Change the approach "

@@ -1,138 +1,147 @@
-"""One model call, from the client's body to the last byte of the answer.
+"""One model call, owned from the client's body to its ledger facts.
 
 Theory of operation
 -------------------
-1. **Route.** The body is decoded once; its ``model`` picks a route: an
-   ordered list of providers (primary first, then fallbacks). For each, the
-   work mode decides *native* (loopback), *passthrough* (the provider speaks
-   the client's dialect) or *translation*; targets a mode forbids are
-   skipped, and if none is left the mode's error is the answer. Then
-   :func:`~tokligence.call.prepare.prepare` readies the request for those targets
-   (stored Responses history, the repeated-tool-call guard).
-2. **Attempt.** Targets are tried in order; each gets up to
-   ``max_retries`` retries with exponential backoff (an upstream's
-   ``retry-after`` is honoured up to ``retry_max_wait``) on connect errors,
-   timeouts, 429 and 5xx. An open circuit breaker skips a target at once.
-3. **Point of no return.** An attempt counts as started when its first
-   canonical event arrives (translation) or its response head arrives with
-   a non-retryable status (passthrough). Until then nothing has reached the
-   client, so any failure may still go to the next attempt. After it, a
-   failure becomes the dialect's in-stream error event and a clean close.
-4. **Answer.** Streams are written event by event, with keep-alives while a
-   network upstream is silent (the renderer's own keep-alive frame, or an
-   SSE comment between relayed events). Passthrough relays the upstream's
-   status, headers and bytes untouched and only sniffs usage.
+Every request to a model endpoint (chat, Responses, Messages,
+``count_tokens``, embeddings) is one :class:`ModelCall`, created by
+:class:`ModelCalls` (what all calls share) and read top to bottom in
+:meth:`ModelCall.run`:
 
-Usage is tracked on every path for the access record (and the ledger):
-reported usage when the upstream gives it, otherwise an estimate flagged as
-such.
+1. **Read.** The body is decoded once; its ``model`` (and ``stream``) are
+   the first facts of the call.
+2. **Route and plan.** The model picks a route (``routing/rules.py``): an
+   ordered list of providers, primary first. :func:`.targets.plan_targets`
+   asks the work mode how each may serve the call (native, passthrough or
+   translation) and drops the ones it forbids.
+3. **Prepare** (model endpoints): stored Responses history, foreign proofs,
+   the repeated-tool-call guard (:mod:`.prepare`).
+4. **Attempt.** Targets are tried in order; each gets up to
+   ``max_retries`` retries with jittered exponential backoff (an upstream's
+   ``retry-after`` is honoured up to ``max_wait``). Whether a failure is
+   retried, and whether it counts against the upstream's circuit breaker,
+   is the fault table's answer (``errors.py``); an open breaker skips a
+   target at once.
+5. **Answer**, by mode: :mod:`.passthrough` relays the provider's bytes;
+   :mod:`.translated` renders canonical events in the client's dialect;
+   ``count_tokens`` without an Anthropic counter, and embeddings of the
+   loopback model, are answered by the gateway itself.
+6. **Point of no return.** Until the first byte reaches the client any
+   failure may go to the next attempt; after it, a failure becomes the
+   dialect's in-stream error and a clean close.
+
+The facts of the call (model, provider, mode, usage, error) are kept in
+one :class:`CallFacts` as the stages return, and written into the
+request's access record once, when the call is over however it ended:
+the access log and the ledger read them there.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import trio
 
+from ..agents.guard import REFUSAL_CODE
 from ..agents.safety import AgentSafety
 from ..agents.shell import fixed_shell_calls, wants_argv
-from ..canonical import (
-    Collector,
-    Event,
-    Finish,
-    IncompleteStream,
-    MessageStart,
-    Request,
-    StreamError,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
-    UsageUpdate,
-    merge_usage,
-)
-from ..canonical.tokens import request_tokens, text_tokens
-from ..errors import GatewayError, from_kind, invalid
-from ..fronts.base import Front, IllegalStreamEvent
+from ..auth import provider_key_from_headers
+from ..canonical import Request, Usage
+from ..canonical.tokens import request_tokens
+from ..codecs.base import DEFAULT_MAX_TOKENS
+from ..errors import GatewayError, UpstreamUnreachable, fault_rule, invalid
+from ..fronts.anthropic_messages import AnthropicMessagesFront
+from ..fronts.base import Front
+from ..fronts.openai_embeddings import EmbeddingsRequest, parse_embeddings, render_embeddings
+from ..fronts.registry import FRONTS
 from ..responses_store.store import ResponseStore
-from ..responses_store.turns import TurnSink, sink_for
+from ..responses_store.turns import sink_for
 from ..routing import Route, Router, WorkMode
-from ..server.exchange import JSON_HEADERS, HttpRequest, Responder
-from ..upstreams.base import Upstream
-from ..upstreams.client import CallContext, ProviderClient, client_key_of
-from ..wire.json_body import load_object
-from ..wire.sse_write import SSE_HEADERS
-from .passthrough import RETRYABLE_STATUS, Relay
+from ..server.exchange import JSON_HEADERS, AccessRecord, HttpRequest, Responder
+from ..upstreams.base import CallContext, Upstream
+from ..wire.json_body import dumps, load_object
+from .passthrough import relay_call, relay_whole
 from .prepare import prepare
-from .pump import pump
+from .targets import Target, plan_targets
+from .translated import answer_stream, answer_whole, first_event, renamed
+from .usage import EventMeter, RelayMeter
 
-log = logging.getLogger("tokligence.gateway")
+log = logging.getLogger(__name__)
 
-Mode = Literal["native", "passthrough", "translation"]
+ESTIMATE_HEADER = "x-tokligence-token-estimate"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RetryPolicy:
     max_retries: int = 2
-    backoff: float = 0.5
-    max_wait: float = 30.0
-    keepalive: float = 15.0
-    default_max_tokens: int = 8192
+    backoff: float = 0.5  # seconds before the first retry (then doubled)
+    max_wait: float = 30.0  # a longer retry-after goes to the next target
+
+    def delay(self, error: GatewayError, attempt: int) -> float | None:
+        """Seconds before retrying after ``error``; None: not on this target."""
+        if error.retry_after is not None:
+            return error.retry_after if error.retry_after <= self.max_wait else None
+        # Full jitter keeps many clients from retrying in lock step.
+        return random.uniform(0, self.backoff * (2**attempt))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Target:
-    upstream: Upstream
-    mode: Mode
+class CallKind:
+    """What the client called, as the call needs to know it."""
+
+    action: str  # the endpoint's action
+    dialect: str  # the client's dialect, as recorded
+    passes_to: str  # the dialect a provider must speak to take the call as passthrough
 
 
-def _retryable(error: GatewayError) -> bool:
-    return error.kind in ("unavailable", "timeout") or error.status in RETRYABLE_STATUS
+CALL_KINDS: Mapping[str, CallKind] = {
+    kind.action: kind
+    for kind in (
+        CallKind(action="chat", dialect="openai_chat", passes_to="openai_chat"),
+        CallKind(action="responses", dialect="openai_responses", passes_to="openai_responses"),
+        CallKind(action="messages", dialect="anthropic_messages", passes_to="anthropic_messages"),
+        CallKind(
+            action="count_tokens", dialect="anthropic_messages", passes_to="anthropic_messages"
+        ),
+        # Any provider of the OpenAI kind (it speaks Chat) has /embeddings.
+        CallKind(action="embeddings", dialect="openai_embeddings", passes_to="openai_chat"),
+    )
+}
 
 
-def _is_health_failure(error: GatewayError) -> bool:
-    """Failures that say the upstream is unwell (429 says it is alive)."""
-    return error.kind in ("unavailable", "timeout") or error.status >= 500
+@dataclass(kw_only=True, slots=True)
+class CallFacts:
+    """What one call came to, for the access log and the ledger."""
+
+    dialect: str
+    model: str | None = None
+    stream: bool = False
+    provider: str | None = None
+    upstream_model: str | None = None
+    mode: str | None = None
+    usage: Usage | None = None
+    error: str | None = None
+
+    def write_to(self, record: AccessRecord) -> None:
+        record.dialect = self.dialect
+        record.model = self.model
+        record.stream = self.stream
+        record.provider = self.provider
+        record.upstream_model = self.upstream_model
+        record.mode = self.mode
+        record.usage = self.usage
+        record.error = self.error
 
 
-class UsageTracker:
-    """Reported usage from the events, or an estimate when none came."""
-
-    def __init__(self, request: Request | None, fallback_input: int) -> None:
-        self.reported: Usage | None = None
-        self.output_chars: list[str] = []
-        self.input_estimate = request_tokens(request) if request is not None else fallback_input
-
-    def observe(self, event: Event) -> None:
-        usage = event.usage if isinstance(event, UsageUpdate | MessageStart) else None
-        if usage is not None:
-            self.reported = merge_usage(self.reported, usage)
-        if isinstance(event, TextDelta):
-            self.output_chars.append(event.text)
-        elif isinstance(event, ToolCallDelta):
-            self.output_chars.append(event.arguments)
-
-    def result(self, *, complete: bool) -> Usage:
-        if self.reported is not None and self.reported.output_tokens and complete:
-            return self.reported
-        estimate = Usage(
-            input_tokens=self.input_estimate,
-            output_tokens=text_tokens("".join(self.output_chars)),
-            estimated=True,
-        )
-        return merge_usage(estimate, self.reported) if self.reported else estimate
-
-
-class ModelCall:
-    """The model-call stage of the pipeline, shared by the three dialects."""
+class ModelCalls:
+    """What every model call shares: routing, upstreams, policies, stores."""
 
     def __init__(
         self,
@@ -140,107 +149,135 @@ class ModelCall:
         router: Router,
         upstreams: Mapping[str, Upstream],
         work_mode: WorkMode,
-        policy: RetryPolicy,
+        retry: RetryPolicy,
+        keepalive: float = 15.0,
+        default_max_tokens: int = DEFAULT_MAX_TOKENS,
         safety: AgentSafety | None = None,
+        responses: ResponseStore | None = None,
     ) -> None:
         self.router = router
         self.upstreams = upstreams
         self.work_mode = work_mode
-        self.policy = policy
+        self.retry = retry
+        self.keepalive = keepalive  # seconds of upstream silence before a keep-alive
+        self.default_max_tokens = default_max_tokens
         self.safety = safety or AgentSafety()
-        self.relay = Relay(keepalive=policy.keepalive)
-        # Stored Responses turns; set by app.run once the database is open.
-        self.responses: ResponseStore | None = None
+        self.responses = responses  # stored Responses turns
 
-    # ------------------------------------------------------------ targets
+    async def run(self, action: str, http: HttpRequest, responder: Responder) -> None:
+        await ModelCall(self, CALL_KINDS[action], http, responder).run()
 
-    def targets(self, route: Route, dialect: str) -> list[Target]:
-        out: list[Target] = []
-        refusal: GatewayError | None = None
-        for name in route.providers:
-            upstream = self.upstreams.get(name)
-            if upstream is None:
-                refusal = GatewayError("unavailable", f"provider {name!r} is not configured")
-                continue
-            if not upstream.dialects:
-                out.append(Target(upstream=upstream, mode="native"))
-                continue
-            native = dialect in upstream.dialects
-            if self.work_mode == "passthrough" and not native:
-                refusal = GatewayError(
-                    "invalid_request",
-                    f"work_mode=passthrough does not support translation ({dialect} client, "
-                    f"provider {name} speaks {', '.join(upstream.dialects)})",
-                    code="work_mode_forbids",
-                )
-                continue
-            if self.work_mode == "translation" and native:
-                refusal = GatewayError(
-                    "invalid_request",
-                    f"work_mode=translation does not support passthrough ({dialect} client "
-                    f"and provider {name})",
-                    code="work_mode_forbids",
-                )
-                continue
-            out.append(Target(upstream=upstream, mode="passthrough" if native else "translation"))
-        if not out:
-            raise refusal or GatewayError(
-                "unavailable", f"no provider for model {route.requested_model!r}"
-            )
-        return out
 
-    # ------------------------------------------------------------ entry
+class ModelCall:
+    """One call: see the module docstring for its stages."""
 
-    async def run(self, front: Front, http: HttpRequest, responder: Responder) -> None:
-        responder.record.dialect = front.dialect
-        obj = load_object(http.body)
-        model = obj.get("model")
-        stream = obj.get("stream") is True
-        responder.record.stream = stream
+    def __init__(
+        self, shared: ModelCalls, kind: CallKind, http: HttpRequest, responder: Responder
+    ) -> None:
+        self.shared = shared
+        self.kind = kind
+        self.http = http
+        self.responder = responder
+        self.facts = CallFacts(dialect=kind.dialect)
+        self.obj: dict[str, Any] = {}  # the decoded body (model endpoints)
+        self.request: Request | None = None  # canonical, when a target needs it
+        self.embeddings: EmbeddingsRequest | None = None
+        self.meter: EventMeter | RelayMeter | None = None  # the current attempt's
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self.meter is not None:
+                self.facts.usage = self.meter.usage()
+                self.facts.error = self.facts.error or self.meter.error
+            self.facts.write_to(self.responder.record)
+
+    async def _run(self) -> None:
+        model = self._read()
+        route = self.shared.router.resolve(model)
+        targets = plan_targets(
+            route,
+            self.shared.upstreams,
+            work_mode=self.shared.work_mode,
+            dialect=self.kind.passes_to,
+        )
+        if self.kind.action in ("chat", "responses", "messages"):
+            await self._prepare(targets)
+        self.context = CallContext(
+            client_key=provider_key_from_headers(self.http.headers),
+            client_headers=self.http.headers,
+            query=self.http.query,
+            default_max_tokens=self.shared.default_max_tokens,
+        )
+        await self._attempts(route, targets)
+
+    # ------------------------------------------------------------ read, prepare
+
+    @property
+    def front(self) -> Front:
+        return FRONTS[self.kind.dialect]
+
+    def _read(self) -> str:
+        """Decode the body; the model it names."""
+        if self.kind.action == "embeddings":
+            self.embeddings = parse_embeddings(self.http.body)
+            self.facts.model = self.embeddings.model
+            return self.embeddings.model
+        if self.kind.action == "count_tokens":
+            front = self.front
+            assert isinstance(front, AnthropicMessagesFront)
+            self.request = front.parse_count_tokens(self.http.body)
+            self.facts.model = self.request.model
+            return self.request.model
+        self.obj = load_object(self.http.body)
+        model = self.obj.get("model")
+        self.facts.stream = self.obj.get("stream") is True
         if not isinstance(model, str) or not model:
-            front.parse_object(obj)  # raises the dialect's precise error
+            self.front.parse_object(self.obj)  # raises the dialect's precise error
             raise invalid("'model' is required", param="model")
-        responder.record.model = model
-        route = self.router.resolve(model)
-        targets = self.targets(route, front.dialect)
+        self.facts.model = model
+        return model
+
+    async def _prepare(self, targets: list[Target]) -> None:
         prepared = await prepare(
-            front,
-            http,
-            obj,
+            self.front,
+            self.http,
+            self.obj,
             passthrough=[t.mode == "passthrough" for t in targets],
-            responder=responder,
-            responses=self.responses,
-            safety=self.safety,
+            user_id=self.responder.record.user_id,
+            responses=self.shared.responses,
+            safety=self.shared.safety,
         )
-        obj, http, request = prepared.obj, prepared.http, prepared.request
-        context = CallContext(
-            client_key=client_key_of(http.headers),
-            client_headers=http.headers,
-            query=http.query,
-            default_max_tokens=self.policy.default_max_tokens,
-        )
+        if prepared.refusal is not None:
+            self.facts.error = REFUSAL_CODE
+            raise prepared.refusal
+        self.obj, self.http, self.request = prepared.obj, prepared.http, prepared.request
+
+    # ------------------------------------------------------------ attempts
+
+    async def _attempts(self, route: Route, targets: list[Target]) -> None:
+        retry = self.shared.retry
         last: GatewayError | None = None
         final_index = len(targets) - 1
         for index, target in enumerate(targets):
-            breaker = getattr(target.upstream, "breaker", None)
-            for attempt in range(self.policy.max_retries + 1):
-                if breaker is not None and not breaker.allow(trio.current_time()):
-                    last = GatewayError(
+            breaker = target.upstream.breaker
+            for attempt in range(retry.max_retries + 1):
+                if not breaker.allow(trio.current_time()):
+                    last = UpstreamUnreachable(
                         "unavailable", f"upstream {target.upstream.name} is failing; circuit open"
                     )
                     break
-                last_try = index == final_index and attempt == self.policy.max_retries
+                last_try = index == final_index and attempt == retry.max_retries
                 try:
-                    done = await self._attempt(
-                        front, target, route, obj, http, request, context, responder, last_try
-                    )
+                    await self._answer(route, target, last_try)
                 except GatewayError as error:
-                    if breaker is not None:
-                        if _is_health_failure(error):
-                            breaker.failure(trio.current_time())
-                        else:
-                            breaker.release()
-                    if not _retryable(error) or responder.started:
+                    rule = fault_rule(error)
+                    if rule.breaker:
+                        breaker.failure(trio.current_time())
+                    else:
+                        breaker.release()
+                    if not rule.retry or self.responder.started:
                         raise
                     last = error
                     log.warning(
@@ -249,44 +286,58 @@ class ModelCall:
                         attempt + 1,
                         error.message,
                     )
-                    delay = self._delay(error, attempt)
-                    if delay is None or attempt == self.policy.max_retries:
+                    delay = retry.delay(error, attempt)
+                    if delay is None or attempt == retry.max_retries:
                         break  # to the next target
                     await trio.sleep(delay)
                     continue
-                if breaker is not None:
-                    breaker.success()
-                if done:
-                    return
-        raise last or GatewayError("unavailable", "no upstream answered")
+                breaker.success()
+                return
+        raise last or UpstreamUnreachable("unavailable", "no upstream answered")
 
-    def _delay(self, error: GatewayError, attempt: int) -> float | None:
-        if error.retry_after is not None:
-            return error.retry_after if error.retry_after <= self.policy.max_wait else None
-        # Full jitter keeps many clients from retrying in lock step.
-        return random.uniform(0, self.policy.backoff * (2**attempt))
+    async def _answer(self, route: Route, target: Target, last_try: bool) -> None:
+        self.facts.provider = target.upstream.name
+        self.facts.mode = target.mode
+        self.facts.upstream_model = route.upstream_model
+        if self.kind.action == "count_tokens":
+            await self._count_tokens(route, target, last_try)
+        elif self.kind.action == "embeddings":
+            await self._embeddings(route, target, last_try)
+        elif target.mode == "passthrough":
+            await self._relay(route, target, last_try)
+        else:
+            await self._translate(route, target)
 
-    async def _attempt(
-        self,
-        front: Front,
-        target: Target,
-        route: Route,
-        obj: dict[str, Any],
-        http: HttpRequest,
-        request: Request | None,
-        context: CallContext,
-        responder: Responder,
-        last_try: bool,
-    ) -> bool:
-        responder.record.provider = target.upstream.name
-        responder.record.mode = target.mode
-        responder.record.upstream_model = route.upstream_model
-        if target.mode == "passthrough":
-            assert isinstance(target.upstream, ProviderClient)
-            return await self.relay.run(
-                front, target.upstream, route, obj, http.body, context, responder, last_try
-            )
-        assert request is not None
+    # ------------------------------------------------------------ answers
+
+    async def _relay(self, route: Route, target: Target, last_try: bool) -> None:
+        meter = self.meter = RelayMeter(
+            self.kind.dialect, target.upstream.usage_reader(self.kind.dialect), self._input_tokens
+        )
+        await relay_call(
+            self.kind.dialect,
+            target.upstream,
+            self.obj,
+            self.http.body,
+            route.upstream_model,
+            self.context,
+            self.responder,
+            meter=meter,
+            keepalive=self.shared.keepalive,
+            last_try=last_try,
+        )
+
+    def _input_tokens(self) -> int:
+        """The local count of the request's input, for a relayed answer
+        whose upstream reported no usage."""
+        try:
+            return request_tokens(self.front.parse_object(self.obj))
+        except GatewayError:
+            return 0  # the upstream took a body we cannot read: no better guess
+
+    async def _translate(self, route: Route, target: Target) -> None:
+        request = self.request
+        assert request is not None  # prepare parsed it: a target is not passthrough
         upstream_request = request
         if route.upstream_model != request.model:
             upstream_request = dataclasses.replace(request, model=route.upstream_model)
@@ -294,143 +345,91 @@ class ModelCall:
             upstream_request,
             response_id=secrets.token_hex(12),
             created=int(time.time()),
-            context=context,
+            context=self.context,
         )
         if upstream_request.model != request.model:
-            # Clients see the name they asked for: Claude Code derives the
-            # context window and features from it (failure mode 20).
-            events = _renamed(events, request.model)
-        if self.safety.shell_normalization and wants_argv(request):
+            events = renamed(events, request.model)
+        if self.shared.safety.shell_normalization and wants_argv(request):
             events = fixed_shell_calls(events)
         async with aclosing(events):  # type: ignore[type-var]
-            first = await _first_event(events)
-            record = responder.record
+            first = await first_event(events)
+            meter = self.meter = EventMeter(request)
+            record = self.responder.record
             sink = sink_for(
-                self.responses, request, obj, user_id=record.user_id, api_key_id=record.api_key_id
+                self.shared.responses,
+                request,
+                self.obj,
+                user_id=record.user_id,
+                api_key_id=record.api_key_id,
             )
             if request.stream:
-                await self._stream(
-                    front, request, first, events, responder, target.upstream.may_stall, sink
+                keepalive = self.shared.keepalive if target.upstream.may_stall else None
+                await answer_stream(
+                    self.front,
+                    request,
+                    events,
+                    first,
+                    self.responder,
+                    meter=meter,
+                    keepalive=keepalive,
+                    sink=sink,
                 )
             else:
-                await self._whole(front, request, first, events, responder, sink)
-        return True
+                await answer_whole(
+                    self.front, request, events, first, self.responder, meter=meter, sink=sink
+                )
 
-    # ------------------------------------------------------------ translation / native
+    async def _count_tokens(self, route: Route, target: Target, last_try: bool) -> None:
+        request = self.request
+        assert request is not None
+        if target.mode == "passthrough":
+            # The upstream's own counter is exact; prefer it. Claude Code's
+            # ?beta=true goes along, as on /v1/messages.
+            await relay_whole(
+                self.kind.dialect,
+                "count_tokens",
+                target.upstream,
+                self._renamed_body(route),
+                self.context,
+                self.responder,
+                last_try=last_try,
+            )
+            return
+        # No counter upstream: the gateway answers with its local estimate,
+        # which errs high and says so.
+        self.facts.mode = "native"
+        front = self.front
+        assert isinstance(front, AnthropicMessagesFront)
+        await self.responder.respond(
+            200,
+            [*JSON_HEADERS, (ESTIMATE_HEADER, "true")],
+            front.render_count_tokens(request_tokens(request)),
+        )
 
-    async def _stream(
-        self,
-        front: Front,
-        request: Request,
-        first: Event | None,
-        events: AsyncIterator[Event],
-        responder: Responder,
-        may_stall: bool,
-        sink: TurnSink | None = None,
-    ) -> None:
-        renderer = front.stream_renderer(request)
-        tracker = UsageTracker(request, 0)
-        state = {"finished": False}
-        await responder.start(200, list(SSE_HEADERS))
+    async def _embeddings(self, route: Route, target: Target, last_try: bool) -> None:
+        request = self.embeddings
+        assert request is not None
+        if target.mode == "passthrough":
+            await relay_whole(
+                "openai_chat",
+                "embeddings",
+                target.upstream,
+                self._renamed_body(route),
+                self.context,
+                self.responder,
+                last_try=last_try,
+            )
+            return
+        computed = await target.upstream.embed(request.inputs, request.dimensions)
+        self.facts.usage = computed.usage
+        await self.responder.respond(
+            200,
+            JSON_HEADERS,
+            render_embeddings(request, computed.vectors, prompt_tokens=computed.usage.input_tokens),
+        )
 
-        async def on_batch(batch: list[Event]) -> None:
-            out: list[bytes] = []
-            try:
-                for event in batch:
-                    tracker.observe(event)
-                    if isinstance(event, Finish):
-                        state["finished"] = True
-                    elif isinstance(event, StreamError):
-                        responder.record.error = event.kind
-                    chunk = renderer.feed(event)
-                    if isinstance(event, Finish) and sink is not None:
-                        chunk = await _stored(sink, renderer, chunk, responder)
-                    out.append(chunk)
-            finally:  # what rendered before a failure still goes out
-                await responder.send(b"".join(out))
-
-        async def on_idle() -> None:
-            await responder.send(renderer.keepalive())
-
-        try:
-            if first is not None:
-                await on_batch([first])
-                interval = self.policy.keepalive if may_stall else None
-                await pump(events, interval, on_batch, on_idle)
-        except GatewayError as error:
-            responder.record.error = error.kind
-            failure = StreamError(kind=error.kind, message=error.message, code=error.code)
-            await responder.send(renderer.feed(failure))
-        except IllegalStreamEvent:
-            # close() renders the dialect's in-stream error: a failure, not a hang.
-            log.exception("upstream produced an illegal event sequence")
-        finally:
-            responder.record.usage = tracker.result(complete=state["finished"])
-            if not state["finished"] and responder.record.error is None:
-                responder.record.error = "api_error"  # cut short: close() says so in-stream
-        await responder.send(renderer.close())
-        await responder.end()
-
-    async def _whole(
-        self,
-        front: Front,
-        request: Request,
-        first: Event | None,
-        events: AsyncIterator[Event],
-        responder: Responder,
-        sink: TurnSink | None = None,
-    ) -> None:
-        collector = Collector()
-        tracker = UsageTracker(request, 0)
-        if first is not None:
-            collector.add(first)
-            tracker.observe(first)
-        async for event in events:
-            collector.add(event)
-            tracker.observe(event)
-        try:
-            response = collector.result()
-        except IncompleteStream as exc:
-            responder.record.usage = tracker.result(complete=False)
-            raise from_kind(exc.kind, str(exc), code=exc.code) from None
-        responder.record.usage = tracker.result(complete=True)
-        body = front.render_response(response, request)
-        if sink is not None:
-            await sink.save(json.loads(body))  # stored before the client hears of it
-        await responder.respond(200, JSON_HEADERS, body)
-
-    # ------------------------------------------------------------ passthrough
-
-
-async def _stored(sink: TurnSink, renderer: Any, chunk: bytes, responder: Responder) -> bytes:
-    """``chunk`` (the terminal event) once its turn is stored; nothing if it
-    could not be: a client told "completed" must be able to continue from
-    it, so it sees a cut stream instead and retries."""
-    final = getattr(renderer, "final_response", None)
-    if final is None:
-        return chunk
-    try:
-        await sink.save(final)
-    except GatewayError as error:
-        responder.record.error = error.kind
-        return b""
-    return chunk
-
-
-async def _renamed(events: AsyncIterator[Event], model: str) -> AsyncIterator[Event]:
-    async with aclosing(events):  # type: ignore[type-var]
-        async for event in events:
-            if isinstance(event, MessageStart):
-                event = dataclasses.replace(event, model=model)
-            yield event
-
-
-async def _first_event(events: AsyncIterator[Event]) -> Event | None:
-    """The first event, or None if there is none. A StreamError before any
-    content is raised instead: nothing has reached the client, so the call
-    may still be retried or fall back."""
-    async for event in events:
-        if isinstance(event, StreamError):
-            raise from_kind(event.kind, event.message, code=event.code)
-        return event
-    return None
+    def _renamed_body(self, route: Route) -> bytes:
+        """The client's bytes, with the upstream's model name if it differs."""
+        if route.upstream_model == route.requested_model:
+            return self.http.body
+        return dumps({**load_object(self.http.body), "model": route.upstream_model})

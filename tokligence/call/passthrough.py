@@ -15,199 +15,199 @@ from a proxy) becomes an error in the client's envelope.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from ..canonical import Usage
-from ..canonical.tokens import request_tokens
-from ..codecs.usage_sniff import UsageSniffer, responses_usage
-from ..errors import GatewayError
-from ..fronts.base import Front
+from ..errors import GatewayError, UpstreamBroken, fault_rule
 from ..fronts.relay_errors import RelayState, relayed_stream_error
-from ..routing import Route
 from ..server.exchange import JSON_HEADERS, Responder
-from ..upstreams.client import CallContext, ProviderClient, Relayed
+from ..upstreams.base import CallContext, Relayed, Upstream
 from ..wire.json_body import dumps
 from ..wire.sse_frames import EventFramer
 from ..wire.sse_write import COMMENT_KEEPALIVE, SSE_HEADERS
 from .pump import pump
+from .usage import RelayMeter
 
-log = logging.getLogger("tokligence.gateway")
+log = logging.getLogger(__name__)
 
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-# Upstream path of a passthrough, by client dialect (relative to the
-# provider's base URL: OpenAI's includes /v1, Anthropic's does not).
+# Upstream path of a passthrough, by what the client called (relative to
+# the provider's base URL: OpenAI's includes /v1, Anthropic's does not).
 PASSTHROUGH_PATHS = {
     "openai_chat": "/chat/completions",
     "openai_responses": "/responses",
     "anthropic_messages": "/v1/messages",
+    "count_tokens": "/v1/messages/count_tokens",
+    "embeddings": "/embeddings",
 }
 
 
-class Relay:
-    """Passthrough calls to one kind of provider, with ``keepalive`` seconds
-    of upstream silence before a keep-alive comment."""
-
-    def __init__(self, *, keepalive: float) -> None:
-        self.keepalive = keepalive
-
-    async def run(
-        self,
-        front: Front,
-        upstream: ProviderClient,
-        route: Route,
-        obj: dict[str, Any],
-        raw: bytes,
-        context: CallContext,
-        responder: Responder,
-        last_try: bool,
-    ) -> bool:
-        dialect = front.dialect
-        stream = obj.get("stream") is True
-        body_obj = obj
-        if route.upstream_model != route.requested_model:
-            body_obj = {**body_obj, "model": route.upstream_model}
-        # Ask OpenAI-style upstreams for usage on streams (the ledger needs
-        # it), and hide the extra chunk from a client that did not ask.
-        hide_usage_chunk = False
-        if dialect == "openai_chat" and stream:
-            options = body_obj.get("stream_options")
-            if not (isinstance(options, dict) and options.get("include_usage") is True):
-                extra = options if isinstance(options, dict) else {}
-                body_obj = {**body_obj, "stream_options": {**extra, "include_usage": True}}
-                hide_usage_chunk = True
-        # Forward the client's own bytes unless something had to change.
-        body = raw if body_obj is obj else dumps(body_obj)
-        reader = responses_usage if dialect == "openai_responses" else upstream.codec.usage_from
-        relayed = await upstream.relay(PASSTHROUGH_PATHS[dialect], body, context)
-        try:
-            if relayed.status in RETRYABLE_STATUS and not last_try:
-                error_body = b"".join([chunk async for chunk in relayed.chunks])
-                raise upstream.error_for(relayed.status, error_body, dict(relayed.headers))
-            if relayed.status >= 400:
-                await self._relay_error(dialect, upstream, relayed, responder)
-                return True
-            content_type = dict(relayed.headers).get("content-type", "")
-            is_sse = "text/event-stream" in content_type
-            sniffer = UsageSniffer(dialect, reader, stream=is_sse)
-            headers = relayed.headers
-            if is_sse:
-                # Whatever the upstream said, a relayed stream must not be
-                # buffered or transformed by anything between us and the client.
-                ours = {name for name, _ in SSE_HEADERS if name != "content-type"}
-                headers = (
-                    *(h for h in headers if h[0] not in ours),
-                    *(h for h in SSE_HEADERS if h[0] in ours),
-                )
-            if not is_sse:
-                # A whole JSON body: read it, then answer with its length in
-                # one write. Nothing has reached the client until it is all
-                # here, so a body that breaks off is still an ordinary error.
-                try:
-                    body = b"".join([chunk async for chunk in relayed.chunks])
-                except GatewayError:
-                    responder.record.usage = _usage(sniffer, front, obj)
-                    raise
-                sniffer.feed(body)
-                responder.record.usage = _usage(sniffer, front, obj)
-                await responder.respond(relayed.status, list(headers), body)
-                return True
-            await responder.start(relayed.status, headers)
-            failure: GatewayError | None = None
-            try:
-                await self._relay_events(relayed, responder, sniffer, hide_usage_chunk)
-            except GatewayError as error:
-                failure = error
-            finally:
-                responder.record.usage = _usage(sniffer, front, obj)
-            if not sniffer.failed and (failure is not None or not sniffer.completed):
-                # The upstream broke off: end with the protocol's in-stream
-                # error, never a silent truncation that looks like success.
-                failure = failure or GatewayError(
-                    "api_error", f"upstream {upstream.name} ended the stream before completion"
-                )
-                log.warning("passthrough from %s broke off: %s", upstream.name, failure.message)
-                responder.record.error = failure.kind
-                state = RelayState(
-                    last_sequence=sniffer.last_sequence,
-                    response_id=sniffer.response_id,
-                    model=sniffer.model,
-                    created_at=sniffer.created_at,
-                )
-                await responder.send(
-                    relayed_stream_error(
-                        dialect, failure.kind, failure.message, failure.code, state
-                    )
-                )
-            elif failure is not None:
-                # The upstream's own in-stream error already went out; the
-                # connection broke after it. End the response there.
-                responder.record.error = failure.kind
-            await responder.end()
-        finally:
-            await relayed.aclose()
-        return True
-
-    async def _relay_error(
-        self, dialect: str, upstream: ProviderClient, relayed: Relayed, responder: Responder
-    ) -> None:
-        """An upstream error status ends the attempts. Its body is relayed as
-        is when it is this protocol's own error envelope; anything else (an
-        HTML page from a proxy, say) becomes our error in the client's
-        envelope, with the upstream's status."""
-        body = b"".join([chunk async for chunk in relayed.chunks])
-        headers = dict(relayed.headers)
-        if not _is_protocol_error(dialect, body):
-            raise upstream.error_for(relayed.status, body, headers)
-        responder.record.error = upstream.error_for(relayed.status, body, headers).kind
-        kept = [(k, v) for k, v in relayed.headers if k != "content-type"]
-        await responder.respond(relayed.status, [*JSON_HEADERS, *kept], body)
-
-    async def _relay_events(
-        self, relayed: Relayed, responder: Responder, sniffer: UsageSniffer, hide_usage_chunk: bool
-    ) -> None:
-        framer = EventFramer()
-
-        async def on_chunks(chunks: list[bytes]) -> None:
-            chunk = b"".join(chunks)
-            sniffer.feed(chunk)
-            frames = framer.feed(chunk)
-            if hide_usage_chunk:
-                frames = [f for f in frames if not _is_usage_only_chunk(f)]
-            if frames:
-                await responder.send(b"".join(frames))
-
-        async def on_idle() -> None:
-            # Only between events: a comment inside one would corrupt it.
-            if framer.at_boundary:
-                await responder.send(COMMENT_KEEPALIVE)
-
-        try:
-            await pump(relayed.chunks, self.keepalive, on_chunks, on_idle)
-        finally:
-            tail = framer.flush()
-            if tail:
-                await responder.send(tail)
-
-
-def _usage(sniffer: UsageSniffer, front: Front, obj: dict[str, Any]) -> Usage:
-    """What the upstream reported, flagged estimated when the stream did not
-    complete; when it reported nothing, an estimate: the request's input by
-    the local counter (which errs high), and about one output token per
-    relayed delta event (OpenAI and Anthropic stream a token or a few per
-    delta), so a cut stream is never accounted as free."""
-    usage = sniffer.finish()
-    if usage is not None:
-        if usage.estimated or sniffer.completed:
-            return usage
-        return dataclasses.replace(usage, estimated=True)
+async def relay_call(
+    dialect: str,
+    upstream: Upstream,
+    obj: dict[str, Any],
+    raw: bytes,
+    upstream_model: str,
+    context: CallContext,
+    responder: Responder,
+    *,
+    meter: RelayMeter,
+    keepalive: float,
+    last_try: bool,
+) -> None:
+    """Relay one model call (chat, Responses, Messages), stream or whole."""
+    stream = obj.get("stream") is True
+    body_obj = obj if upstream_model == obj.get("model") else {**obj, "model": upstream_model}
+    # Ask OpenAI-style upstreams for usage on streams (the ledger needs
+    # it), and hide the extra chunk from a client that did not ask.
+    hide_usage_chunk = False
+    if dialect == "openai_chat" and stream:
+        options = body_obj.get("stream_options")
+        if not (isinstance(options, dict) and options.get("include_usage") is True):
+            extra = options if isinstance(options, dict) else {}
+            body_obj = {**body_obj, "stream_options": {**extra, "include_usage": True}}
+            hide_usage_chunk = True
+    # Forward the client's own bytes unless something had to change.
+    body = raw if body_obj is obj else dumps(body_obj)
+    relayed = await upstream.relay(PASSTHROUGH_PATHS[dialect], body, context)
     try:
-        input_tokens = request_tokens(front.parse_object(obj))
-    except GatewayError:
-        input_tokens = 0  # the upstream took a body we cannot read: no better guess
-    return Usage(input_tokens=input_tokens, output_tokens=sniffer.events, estimated=True)
+        if await _answered_error(dialect, upstream, relayed, responder, meter, last_try):
+            return
+        content_type = dict(relayed.headers).get("content-type", "")
+        is_sse = "text/event-stream" in content_type
+        sniffer = meter.start(stream=is_sse)
+        if not is_sse:
+            # A whole JSON body: read it, then answer with its length in
+            # one write. Nothing has reached the client until it is all
+            # here, so a body that breaks off is still an ordinary error.
+            whole = b"".join([chunk async for chunk in relayed.chunks])
+            sniffer.feed(whole)
+            await responder.respond(relayed.status, list(relayed.headers), whole)
+            return
+        # Whatever the upstream said, a relayed stream must not be buffered
+        # or transformed by anything between us and the client.
+        ours = {name for name, _ in SSE_HEADERS if name != "content-type"}
+        headers = (
+            *(h for h in relayed.headers if h[0] not in ours),
+            *(h for h in SSE_HEADERS if h[0] in ours),
+        )
+        await responder.start(relayed.status, headers)
+        failure: GatewayError | None = None
+        try:
+            await _relay_events(
+                relayed, responder, sniffer.feed, hide_usage_chunk, keepalive=keepalive
+            )
+        except GatewayError as error:
+            failure = error
+        if not sniffer.failed and (failure is not None or not sniffer.completed):
+            # The upstream broke off: end with the protocol's in-stream
+            # error, never a silent truncation that looks like success.
+            failure = failure or UpstreamBroken(
+                "api_error", f"upstream {upstream.name} ended the stream before completion"
+            )
+            log.warning("passthrough from %s broke off: %s", upstream.name, failure.message)
+            meter.error = failure.kind
+            state = RelayState(
+                last_sequence=sniffer.last_sequence,
+                response_id=sniffer.response_id,
+                model=sniffer.model,
+                created_at=sniffer.created_at,
+            )
+            await responder.send(
+                relayed_stream_error(dialect, failure.kind, failure.message, failure.code, state)
+            )
+        elif failure is not None:
+            # The upstream's own in-stream error already went out; the
+            # connection broke after it. End the response there.
+            meter.error = failure.kind
+        await responder.end()
+    finally:
+        await relayed.aclose()
+
+
+async def relay_whole(
+    dialect: str,
+    action: str,
+    upstream: Upstream,
+    body: bytes,
+    context: CallContext,
+    responder: Responder,
+    *,
+    last_try: bool,
+    meter: RelayMeter | None = None,
+) -> None:
+    """Relay a call whose answer is one JSON body (``count_tokens``,
+    embeddings); ``meter`` None: the answer uses no tokens worth a row."""
+    relayed = await upstream.relay(PASSTHROUGH_PATHS[action], body, context)
+    try:
+        if await _answered_error(dialect, upstream, relayed, responder, meter, last_try):
+            return
+        whole = b"".join([chunk async for chunk in relayed.chunks])
+        if meter is not None:
+            meter.start(stream=False).feed(whole)
+        await responder.respond(relayed.status, list(relayed.headers), whole)
+    finally:
+        await relayed.aclose()
+
+
+async def _answered_error(
+    dialect: str,
+    upstream: Upstream,
+    relayed: Relayed,
+    responder: Responder,
+    meter: RelayMeter | None,
+    last_try: bool,
+) -> bool:
+    """Deal with an error status: raise it while another attempt may
+    succeed; relay its body as is when it is this protocol's own error
+    envelope; raise anything else (an HTML page from a proxy, say) as our
+    error in the client's envelope, with the upstream's status. True when
+    the error was answered."""
+    if relayed.status < 400:
+        return False
+    body = b"".join([chunk async for chunk in relayed.chunks])
+    headers = dict(relayed.headers)
+    error = upstream.error_for(relayed.status, body, headers)
+    if (fault_rule(error).retry and not last_try) or not _is_protocol_error(dialect, body):
+        raise error
+    if meter is not None:
+        meter.error = error.kind
+    kept = [(k, v) for k, v in relayed.headers if k != "content-type"]
+    await responder.respond(relayed.status, [*JSON_HEADERS, *kept], body)
+    return True
+
+
+async def _relay_events(
+    relayed: Relayed,
+    responder: Responder,
+    sniff: Callable[[bytes], None],
+    hide_usage_chunk: bool,
+    *,
+    keepalive: float,
+) -> None:
+    framer = EventFramer()
+
+    async def on_chunks(chunks: list[bytes]) -> None:
+        chunk = b"".join(chunks)
+        sniff(chunk)
+        frames = framer.feed(chunk)
+        if hide_usage_chunk:
+            frames = [f for f in frames if not _is_usage_only_chunk(f)]
+        if frames:
+            await responder.send(b"".join(frames))
+
+    async def on_idle() -> None:
+        # Only between events: a comment inside one would corrupt it.
+        if framer.at_boundary:
+            await responder.send(COMMENT_KEEPALIVE)
+
+    try:
+        await pump(relayed.chunks, keepalive, on_chunks, on_idle)
+    finally:
+        tail = framer.flush()
+        if tail:
+            await responder.send(tail)
 
 
 def _is_protocol_error(dialect: str, body: bytes) -> bool:

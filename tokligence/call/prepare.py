@@ -12,7 +12,8 @@ it, the canonical request, after three agent-traffic steps, in this order:
 2. **Foreign proofs.** Before a Responses body is passed through to OpenAI,
    the Claude thinking signatures Codex replays are taken out.
 3. **Repeated tool calls.** The guard may add a warning to the request (in
-   the canonical request and, for passthrough, in the body) or refuse it.
+   the canonical request and, for passthrough, in the body) or refuse it:
+   the refusal is returned, for the call to record and raise.
 """
 
 from __future__ import annotations
@@ -23,18 +24,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..agents.guard import REFUSAL_CODE, guard_call, refusal
+from ..agents.guard import guard_call, refusal
 from ..agents.safety import AgentSafety
 from ..canonical import Request
-from ..errors import GatewayError
+from ..errors import ClientError, GatewayError
 from ..fronts.base import Front
 from ..fronts.openai_responses_proofs import without_carried
 from ..responses_store.store import ResponseStore
 from ..responses_store.turns import resume
-from ..server.exchange import HttpRequest, Responder
+from ..server.exchange import HttpRequest
 from ..wire.json_body import dumps
 
-log = logging.getLogger("tokligence.call.model_call")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -42,6 +43,7 @@ class Prepared:
     obj: dict[str, Any]
     http: HttpRequest
     request: Request | None  # None when every target is passthrough
+    refusal: GatewayError | None = None  # the guard stopped the conversation
 
 
 async def prepare(
@@ -50,7 +52,7 @@ async def prepare(
     obj: dict[str, Any],
     *,
     passthrough: Sequence[bool],
-    responder: Responder,
+    user_id: int | None,
     responses: ResponseStore | None,
     safety: AgentSafety,
 ) -> Prepared:
@@ -59,7 +61,7 @@ async def prepare(
     previous: str | None = None
     if responses_dialect and responses is not None:
         # A turn this gateway stored: its history goes into the body.
-        obj, previous = await resume(responses, obj, user_id=responder.record.user_id)
+        obj, previous = await resume(responses, obj, user_id=user_id)
         if previous is not None:
             http = dataclasses.replace(http, body=dumps(obj))
     request: Request | None = None
@@ -82,8 +84,7 @@ async def prepare(
             guarded.verdict.level,
         )
         if guarded.verdict.level == "stop":
-            responder.record.error = REFUSAL_CODE
-            raise refusal(guarded.verdict)
+            return Prepared(obj=obj, http=http, request=request, refusal=refusal(guarded.verdict))
     if guarded.body is not None:  # the note went into a passthrough body
         http = dataclasses.replace(http, body=guarded.body)
     return Prepared(obj=guarded.obj, http=http, request=guarded.request)
@@ -99,7 +100,7 @@ def _refuse_unstored_state(request: Request, passthrough: Sequence[bool]) -> Non
     if request.dialect != "openai_responses" or not previous:
         return
     if not any(passthrough):
-        raise GatewayError(
+        raise ClientError(
             "invalid_request",
             f"Previous response with id {previous!r} not found. This gateway keeps the "
             "responses it answered with store enabled; send the full conversation in "

@@ -41,7 +41,7 @@ from ..canonical import (
     ToolCallPart,
     Usage,
 )
-from ..errors import ErrorKind, GatewayError
+from ..errors import ErrorKind, UpstreamBroken, UpstreamErrorStatus
 from .base import Encoded
 from .common import custom_input_or_raw
 
@@ -160,17 +160,17 @@ def decode_message(body: bytes, encoded: Encoded) -> Response:
     try:
         obj = json.loads(body)
     except ValueError:
-        raise GatewayError("api_error", "upstream response is not JSON", status=502) from None
+        raise UpstreamBroken("api_error", "upstream response is not JSON", status=502) from None
     if not isinstance(obj, dict):
-        raise GatewayError("api_error", "upstream response is not a JSON object", status=502)
+        raise UpstreamBroken("api_error", "upstream response is not a JSON object", status=502)
     if obj.get("type") == "error":
         error_type, message = error_fields(obj) or (None, "upstream reported an error")
         error_type = error_type or "api_error"
         kind = ERROR_KINDS.get(error_type, "api_error")
-        raise GatewayError(kind, message, code=error_code(error_type, message))
+        raise UpstreamErrorStatus(kind, message, code=error_code(error_type, message))
     blocks = obj.get("content")
     if not isinstance(blocks, list):
-        raise GatewayError("api_error", "upstream response has no content array", status=502)
+        raise UpstreamBroken("api_error", "upstream response has no content array", status=502)
     parts: list[ContentPart] = []
     opaque: list[dict[str, Any]] = []
     for block in blocks:

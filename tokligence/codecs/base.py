@@ -16,6 +16,10 @@ from ..canonical import Event, Request, Response, Usage
 from ..errors import GatewayError
 from ..wire.sse_read import SseEvent
 
+# max_tokens of a translated request that names none, where the provider's
+# protocol requires one (setting anthropic_max_tokens overrides it).
+DEFAULT_MAX_TOKENS = 8192
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EncodeOptions:
@@ -31,7 +35,7 @@ class EncodeOptions:
 
     model: str
     stream: bool
-    default_max_tokens: int = 8192
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
     max_output_tokens: int | None = None
     reasoning_model: bool = False
     thinking: bool = True

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
-from ..errors import GatewayError, kind_for_status
+from ..errors import GatewayError, UpstreamErrorStatus, kind_for_status
 
 # An upstream's retry hint is trusted up to this long; beyond it a client
 # is better told to back off on its own schedule than to sleep for hours.
@@ -48,7 +48,7 @@ def upstream_error(
 ) -> GatewayError:
     """A neutral error for an upstream's HTTP error status. 529 stays
     "overloaded"; unknown 4xx are invalid requests and unknown 5xx API errors."""
-    return GatewayError(
+    return UpstreamErrorStatus(
         kind_for_status(status),
         message,
         status=status if status >= 400 else 502,

@@ -35,7 +35,7 @@ from ..canonical import (
     ToolCallPart,
     Usage,
 )
-from ..errors import ErrorKind, GatewayError, kind_for_status
+from ..errors import ErrorKind, GatewayError, UpstreamBroken, UpstreamErrorStatus, kind_for_status
 from .base import Encoded
 from .common import custom_input, upstream_error
 
@@ -182,7 +182,7 @@ def body_error(obj: Mapping[str, Any]) -> GatewayError:
     """An error envelope that came with a 2xx status."""
     found = _envelope(obj) or ("upstream reported an error", None, None, None)
     message, _, code, param = found
-    return GatewayError(kind_of(obj), clean(message), code=code, param=param)
+    return UpstreamErrorStatus(kind_of(obj), clean(message), code=code, param=param)
 
 
 def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
@@ -266,7 +266,9 @@ def content_text(value: object) -> str:
 
 
 def _invalid(reason: str) -> GatewayError:
-    return GatewayError("api_error", f"upstream returned an invalid response: {reason}", status=502)
+    return UpstreamBroken(
+        "api_error", f"upstream returned an invalid response: {reason}", status=502
+    )
 
 
 def decode_response(body: bytes, encoded: Encoded) -> Response:

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import peewee
 
 from ..auth import Role, parse_role
-from ..errors import GatewayError, invalid
+from ..errors import ClientError, GatewayError, invalid
 from ..ledger import db as dbmod
 from ..ledger.models import from_stored
 from .models import User
@@ -44,7 +44,7 @@ def writing(db: peewee.Database) -> Iterator[None]:
     except peewee.IntegrityError:
         # The store checks before it writes (a taken e-mail, say), but on
         # PostgreSQL another transaction may commit between check and write.
-        raise GatewayError(
+        raise ClientError(
             "invalid_request",
             "the change conflicts with one made at the same time; retry it",
             status=409,
@@ -99,12 +99,12 @@ def user_record(row: User) -> UserRecord:
 def user_row(db: peewee.Database, user_id: int) -> User:
     row = User.select().where(User.id == user_id).first(db)
     if row is None:
-        raise GatewayError("not_found", f"no user with id {user_id}", code="user_not_found")
+        raise ClientError("not_found", f"no user with id {user_id}", code="user_not_found")
     return row  # type: ignore[no-any-return]
 
 
 def _duplicate(email: str) -> GatewayError:
-    return GatewayError(
+    return ClientError(
         "invalid_request",
         f"a user with e-mail {email} already exists",
         status=409,

@@ -40,14 +40,14 @@ from typing import Any
 import trio
 
 from ..auth import Principal, looks_like_key
-from ..errors import GatewayError
+from ..errors import InternalError
 from ..ledger.writer import DATABASE_ERRORS
 from .keys import hash_key
 from .records import KeyRecord
 
 __all__ = ["KeyCache", "LastUsedTracker", "hash_key"]
 
-log = logging.getLogger("tokligence.identity")
+log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 5.0
 DEFAULT_MAX_ENTRIES = 10_000
@@ -147,7 +147,7 @@ class KeyCache:
             record = await trio.to_thread.run_sync(self._lookup, digest)
         except DATABASE_ERRORS as error:
             log.error("API key lookup failed: %s: %s", type(error).__name__, error)
-            raise GatewayError(
+            raise InternalError(
                 "unavailable", "the gateway cannot check API keys right now; retry shortly"
             ) from None
         finally:

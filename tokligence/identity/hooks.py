@@ -38,7 +38,7 @@ import trio
 from .. import lifeline
 from .records import KeyRecord, UserRecord
 
-log = logging.getLogger("tokligence.hooks")
+log = logging.getLogger(__name__)
 
 Event: TypeAlias = Literal[
     "user.created", "user.updated", "user.deleted", "key.issued", "key.revoked"

@@ -29,7 +29,7 @@ from ..ledger import db as dbmod
 from ..ledger.migrations import Migration, MigrationResult, migrate
 from .models import BUDGET_PLACES, KEYS_TABLE, USERS_TABLE, NeverReusedIdField
 
-log = logging.getLogger("tokligence.identity")
+log = logging.getLogger(__name__)
 
 ROLE = "identity"
 LEGACY_USERS = "users"

@@ -27,7 +27,7 @@ import peewee
 import trio
 
 from ..auth import Principal, Role, can_manage
-from ..errors import GatewayError
+from ..errors import GatewayError, PolicyRefusal
 from ..limits import UNLIMITED, KeyLimiter, KeyLimits
 from . import store
 from .cache import KeyCache
@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 
 def _forbidden(actor: Principal, what: str) -> GatewayError:
-    return GatewayError("permission", f"{actor.email} ({actor.role}) may not {what}")
+    return PolicyRefusal("permission", f"{actor.email} ({actor.role}) may not {what}")
 
 
 class IdentityService:

@@ -22,7 +22,7 @@ from typing import Any
 
 import peewee
 
-from ..errors import GatewayError, invalid
+from ..errors import ClientError, GatewayError, invalid
 from ._storebase import (
     check_role,
     check_status,
@@ -72,7 +72,7 @@ __all__ = [
 
 
 def _duplicate(email: str) -> GatewayError:
-    return GatewayError(
+    return ClientError(
         "invalid_request",
         f"a user with e-mail {email} already exists",
         status=409,

@@ -19,7 +19,7 @@ from typing import Any
 import peewee
 
 from ..auth import DEFAULT_SCOPES, ROLE_TABLE, Role, Scope, parse_role, parse_scopes
-from ..errors import GatewayError, invalid
+from ..errors import ClientError, invalid
 from ..ledger.models import from_stored, to_utc_naive
 from ..limits import UNLIMITED, KeyLimits
 from ._storebase import aware, clean_text, now_utc, reading, user_record, user_row, writing
@@ -118,7 +118,7 @@ def issue_key(
 def _key_row(db: peewee.Database, key_id: int) -> ApiKey:
     row = ApiKey.select().where(ApiKey.id == key_id).first(db)
     if row is None:
-        raise GatewayError("not_found", f"no API key with id {key_id}", code="key_not_found")
+        raise ClientError("not_found", f"no API key with id {key_id}", code="key_not_found")
     return row  # type: ignore[no-any-return]
 
 
@@ -137,7 +137,7 @@ def get_key(db: peewee.Database, key_id: int) -> KeyRecord:
     with reading(db):
         found = _keys_with_owners(db, ApiKey.id == key_id)
     if not found:
-        raise GatewayError("not_found", f"no API key with id {key_id}", code="key_not_found")
+        raise ClientError("not_found", f"no API key with id {key_id}", code="key_not_found")
     return _record(found[0])
 
 

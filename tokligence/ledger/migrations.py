@@ -33,7 +33,7 @@ import peewee
 from . import db as dbmod
 from .prices import seed_prices
 
-log = logging.getLogger("tokligence.ledger")
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION_TABLE = "schema_version"
 

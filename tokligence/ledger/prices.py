@@ -135,23 +135,6 @@ def _rank(entry: PriceEntry) -> tuple[tuple[int, int, int, int], datetime, int]:
     return (entry.specificity, entry.effective_from, entry.id or 0)
 
 
-def select_price(
-    entries: Iterable[PriceEntry], *, model: str, provider: str, at: datetime
-) -> PriceEntry | None:
-    """The price in force for ``model`` via ``provider`` at ``at`` (see module doc)."""
-    best: PriceEntry | None = None
-    for entry in entries:
-        if entry.effective_from > at:
-            continue
-        if entry.provider not in (ANY_PROVIDER, provider):
-            continue
-        if not pattern_matches(entry.model_pattern, model):
-            continue
-        if best is None or _rank(entry) > _rank(best):
-            best = entry
-    return best
-
-
 def cost_usd(row: LedgerRow, price: PriceEntry) -> Decimal:
     """Exact cost of ``row``'s tokens at ``price``, in USD (twelve decimals)."""
     with localcontext() as context:

@@ -48,7 +48,7 @@ from .models import ENTRY_COLUMNS, LedgerEntry, entry_values
 from .prices import PriceBook, cost_usd, load_price_book, price_version
 from .row import LedgerRow
 
-log = logging.getLogger("tokligence.ledger")
+log = logging.getLogger(__name__)
 
 DEFAULT_CAPACITY = 10_000
 DEFAULT_BATCH_SIZE = 256

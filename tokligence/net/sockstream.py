@@ -39,6 +39,8 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from .sizes import READ_SIZE
+
 # Immediate completions between two yields to the scheduler: small enough to
 # keep other tasks responsive during a long relay, large enough that a
 # request/response exchange rarely pays one.
@@ -73,7 +75,7 @@ class FastSocketStream(trio.abc.HalfCloseableStream):
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         await trio.lowlevel.checkpoint_if_cancelled()
-        size = 65536 if max_bytes is None else max_bytes
+        size = READ_SIZE if max_bytes is None else max_bytes
         if size < 1:
             raise ValueError("max_bytes must be >= 1")
         sock = self.socket

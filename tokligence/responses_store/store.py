@@ -34,11 +34,11 @@ from typing import Any
 import peewee
 import trio
 
-from ..errors import GatewayError
+from ..errors import InternalError
 from ..ledger import db as dbmod
 from .models import StoredResponse
 
-log = logging.getLogger("tokligence.responses")
+log = logging.getLogger(__name__)
 
 _DB_ERRORS = (peewee.PeeweeException, sqlite3.Error, OSError)
 
@@ -117,7 +117,7 @@ class ResponseStore:
             await trio.to_thread.run_sync(partial(save_turn, self.db, turn))
         except _DB_ERRORS as exc:
             log.error("response %s not stored: %s", turn.id, exc)
-            raise GatewayError(
+            raise InternalError(
                 "api_error", "the response could not be stored; retry the request"
             ) from None
 
@@ -127,7 +127,7 @@ class ResponseStore:
             turn = await trio.to_thread.run_sync(partial(load_turn, self.db, response_id))
         except _DB_ERRORS as exc:
             log.error("stored response %s not read: %s", response_id, exc)
-            raise GatewayError(
+            raise InternalError(
                 "unavailable", "stored responses cannot be read right now; retry the request"
             ) from None
         if turn is None or turn.user_id != user_id:

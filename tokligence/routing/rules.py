@@ -13,8 +13,10 @@ gpt-4.1``); they are looked up with the same pattern rules after the
 provider is chosen by the client's model name, as in the original gateway.
 
 The ``loopback`` model always routes to the ``loopback`` provider, so a
-gateway with no keys still answers. A model no rule matches is an error
-that lists what is configured, never a silent echo.
+gateway with no keys still answers. A model no rule matches goes to the
+``fallback`` provider when one is configured (setting ``fallback_adapter``,
+as in the original gateway); with none it is an error that lists what is
+configured, never a silent echo.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..errors import GatewayError
+from ..errors import ClientError
 
 LOOPBACK = "loopback"
 
@@ -101,17 +103,25 @@ def parse_aliases(text: str) -> tuple[Alias, ...]:
 
 class Router:
     def __init__(
-        self, *, rules: tuple[Rule, ...], aliases: tuple[Alias, ...], providers: Iterable[str]
+        self,
+        *,
+        rules: tuple[Rule, ...],
+        aliases: tuple[Alias, ...],
+        providers: Iterable[str],
+        fallback: str = "",
     ) -> None:
         self.providers = frozenset(providers) | {LOOPBACK}
         self.rules = (Rule(pattern=LOOPBACK, providers=(LOOPBACK,)), *rules)
         self.aliases = aliases
-        for rule in rules:
-            unknown = [p for p in rule.providers if p not in self.providers]
-            if unknown:
+        self.fallback = fallback.strip().lower()
+        named = [(f"route {rule.pattern!r}", p) for rule in rules for p in rule.providers]
+        if self.fallback:
+            named.append(("fallback_adapter", self.fallback))
+        for where, provider in named:
+            if provider not in self.providers:
                 configured = ", ".join(sorted(self.providers))
                 raise ValueError(
-                    f"route {rule.pattern!r} names provider {unknown[0]!r}, "
+                    f"{where} names provider {provider!r}, "
                     f"which is not configured (configured: {configured})"
                 )
 
@@ -128,7 +138,14 @@ class Router:
                     providers=rule.providers,
                     rule=rule.pattern,
                 )
-        raise GatewayError(
+        if self.fallback:
+            return Route(
+                requested_model=model,
+                upstream_model=self.alias(model),
+                providers=(self.fallback,),
+                rule="(fallback_adapter)",
+            )
+        raise ClientError(
             "not_found",
             f"no provider for model {model!r}; routes configured: {self.describe_routes()}",
             code="model_not_found",
@@ -142,6 +159,8 @@ class Router:
         return model
 
     def describe_routes(self) -> str:
+        """The rules, for error messages; models no rule matches get a 404
+        (there is no fallback, or this would not be asked)."""
         return ", ".join(f"{r.pattern}=>{'|'.join(r.providers)}" for r in self.rules)
 
     def exact_models(self) -> tuple[str, ...]:

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 import h11
 import trio
 
-from ..errors import GatewayError
+from ..errors import ClientError, GatewayError, InternalError
+from ..net.sizes import MAX_HEAD_BYTES, READ_SIZE
 from .exchange import (
     ClientDisconnected,
     HttpRequest,
@@ -53,12 +54,7 @@ from .exchange import (
 )
 from .watch import DisconnectWatch
 
-log = logging.getLogger("tokligence.server")
-
-# A request head larger than this is refused by h11 with 431-ish 400: no real
-# client sends 64 KiB of headers, and the limit bounds memory per connection.
-MAX_HEAD_BYTES = 64 * 1024
-READ_SIZE = 64 * 1024
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -229,7 +225,7 @@ class _Connection:
             with trio.move_on_after(self.limits.header_timeout) as head_scope:
                 event = await self._next_event()
             if head_scope.cancelled_caught:
-                error = GatewayError("timeout", "request head not received in time", status=408)
+                error = ClientError("timeout", "request head not received in time", status=408)
                 await self._error_and_close("/", error)
                 return None
         if isinstance(event, h11.Request):
@@ -240,7 +236,7 @@ class _Connection:
         try:
             head = await self._wait_for_request()
         except h11.RemoteProtocolError as exc:
-            error = GatewayError(
+            error = ClientError(
                 "invalid_request", f"malformed HTTP request: {exc}", status=exc.error_status_hint
             )
             await self._error_and_close("/", error)
@@ -252,7 +248,7 @@ class _Connection:
         # whole in a single read is measured here.
         head_size = len(head.target) + sum(len(k) + len(v) + 4 for k, v in head.headers)
         if head_size > MAX_HEAD_BYTES:
-            error = GatewayError("invalid_request", "request head too large", status=431)
+            error = ClientError("invalid_request", "request head too large", status=431)
             await self._error_and_close("/", error)
             return False
         target = head.target.decode("latin-1")
@@ -263,7 +259,7 @@ class _Connection:
             body = await self._read_body(path, headers)
         except h11.RemoteProtocolError as exc:
             await self._error_and_close(
-                path, GatewayError("invalid_request", f"malformed HTTP request body: {exc}")
+                path, ClientError("invalid_request", f"malformed HTTP request body: {exc}")
             )
             return False
         if body is None:
@@ -314,7 +310,7 @@ class _Connection:
                 with trio.move_on_after(self.limits.idle_timeout) as scope:
                     event = await self._next_event()
                 if scope.cancelled_caught:
-                    error = GatewayError("timeout", "request body not received in time", status=408)
+                    error = ClientError("timeout", "request body not received in time", status=408)
                     await self._error_and_close(path, error)
                     return None
             if isinstance(event, h11.Data):
@@ -352,14 +348,14 @@ class _Connection:
             return
         if not responder.started:
             # A handler that returns without answering is a bug; say so.
-            error = GatewayError("api_error", "the gateway produced no response")
+            error = ClientError("api_error", "the gateway produced no response")
             status, hdrs, body = self.render_error(request.path, error)
             await responder.respond(status, hdrs, body)
         elif not responder.ended:
             await responder.end()
 
     async def _too_large(self, path: str, limit: int) -> None:
-        error = GatewayError(
+        error = InternalError(
             "request_too_large", f"request body exceeds the limit of {limit} bytes"
         )
         await self._error_and_close(path, error)

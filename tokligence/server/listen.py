@@ -27,7 +27,7 @@ import trio
 from ..net.sockstream import FastSocketStream
 from .http import ConnectionTracker, ErrorRenderer, Handler, HttpLimits, serve_connection
 
-log = logging.getLogger("tokligence.server")
+log = logging.getLogger(__name__)
 
 # accept() errors that mean "out of resources for now": back off and retry
 # rather than crash the server (trio's own serve_listeners does the same).
@@ -55,14 +55,12 @@ class Server:
         self,
         *,
         specs: list[ListenerSpec],
-        make_handler: Callable[[frozenset[str]], Handler],
         render_error: ErrorRenderer,
         limits: HttpLimits,
         max_connections: int,
         grace: float,
     ) -> None:
         self.specs = specs
-        self.make_handler = make_handler
         self.render_error = render_error
         self.limits = limits
         self.grace = grace
@@ -78,8 +76,13 @@ class Server:
         self._stop.set()
 
     async def serve(
-        self, *, task_status: trio.TaskStatus[list[Bound]] = trio.TASK_STATUS_IGNORED
+        self,
+        make_handler: Callable[[frozenset[str]], Handler],
+        *,
+        task_status: trio.TaskStatus[list[Bound]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        """Listen and answer with ``make_handler(endpoint keys)`` per
+        listener until :meth:`shutdown` and its grace period are over."""
         listeners: list[tuple[ListenerSpec, trio.SocketListener]] = []
         bound: list[Bound] = []
         for spec in self.specs:
@@ -91,7 +94,7 @@ class Server:
             await connections.start(self.tracker.watch.run)
             async with trio.open_nursery() as accepting:
                 for spec, listener in listeners:
-                    handler = self.make_handler(spec.keys)
+                    handler = make_handler(spec.keys)
                     accepting.start_soon(self._accept_loop, listener, handler, connections)
                 task_status.started(bound)
                 await self._stop.wait()

@@ -1,31 +1,91 @@
-"""The contract between the pipeline and an upstream provider.
+"""The contract between a model call and an upstream provider.
 
-An upstream turns a canonical request into canonical events. ``dialects``
-names the client dialects the provider speaks natively (empty for loopback,
-which answers every dialect itself), which is what the work-mode decision
-compares against; ``may_stall`` says whether it can go silent long enough
-to need keep-alives (network upstreams can, loopback cannot).
+Everything a call needs of a provider is here, so no caller inspects the
+concrete class behind it (:class:`~tokligence.upstreams.client.ProviderClient`
+for a network provider, :class:`~tokligence.upstreams.loopback_upstream.LoopbackUpstream`
+for the built-in model):
+
+* ``dialects`` names the client dialects the provider speaks natively (empty
+  for loopback, which answers every dialect itself): the work-mode decision
+  compares against it;
+* :meth:`events` answers a canonical request as canonical events
+  (translation, and loopback's native answers);
+* :meth:`relay` forwards a same-dialect body and returns the provider's
+  status, headers and raw bytes (passthrough, ``count_tokens`` and
+  embeddings included), and :meth:`error_for` reads one of its error bodies;
+* :meth:`embed` is the provider's own embeddings when it has no
+  OpenAI-compatible endpoint to relay to (loopback);
+* ``breaker`` is its health, ``may_stall`` whether it can go silent long
+  enough to need keep-alives, ``models`` what it lists in ``/v1/models``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
-from ..canonical import Event, Request
+from ..canonical import Event, Request, Usage
+from ..codecs.base import DEFAULT_MAX_TOKENS
+from ..codecs.usage_sniff import UsageReader
+from ..errors import GatewayError
+from ..routing.breaker import CircuitBreaker
 
-if TYPE_CHECKING:
-    from .client import CallContext
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallContext:
+    """What the client's request says about the upstream call."""
+
+    client_key: str | None = None
+    client_headers: tuple[tuple[str, str], ...] = ()
+    query: str = ""
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Relayed:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    chunks: AsyncIterator[bytes]
+    aclose: Callable[[], Awaitable[None]]  # releases the upstream connection
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Embeddings:
+    vectors: list[list[float]]
+    usage: Usage
 
 
 class Upstream(Protocol):
     name: str
     dialects: tuple[str, ...]
     may_stall: bool
+    breaker: CircuitBreaker
+    models: tuple[str, ...]
 
     def events(
         self, request: Request, *, response_id: str, created: int, context: CallContext
     ) -> AsyncIterator[Event]:
         """The response as events; raises ``GatewayError`` before the first
-        event for failures that happen before the response begins."""
+        event for failures that happen before the response begins, and
+        during the events for failures after."""
         ...
+
+    async def relay(self, path: str, body: bytes, context: CallContext) -> Relayed:
+        """Forward a same-dialect body; error statuses are returned, not
+        raised. The caller must ``aclose()`` what it gets."""
+        ...
+
+    def error_for(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+        """The error an error answer of this provider stands for."""
+        ...
+
+    def usage_reader(self, dialect: str) -> UsageReader:
+        """How to read usage from this provider's relayed ``dialect`` bodies."""
+        ...
+
+    async def embed(self, inputs: tuple[str, ...], dimensions: int | None) -> Embeddings:
+        """Embeddings computed by the provider itself (no endpoint to relay to)."""
+        ...
+
+    async def aclose(self) -> None: ...

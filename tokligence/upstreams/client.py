@@ -1,45 +1,58 @@
-"""The thin HTTP adapter between the pipeline and one upstream provider.
+"""The HTTP adapter between a model call and one network provider.
 
 Theory of operation
 -------------------
-One :class:`ProviderClient` per configured provider owns one
-``httpx.AsyncClient`` (keep-alive pooling), the provider's codec and its
-circuit breaker. It offers two ways to call the provider:
+One :class:`ProviderClient` per configured provider implements the
+:class:`~tokligence.upstreams.base.Upstream` contract. It owns a
+:class:`~tokligence.upstreams.transport.PooledTransport` (keep-alive pools,
+driven directly with httpx's request and response types), the provider's
+codec and its circuit breaker. It offers two ways to call the provider:
 
 * :meth:`events` for translation: the codec encodes the canonical request,
   the response (stream or whole) is decoded back into canonical events;
-* :meth:`relay` for passthrough: the client's body goes out unchanged and
-  the response comes back as a status, headers and an iterator of raw
-  bytes.
+* :meth:`relay` for passthrough (and ``count_tokens`` and embeddings): the
+  client's body goes out unchanged and the response comes back as a
+  status, headers and an iterator of raw bytes.
 
-Foreign errors are mapped here, at the boundary, into ``GatewayError``:
-connect failures are ``unavailable`` (retryable), timeouts ``timeout``, and
-an upstream HTTP error becomes the codec's decoding of its envelope. The
-read timeout applies between chunks, so it is also the stream idle timeout:
-a silent upstream surfaces as an error, never as a hang.
+Foreign errors are mapped here, at the boundary, into the error tree
+(``errors.py``): connect failures are :class:`UpstreamUnreachable`,
+timeouts :class:`UpstreamTimeout`, a body that breaks off
+:class:`UpstreamBroken` (raised from the event iterator too, never turned
+into an event), and an upstream HTTP error becomes the codec's decoding of
+its envelope. The read timeout applies between chunks, so it is also the
+stream idle timeout: a silent upstream surfaces as an error, never as a
+hang.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import cast
 
 import httpx
 
 from .. import __version__
-from ..canonical import Event, MessageStart, Request, StreamError, replay
+from ..canonical import Event, MessageStart, Request, replay
 from ..codecs.base import Codec, EncodeOptions
 from ..codecs.model_limits import limits_for
-from ..errors import GatewayError
+from ..codecs.usage_sniff import UsageReader, responses_usage
+from ..errors import (
+    ClientError,
+    GatewayError,
+    UpstreamBroken,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 from ..providers import ProviderConfig
 from ..routing.breaker import CircuitBreaker
 from ..wire.sse_read import SseDecoder, SseEvent
-from .transport import H11Transport, ResponseStream
+from .base import CallContext, Embeddings, Relayed
+from .transport import PooledTransport, ResponseStream
 
-log = logging.getLogger("tokligence.upstream")
+log = logging.getLogger(__name__)
 
 # Request headers a passthrough forwards from the client, verbatim. Anything
 # else (cookies, the client's own auth unless forward_client_key, hop-by-hop
@@ -83,41 +96,8 @@ DEFAULT_REQUEST_HEADERS = (("user-agent", USER_AGENT), ("content-type", "applica
 MAX_CACHED_URLS = 256  # query strings vary per client; the cache must not grow with them
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CallContext:
-    """What the client's request says about the upstream call."""
-
-    client_key: str | None = None
-    client_headers: tuple[tuple[str, str], ...] = ()
-    query: str = ""
-    default_max_tokens: int = 8192
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Relayed:
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    chunks: AsyncIterator[bytes]
-    aclose: Callable[[], Awaitable[None]]  # releases the upstream connection
-
-
-def client_key_of(headers: tuple[tuple[str, str], ...]) -> str | None:
-    """The provider key a client presented (``x-api-key`` or ``Authorization:
-    Bearer``), for ``forward_client_key``. A gateway key (``tok_…``) is the
-    gateway's own credential and is never sent to a provider."""
-    for name, value in headers:
-        key = None
-        if name == "x-api-key" and value:
-            key = value.strip()
-        elif name == "authorization" and value.lower().startswith("bearer "):
-            key = value[7:].strip()
-        if key and not key.startswith("tok_"):
-            return key
-    return None
-
-
 class ProviderClient:
-    may_stall = True  # network upstreams can go silent: the pipeline sends keep-alives
+    may_stall = True  # network upstreams can go silent: the call sends keep-alives
 
     def __init__(
         self,
@@ -131,17 +111,19 @@ class ProviderClient:
         self.config = config
         self.name = config.name
         self.codec = codec
-        self.dialect: str | None = codec.dialect
         self.dialects = config.dialects
+        self.models = config.models
         self.forward_client_key = forward_client_key
         self.breaker = breaker or CircuitBreaker()
-        # httpx's request and response types over our own lean transport,
+        # httpx's request and response types over our own pooled transport,
         # called directly: a relay needs none of AsyncClient's per-request
         # work (URL merging, cookie jars, auth flows, redirects), and
         # httpcore's pool polls every pooled connection on each request
         # (see transport.py). Generous pools: a gateway multiplexes many
         # clients onto one upstream.
-        self._transport = transport or H11Transport(max_connections=512, max_idle=64)
+        self._transport: httpx.AsyncBaseTransport = transport or PooledTransport(
+            max_connections=512, max_idle=64
+        )
         self._base_url = config.base_url.rstrip("/")
         self._urls: dict[tuple[str, str], tuple[httpx.URL, str]] = {}
         self._timeouts = {
@@ -222,11 +204,11 @@ class ProviderClient:
         try:
             response = await self._transport.handle_async_request(request)
         except httpx.TimeoutException as exc:
-            raise GatewayError(
+            raise UpstreamTimeout(
                 "timeout", f"upstream {self.name} did not answer in time ({type(exc).__name__})"
             ) from None
         except httpx.HTTPError as exc:
-            raise GatewayError(
+            raise UpstreamUnreachable(
                 "unavailable", f"upstream {self.name} is unreachable ({type(exc).__name__})"
             ) from None
         response.request = request
@@ -290,9 +272,7 @@ class ProviderClient:
                             for event in decoder.feed(item):
                                 yield _stamp(event, response_id, created)
             except httpx.HTTPError as exc:
-                error = _mid_body_error(self.name, exc)
-                yield StreamError(kind=error.kind, message=error.message)
-                return
+                raise _mid_body_error(self.name, exc) from None
             for event in decoder.close():
                 yield _stamp(event, response_id, created)
 
@@ -323,19 +303,18 @@ class ProviderClient:
             aclose=stream.aclose if isinstance(stream, ResponseStream) else response.aclose,
         )
 
-    async def relay_whole(
-        self, path: str, body: bytes, context: CallContext
-    ) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
-        """:meth:`relay` for an answer that is one JSON body: status, headers, body."""
-        relayed = await self.relay(path, body, context)
-        try:
-            data = b"".join([chunk async for chunk in relayed.chunks])
-        finally:
-            await relayed.aclose()
-        return relayed.status, relayed.headers, data
-
     def error_for(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
         return self.codec.decode_error(status, body, headers)
+
+    def usage_reader(self, dialect: str) -> UsageReader:
+        return responses_usage if dialect == "openai_responses" else self.codec.usage_from
+
+    async def embed(self, inputs: tuple[str, ...], dimensions: int | None) -> Embeddings:
+        # A provider with an embeddings endpoint is relayed to (the call's
+        # passthrough); one without has no embeddings to give.
+        raise ClientError(
+            "invalid_request", f"provider {self.name!r} serves no embeddings", param="model"
+        )
 
 
 def _without_betas(headers: list[tuple[str, str]], drop: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -381,8 +360,8 @@ async def _read_limited(response: httpx.Response, limit: int) -> bytes:
 
 def _mid_body_error(name: str, exc: httpx.HTTPError) -> GatewayError:
     if isinstance(exc, httpx.TimeoutException):
-        return GatewayError("timeout", f"upstream {name} went silent past its read timeout")
-    return GatewayError(
+        return UpstreamTimeout("timeout", f"upstream {name} went silent past its read timeout")
+    return UpstreamBroken(
         "api_error", f"upstream {name} broke off the response ({type(exc).__name__})"
     )
 

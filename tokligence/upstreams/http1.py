@@ -41,7 +41,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-MAX_HEAD_BYTES = 64 * 1024
+from ..net.sizes import MAX_HEAD_BYTES
+
 MAX_CHUNK_LINE = 4096
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

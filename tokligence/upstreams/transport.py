@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 import httpx
 import trio
 
+from ..net.sizes import READ_SIZE
 from ..net.sockstream import FastSocketStream
 from . import http1
 from .transport_pool import Connection, Origin
@@ -49,8 +50,6 @@ from .transport_pool import Connection, Origin
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-# httpcore's read size; big enough that a burst of SSE events is one read.
-READ_SIZE = 64 * 1024
 # Requests up to this size go out in one send (one syscall, one small copy);
 # bigger bodies are sent as they are rather than copied behind the head.
 COALESCE_LIMIT = 256 * 1024
@@ -73,7 +72,7 @@ def _scope(seconds: float | None) -> trio.CancelScope:
     return trio.move_on_after(math.inf if seconds is None else seconds)
 
 
-class H11Transport(httpx.AsyncBaseTransport):
+class PooledTransport(httpx.AsyncBaseTransport):
     """An ``httpx.AsyncBaseTransport`` over trio sockets (HTTP/1.1 only).
 
     ``ssl_context`` is used for https origins (default:
@@ -104,7 +103,7 @@ class H11Transport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._closed:
-            raise RuntimeError("H11Transport is closed")
+            raise RuntimeError("PooledTransport is closed")
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout") or {}
         body = await request.aread()
         origin = self._origin(request)
@@ -154,7 +153,7 @@ class H11Transport(httpx.AsyncBaseTransport):
         port = url.port or DEFAULT_PORTS.get(scheme)
         if port is None:
             raise httpx.UnsupportedProtocol(
-                f"H11Transport speaks http and https, not {scheme!r}", request=request
+                f"PooledTransport speaks http and https, not {scheme!r}", request=request
             )
         key = (scheme, url.raw_host, port)
         origin = self._origins.get(key)
