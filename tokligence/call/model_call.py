@@ -38,6 +38,7 @@ the access log and the ledger read them there.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import random
 import secrets
@@ -311,8 +312,13 @@ class ModelCall:
     # ------------------------------------------------------------ answers
 
     async def _relay(self, route: Route, target: Target, last_try: bool) -> None:
+        # The estimate gets the front and body, not the call: a bound method
+        # would make a reference cycle (call -> meter -> call) that keeps
+        # every relayed body alive until the cycle collector runs.
         meter = self.meter = RelayMeter(
-            self.kind.dialect, target.upstream.usage_reader(self.kind.dialect), self._input_tokens
+            self.kind.dialect,
+            target.upstream.usage_reader(self.kind.dialect),
+            functools.partial(input_tokens, self.front, self.obj),
         )
         await relay_call(
             self.kind.dialect,
@@ -326,14 +332,6 @@ class ModelCall:
             keepalive=self.shared.keepalive,
             last_try=last_try,
         )
-
-    def _input_tokens(self) -> int:
-        """The local count of the request's input, for a relayed answer
-        whose upstream reported no usage."""
-        try:
-            return request_tokens(self.front.parse_object(self.obj))
-        except GatewayError:
-            return 0  # the upstream took a body we cannot read: no better guess
 
     async def _translate(self, route: Route, target: Target) -> None:
         request = self.request
@@ -433,3 +431,12 @@ class ModelCall:
         if route.upstream_model == route.requested_model:
             return self.http.body
         return dumps({**load_object(self.http.body), "model": route.upstream_model})
+
+
+def input_tokens(front: Front, obj: dict[str, Any]) -> int:
+    """The local count of a request's input, for a relayed answer whose
+    upstream reported no usage."""
+    try:
+        return request_tokens(front.parse_object(obj))
+    except GatewayError:
+        return 0  # the upstream took a body we cannot read: no better guess
