@@ -43,19 +43,24 @@ def wait_http(url: str, timeout: float = 20.0) -> float:
 
 
 @functools.cache
-def compile_bytecode() -> None:
+def compile_bytecode(source: Path = ROOT) -> None:
     """Compile the gateway's modules, as ``pip install`` does: start-up must
     be measured as users get it, not with every module compiled from source
     (a shell with PYTHONDONTWRITEBYTECODE set would otherwise never cache)."""
-    compileall.compile_dir(ROOT / "tokligence", quiet=1)
+    compileall.compile_dir(source / "tokligence", quiet=1)
 
 
 def start_gateway(
-    port: int, data_dir: str, env: dict[str, str] | None = None
+    port: int, data_dir: str, env: dict[str, str] | None = None, source: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    compile_bytecode()
+    """The gateway of this checkout, or of ``source`` (another checkout of
+    the repository, e.g. a ``git worktree`` of an older commit)."""
+    compile_bytecode(source or ROOT)
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
     full_env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if source is not None:
+        # Ahead of the installed package: python -m finds this tree first.
+        full_env["PYTHONPATH"] = str(source)
     full_env.update(TOKLIGENCE_DATA_DIR=data_dir, TOKLIGENCE_LOG_FILE="-")
     full_env.update(env or {})
     return subprocess.Popen(

@@ -18,7 +18,13 @@ from minute to minute (the calibration loop printed before and after shows
 by how much): the median is the typical figure, the best run what the
 gateway does when its neighbours are quiet.
 
-    python bench/upstream_bench.py [--seconds 3] [--repeat 3]
+``--baseline DIR`` runs a second gateway from another checkout (say
+``git worktree add /tmp/base main~3``) beside this one and measures it in
+the same run, interleaved (direct, then both gateways in alternating
+order), so a change is compared with what it replaces under the same host
+conditions: each figure gets a ``base`` row under the ``this`` row.
+
+    python bench/upstream_bench.py [--seconds 3] [--repeat 3] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from statistics import median
 
 from common import (
@@ -108,24 +115,29 @@ def _spread(values: list[float], *, best: Callable[[list[float]], float], digits
     return f"{median(values):.{digits}f} ({best(values):.{digits}f})"
 
 
-def _pairs(
+def _runs(
     upstream_port: int,
     direct_wire: bytes,
-    gateway_port: int,
+    gateway_ports: list[int],
     wire: bytes,
     concurrency: int,
     seconds: float,
     repeat: int,
-) -> list[tuple[Result, Result]]:
-    """``repeat`` (direct, gateway) measurements, each pair back to back so
-    both see the host in the same state."""
-    return [
-        (
-            load(upstream_port, direct_wire, concurrency, seconds),
-            load(gateway_port, wire, concurrency, seconds),
-        )
-        for _ in range(repeat)
-    ]
+) -> list[tuple[Result, list[Result]]]:
+    """``repeat`` measurements of (direct, [each gateway]), back to back so
+    all see the host in the same state; with two gateways, which goes first
+    alternates, so neither always follows the other's load."""
+    out = []
+    for turn in range(repeat):
+        direct = load(upstream_port, direct_wire, concurrency, seconds)
+        order = list(range(len(gateway_ports)))
+        if turn % 2:
+            order.reverse()
+        measured: dict[int, Result] = {}
+        for index in order:
+            measured[index] = load(gateway_ports[index], wire, concurrency, seconds)
+        out.append((direct, [measured[i] for i in range(len(gateway_ports))]))
+    return out
 
 
 def main() -> None:
@@ -134,120 +146,143 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="another checkout to measure beside this one")
     args = parser.parse_args()
     seconds, repeat = args.seconds, args.repeat
+    sources: list[tuple[str, Path | None]] = [("this", None)]
+    if args.baseline is not None:
+        sources.append(("base", args.baseline.resolve()))
     print(f"host speed before: {host_speed_ms():.0f} ms per calibration loop (lower is faster)")
     print(f"each figure: median of {repeat} runs of {seconds:g} s, best run in brackets")
-    upstream_port, gateway_port = free_port(), free_port()
+    upstream_port = free_port()
     upstream = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "fast_upstream.py"), str(upstream_port)]
     )
-    with tempfile.TemporaryDirectory() as data_dir:
-        gateway = start_gateway(
-            gateway_port,
-            data_dir,
-            {
-                "TOKLIGENCE_OPENAI_API_KEY": "bench",
-                "TOKLIGENCE_OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
-                "TOKLIGENCE_ANTHROPIC_API_KEY": "bench",
-                "TOKLIGENCE_ANTHROPIC_BASE_URL": f"http://127.0.0.1:{upstream_port}",
-                "TOKLIGENCE_ROUTES": "gpt-bench=>openai, claude-bench=>anthropic",
-            },
-        )
+    env = {
+        "TOKLIGENCE_OPENAI_API_KEY": "bench",
+        "TOKLIGENCE_OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
+        "TOKLIGENCE_ANTHROPIC_API_KEY": "bench",
+        "TOKLIGENCE_ANTHROPIC_BASE_URL": f"http://127.0.0.1:{upstream_port}",
+        "TOKLIGENCE_ROUTES": "gpt-bench=>openai, claude-bench=>anthropic",
+    }
+    gateways: list[tuple[str, int, subprocess.Popen[bytes]]] = []
+    with tempfile.TemporaryDirectory() as data_root:
         try:
-            wait_http(f"http://127.0.0.1:{gateway_port}/health")
-            idle = rss_mb(gateway.pid)
-            print(f"gateway RSS idle: {idle:.1f} MB")
-            print()
-            print(
-                f"{'path':<26}{'mode':<11}{'direct p50':>11}{'gw p50':>9}{'gw p99':>9}"
-                f"{'added p50':>18}{'ttfb added':>18}"
-            )
-            for label, path, body, headers, direct_path, direct_body in PATHS:
-                for stream in (False, True):
-                    runs = _pairs(
-                        upstream_port,
-                        request_bytes(direct_path, direct_body(stream), headers),
-                        gateway_port,
-                        request_bytes(path, body(stream), headers),
-                        1,
-                        seconds,
-                        repeat,
-                    )
-                    added = [g.p50_ms - d.p50_ms for d, g in runs]
-                    ttfb = [g.ttfb_p50_ms - d.ttfb_p50_ms for d, g in runs]
-                    mode = "stream" if stream else "non-stream"
-                    print(
-                        f"{label:<26}{mode:<11}{median([d.p50_ms for d, _ in runs]):>11.3f}"
-                        f"{median([g.p50_ms for _, g in runs]):>9.3f}"
-                        f"{median([g.p99_ms for _, g in runs]):>9.3f}"
-                        f"{_spread(added, best=min):>18}"
-                        f"{_spread(ttfb, best=min) if stream else '':>18}"
-                    )
-            print()
-            print(
-                f"{'path':<26}{'mode':<11}{'conc':>5}{'direct req/s':>13}{'gw req/s':>16}"
-                f"{'gw events/s':>12}"
-            )
-            for label, path, body, headers, direct_path, direct_body in PATHS:
-                for stream in (False, True):
-                    for concurrency in (16, 64):
-                        runs = _pairs(
-                            upstream_port,
-                            request_bytes(direct_path, direct_body(stream), headers),
-                            gateway_port,
-                            request_bytes(path, body(stream), headers),
-                            concurrency,
-                            seconds,
-                            repeat,
-                        )
-                        mode = "stream" if stream else "non-stream"
-                        events = median([g.events_per_s for _, g in runs])
-                        shown = f"{events:>12.0f}" if stream else f"{'':>12}"
-                        print(
-                            f"{label:<26}{mode:<11}{concurrency:>5}"
-                            f"{median([d.rps for d, _ in runs]):>13.0f}"
-                            f"{_spread([g.rps for _, g in runs], best=max, digits=0):>16}{shown}"
-                        )
-            big = "x" * 400_000
-            runs = _pairs(
+            for name, source in sources:
+                port = free_port()
+                data_dir = Path(data_root) / name
+                data_dir.mkdir()
+                gateways.append((name, port, start_gateway(port, str(data_dir), env, source)))
+            for name, port, process in gateways:
+                wait_http(f"http://127.0.0.1:{port}/health")
+                print(f"gateway RSS idle ({name}): {rss_mb(process.pid):.1f} MB")
+            _measure(upstream_port, gateways, seconds, repeat)
+            for name, _, process in gateways:
+                print(f"gateway RSS after load ({name}): {rss_mb(process.pid):.1f} MB")
+            print(f"host speed after: {host_speed_ms():.0f} ms per calibration loop")
+        finally:
+            for _, _, process in gateways:
+                process.terminate()
+                process.wait(10)
+            upstream.terminate()
+            upstream.wait(10)
+
+
+def _measure(
+    upstream_port: int,
+    gateways: list[tuple[str, int, subprocess.Popen[bytes]]],
+    seconds: float,
+    repeat: int,
+) -> None:
+    ports = [port for _, port, _ in gateways]
+    names = [name for name, _, _ in gateways]
+    print()
+    print(
+        f"{'path':<26}{'mode':<11}{'gw':<5}{'direct p50':>11}{'gw p50':>9}{'gw p99':>9}"
+        f"{'added p50':>18}{'ttfb added':>18}"
+    )
+    for label, path, body, headers, direct_path, direct_body in PATHS:
+        for stream in (False, True):
+            runs = _runs(
                 upstream_port,
-                request_bytes(CHAT, chat_body("gpt-bench", False, big)),
-                gateway_port,
-                request_bytes(CHAT, chat_body("gpt-bench", False, big)),
+                request_bytes(direct_path, direct_body(stream), headers),
+                ports,
+                request_bytes(path, body(stream), headers),
                 1,
                 seconds,
                 repeat,
             )
+            mode = "stream" if stream else "non-stream"
             direct_p50 = median([d.p50_ms for d, _ in runs])
-            print()
-            print(
-                f"400 KB prompt, passthrough chat: direct p50 {direct_p50:.3f} ms, gateway p50 "
-                f"{median([g.p50_ms for _, g in runs]):.3f} ms, added "
-                f"{_spread([g.p50_ms - d.p50_ms for d, g in runs], best=min)} ms"
-            )
-            translated = [
-                load(
-                    gateway_port,
-                    request_bytes(
-                        MESSAGES, messages_body("gpt-bench", False, big), ANTHROPIC_HEADERS
-                    ),
-                    1,
+            for i, name in enumerate(names):
+                added = [g[i].p50_ms - d.p50_ms for d, g in runs]
+                ttfb = [g[i].ttfb_p50_ms - d.ttfb_p50_ms for d, g in runs]
+                print(
+                    f"{label:<26}{mode:<11}{name:<5}{direct_p50:>11.3f}"
+                    f"{median([g[i].p50_ms for _, g in runs]):>9.3f}"
+                    f"{median([g[i].p99_ms for _, g in runs]):>9.3f}"
+                    f"{_spread(added, best=min):>18}"
+                    f"{_spread(ttfb, best=min) if stream else '':>18}"
+                )
+    print()
+    print(
+        f"{'path':<26}{'mode':<11}{'gw':<5}{'conc':>5}{'direct req/s':>13}{'gw req/s':>16}"
+        f"{'gw events/s':>12}"
+    )
+    for label, path, body, headers, direct_path, direct_body in PATHS:
+        for stream in (False, True):
+            for concurrency in (16, 64):
+                runs = _runs(
+                    upstream_port,
+                    request_bytes(direct_path, direct_body(stream), headers),
+                    ports,
+                    request_bytes(path, body(stream), headers),
+                    concurrency,
                     seconds,
-                ).p50_ms
-                for _ in range(repeat)
-            ]
-            print(
-                f"400 KB prompt, translate messages->chat: gateway p50 {median(translated):.3f} ms, "
-                f"added {_spread([t - direct_p50 for t in translated], best=min)} ms"
-            )
-            print(f"gateway RSS after load: {rss_mb(gateway.pid):.1f} MB")
-            print(f"host speed after: {host_speed_ms():.0f} ms per calibration loop")
-        finally:
-            gateway.terminate()
-            gateway.wait(10)
-            upstream.terminate()
-            upstream.wait(10)
+                    repeat,
+                )
+                mode = "stream" if stream else "non-stream"
+                direct_rps = median([d.rps for d, _ in runs])
+                for i, name in enumerate(names):
+                    events = median([g[i].events_per_s for _, g in runs])
+                    shown = f"{events:>12.0f}" if stream else f"{'':>12}"
+                    print(
+                        f"{label:<26}{mode:<11}{name:<5}{concurrency:>5}{direct_rps:>13.0f}"
+                        f"{_spread([g[i].rps for _, g in runs], best=max, digits=0):>16}{shown}"
+                    )
+    big = "x" * 400_000
+    runs = _runs(
+        upstream_port,
+        request_bytes(CHAT, chat_body("gpt-bench", False, big)),
+        ports,
+        request_bytes(CHAT, chat_body("gpt-bench", False, big)),
+        1,
+        seconds,
+        repeat,
+    )
+    direct_p50 = median([d.p50_ms for d, _ in runs])
+    print()
+    for i, name in enumerate(names):
+        print(
+            f"400 KB prompt, passthrough chat ({name}): direct p50 {direct_p50:.3f} ms, "
+            f"gateway p50 {median([g[i].p50_ms for _, g in runs]):.3f} ms, added "
+            f"{_spread([g[i].p50_ms - d.p50_ms for d, g in runs], best=min)} ms"
+        )
+    for name, port in zip(names, ports, strict=True):
+        translated = [
+            load(
+                port,
+                request_bytes(MESSAGES, messages_body("gpt-bench", False, big), ANTHROPIC_HEADERS),
+                1,
+                seconds,
+            ).p50_ms
+            for _ in range(repeat)
+        ]
+        print(
+            f"400 KB prompt, translate messages->chat ({name}): gateway p50 "
+            f"{median(translated):.3f} ms, added "
+            f"{_spread([t - direct_p50 for t in translated], best=min)} ms"
+        )
 
 
 if __name__ == "__main__":
