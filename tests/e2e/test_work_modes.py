@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import pytest
 
-from tests.fakes.wire import FakeServer
+from tests.fakes.wire import FakeServer, json_reply
 from tests.gateway_thread import GatewayThread, isolated_config
 from tests.translation.conftest import ANTHROPIC_KEY, OPENAI_KEY, Rig
 from tests.translation.rigs import (
@@ -370,3 +370,66 @@ def test_the_refusal_comes_only_when_no_provider_of_the_route_is_left(
 ) -> None:
     assert not any(allowed(mode, client, p) for p in FALLBACK_ROUTES[model])
     expect_refused(fresh[mode], client, model, stream=stream)
+
+
+# ---------------------------------------------------- count_tokens and embeddings
+# They are model calls like the others: the work mode applies per target.
+# count_tokens passes through to an Anthropic counter (otherwise the gateway
+# answers with its own estimate: "translation"); embeddings pass through to
+# an OpenAI-kind provider.
+
+# (mode, endpoint, provider, allowed)
+SMALL_CALLS: list[tuple[WorkMode, str, Provider, bool]] = [
+    ("auto", "count_tokens", "anthropic", True),
+    ("auto", "count_tokens", "openai", True),
+    ("passthrough", "count_tokens", "anthropic", True),
+    ("passthrough", "count_tokens", "openai", False),
+    ("translation", "count_tokens", "anthropic", False),
+    ("translation", "count_tokens", "openai", True),
+    ("auto", "embeddings", "openai", True),
+    ("passthrough", "embeddings", "openai", True),
+    ("translation", "embeddings", "openai", False),
+]
+
+
+def small_call(rig: ModeRig, endpoint: str, provider: Provider) -> RawReply:
+    if endpoint == "count_tokens":
+        body = {"model": MODEL[provider], "messages": [{"role": "user", "content": "ping"}]}
+        headers = {"anthropic-version": "2023-06-01"}
+        return post_raw(rig, "/v1/messages/count_tokens", body, headers=headers)
+    return post_raw(rig, "/v1/embeddings", {"model": MODEL[provider], "input": "ping"})
+
+
+@pytest.mark.parametrize(
+    ("mode", "endpoint", "provider", "allowed"),
+    SMALL_CALLS,
+    ids=[f"{m}-{e}-{p}" for m, e, p, _ in SMALL_CALLS],
+)
+def test_count_tokens_and_embeddings_obey_the_work_mode(
+    fresh: dict[WorkMode, ModeRig], mode: WorkMode, endpoint: str, provider: Provider, allowed: bool
+) -> None:
+    rig = fresh[mode]
+    upstream_path = {"count_tokens": "/v1/messages/count_tokens", "embeddings": "/v1/embeddings"}
+    relays = provider == "anthropic" if endpoint == "count_tokens" else True
+    if allowed and relays:
+        payload: Any = (
+            {"input_tokens": 7}
+            if endpoint == "count_tokens"
+            else {"object": "list", "data": [], "model": "m", "usage": {"prompt_tokens": 1}}
+        )
+        rig.fake(provider).enqueue(upstream_path[endpoint], json_reply(payload))
+    reply = small_call(rig, endpoint, provider)
+    if not allowed:
+        assert reply.status == 400, reply.body
+        envelope = reply.json()
+        error = envelope["error"]
+        if endpoint == "count_tokens":
+            assert envelope["type"] == "error"
+        else:
+            assert error["code"] == "work_mode_forbids"
+        assert error["message"].startswith(f"work_mode={mode} does not support")
+        assert all(fake.requests(upstream_path[endpoint]) == [] for fake in rig.fakes().values())
+        return
+    assert reply.status == 200, reply.body
+    sent = rig.fake(provider).requests(upstream_path[endpoint])
+    assert len(sent) == (1 if relays else 0)
