@@ -9,6 +9,7 @@ down; ``serve`` adds the signals; ``run_gateway`` is what the CLI calls.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import time
@@ -32,6 +33,7 @@ from .routing import Router, Rule, WorkMode, parse_aliases, parse_rules
 from .routing.breaker import CircuitBreaker
 from .server.http import Handler, HttpLimits
 from .server.listen import Bound, ListenerSpec, Server
+from .supervise import Supervisor, supervised
 from .upstreams.base import Upstream
 from .upstreams.client import ProviderClient
 from .upstreams.loopback_upstream import LoopbackUpstream
@@ -52,6 +54,7 @@ class Built:
     upstreams: Mapping[str, Upstream]
     server: Server
     started_at: float
+    supervisor: Supervisor  # the background tasks' failures, for /health
 
 
 def listener_specs(config: Config) -> list[ListenerSpec]:
@@ -139,7 +142,9 @@ def build(config: Config, *, started_at: float | None = None) -> Built:
             "or pass --insecure to expose it without them"
         )
     upstreams = build_upstreams(config)
+    supervisor = Supervisor()
     server = Server(
+        supervisor=supervisor,
         specs=listener_specs(config),
         render_error=render_error,
         limits=HttpLimits(
@@ -156,6 +161,7 @@ def build(config: Config, *, started_at: float | None = None) -> Built:
         upstreams=upstreams,
         server=server,
         started_at=started_at if started_at is not None else time.time(),
+        supervisor=supervisor,
     )
 
 
@@ -203,9 +209,12 @@ def refresh_aliases(built: Built, stamp: Stamp) -> Stamp:
         return stamp
 
 
-async def reload_aliases(built: Built) -> None:
+async def reload_aliases(
+    built: Built, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
     """Re-read alias files every ``model_aliases_reload_sec`` (as the
     original gateway does)."""
+    task_status.started()
     config = built.config
     if config.model_aliases_file is None and config.model_aliases_dir is None:
         return
@@ -246,6 +255,7 @@ async def run(
         ledger=ledger.writer if ledger is not None else None,
         gate=identity.gate,
         admin_factory=admin_api,
+        supervisor=built.supervisor,
     )
 
     def make_handler(keys: frozenset[str]) -> Handler:
@@ -253,10 +263,15 @@ async def run(
 
     try:
         async with trio.open_nursery() as nursery:
+            # Supervised: a failure in one is logged and the task restarted,
+            # never the end of the gateway (supervise.py).
+            watch = built.supervisor
             if ledger is not None:
-                await nursery.start(ledger.writer.run)
-            await nursery.start(identity.tracker.run)
-            nursery.start_soon(reload_aliases, built)
+                await nursery.start(supervised, "ledger writer", ledger.writer.run, watch)
+            await nursery.start(supervised, "key tracker", identity.tracker.run, watch)
+            await nursery.start(
+                supervised, "alias reloader", functools.partial(reload_aliases, built), watch
+            )
             try:
                 await built.server.serve(make_handler, task_status=task_status)
             finally:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import peewee
@@ -35,7 +36,7 @@ from .identity.migrations import migrate_identity
 from .identity.service import IdentityService
 from .ledger.db import close_database, database_urls, describe_url, open_database
 from .ledger.migrations import migrate
-from .ledger.writer import LedgerWriter
+from .ledger.writer import QUARANTINE_FILE, LedgerWriter
 from .limits import KeyLimiter
 from .responses_store.migrations import migrate_responses
 from .responses_store.store import ResponseStore
@@ -95,11 +96,20 @@ async def open_ledger(config: Config) -> Ledger | None:
     log.info("ledger: %s", describe_url(url))
     writer = LedgerWriter(
         db,
+        quarantine=quarantine_file(config),
         capacity=config.ledger_async_buffer_size,
         batch_size=config.ledger_async_batch_size,
         flush_interval=config.ledger_async_flush_ms / 1000,
     )
     return Ledger(db=db, writer=writer)
+
+
+def quarantine_file(config: Config) -> Path:
+    """Where the ledger keeps rows its database refused: beside the SQLite
+    file, or in the data directory for a database by URL."""
+    if config.database_url:
+        return config.data_dir / QUARANTINE_FILE
+    return config.ledger_file().parent / QUARANTINE_FILE
 
 
 async def open_responses(config: Config, ledger_db: peewee.Database | None) -> ResponseStore:

@@ -39,6 +39,7 @@ from .ledger.writer import LedgerWriter
 from .routing import LOOPBACK, Router
 from .server.exchange import JSON_HEADERS, HttpRequest, Responder
 from .server.http import Handler
+from .supervise import Supervisor
 from .upstreams.base import Upstream
 from .wire.json_body import dumps
 
@@ -80,6 +81,7 @@ class Gateway:
         ledger: LedgerWriter | None = None,
         gate: Gatekeeper | None = None,
         admin_factory: Callable[[], AdminApi] | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.router = router
         self.upstreams = upstreams
@@ -92,6 +94,7 @@ class Gateway:
         self.admin_factory = admin_factory
         self.started_at = started_at
         self.facts = dict(facts or {})
+        self.supervisor = supervisor or Supervisor()
 
     def handler_for(self, table: EndpointTable) -> Handler:
         async def handle(request: HttpRequest, responder: Responder) -> None:
@@ -231,6 +234,7 @@ class Gateway:
                 "enabled": True,
                 "healthy": self.ledger.healthy,
                 "rows_written": stats.rows_written,
+                "rows_quarantined": stats.quarantined,
                 "queued": stats.queued,
                 "last_error": stats.last_error,
             }
@@ -243,10 +247,15 @@ class Gateway:
             for name, upstream in self.upstreams.items()
             if name != LOOPBACK  # it cannot fail
         }
+        # 503 only while the ledger cannot write (a load balancer should take
+        # the gateway out of rotation); a background task that failed and was
+        # restarted makes it "degraded" for a while, still serving.
         healthy = self.ledger is None or self.ledger.healthy
+        failing = self.supervisor.failing(trio.current_time())
+        background = self.supervisor.report()
         return healthy, dumps(
             {
-                "status": "ok" if healthy else "degraded",
+                "status": "ok" if healthy and not failing else "degraded",
                 "version": __version__,
                 "uptime_s": round(time.time() - self.started_at, 3),
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -255,6 +264,7 @@ class Gateway:
                 "routes": routes,
                 "upstreams": breakers,
                 **self._ledger_health(),
+                **({"background": background} if background else {}),
                 **self.facts,
             }
         )

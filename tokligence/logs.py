@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from .config import Config, settings_by_name
+from .wire.text import utf8
 
 LOGGER_NAME = "tokligence"
 ACCESS_LOGGER_NAME = "tokligence.access"
@@ -84,7 +85,14 @@ class DailyAndSizeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
 
     def __init__(self, filename: Path, *, max_bytes: int, backup_count: int) -> None:
         super().__init__(
-            filename, when="midnight", backupCount=backup_count, encoding="utf-8", utc=True
+            filename,
+            when="midnight",
+            backupCount=backup_count,
+            encoding="utf-8",
+            # A lone surrogate a client sent (legal in JSON) is written
+            # escaped, never an encoding error that loses the line.
+            errors="backslashreplace",
+            utc=True,
         )
         self.max_bytes = max_bytes
 
@@ -97,7 +105,7 @@ class DailyAndSizeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
             self.stream = self._open()
         size = self.stream.seek(0, os.SEEK_END)
         # An empty file is never rotated, or one huge record would loop forever.
-        return size > 0 and size + len(self.format(record).encode()) + 1 > self.max_bytes
+        return size > 0 and size + len(utf8(self.format(record))) + 1 > self.max_bytes
 
     def doRollover(self) -> None:
         if self.stream is not None:

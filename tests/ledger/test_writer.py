@@ -3,9 +3,11 @@ with back-pressure instead of loss and loud failures instead of silent ones."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import peewee
 import pytest
@@ -239,3 +241,58 @@ def test_a_batch_of_any_size_lands_whole_and_in_order(
 
 def test_every_row_field_has_a_column() -> None:
     assert set(ENTRY_COLUMNS) == {*ROW_FIELD_NAMES, "cost_usd"}
+
+
+# (a field, a value no database can hold)
+REFUSED = [
+    ("endpoint", "/v1/chat/completions\udc80"),
+    ("requested_model", "claude-x\ud800"),  # a lone surrogate no driver encodes
+]
+
+
+@pytest.mark.parametrize(("field", "value"), REFUSED, ids=[f for f, _ in REFUSED])
+async def test_a_row_the_database_refuses_is_quarantined_and_the_batch_lands(
+    ledger_db: peewee.Database, tmp_path: Path, field: str, value: object
+) -> None:
+    quarantine = tmp_path / "quarantine" / "ledger-quarantine.jsonl"
+    writer = LedgerWriter(ledger_db, batch_size=64, flush_interval=0.05, quarantine=quarantine)
+    rows = [make_row(request_id=f"ok-{i}") for i in range(9)]
+    rows.insert(4, make_row(request_id="poison", **{field: value}))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        for row in rows:
+            await writer.submit(row)
+        await writer.close()
+    assert sorted(request_ids(ledger_db)) == sorted(f"ok-{i}" for i in range(9))
+    stats = writer.stats
+    assert (stats.rows_written, stats.quarantined, stats.healthy) == (9, 1, True)
+    (line,) = quarantine.read_text().splitlines()
+    kept = json.loads(line)
+    assert kept["row"]["request_id"] == "poison" and kept["reason"]
+    assert kept["row"][field] == value  # the value itself, escaped by JSON
+
+
+async def test_a_bug_in_the_writer_sets_its_batch_aside_and_the_writer_goes_on(
+    ledger_db: peewee.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quarantine = tmp_path / "ledger-quarantine.jsonl"
+    writer = LedgerWriter(ledger_db, flush_interval=0, quarantine=quarantine)
+    real_write = writer._write
+    calls = {"n": 0}
+
+    def write_failing_once(batch: object, prices: PriceBook) -> PriceBook:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug in the writer")
+        return real_write(batch, prices)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writer, "_write", write_failing_once)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        await writer.submit(make_row(request_id="first"))
+        await trio.sleep(0.05)
+        await writer.submit(make_row(request_id="second"))
+        await writer.close()
+    assert request_ids(ledger_db) == ["second"]
+    assert writer.stats.quarantined == 1
+    assert json.loads(quarantine.read_text())["row"]["request_id"] == "first"

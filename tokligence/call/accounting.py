@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from ..canonical import Usage
-from ..ledger.row import MODES, LedgerRow, Mode
+from ..ledger.row import MAX_TOKENS, MODES, LedgerRow, Mode
+from ..wire.text import storable
 
 if TYPE_CHECKING:
     from ..server.exchange import AccessRecord
@@ -45,23 +46,32 @@ def ledger_row(
     return LedgerRow(
         created_at=now or datetime.now(timezone.utc),
         request_id=request_id,
-        endpoint=path,
+        # What the client named is stored escaped where a database could
+        # not hold it (a lone surrogate, NUL): the row is never lost for it.
+        endpoint=storable(path),
         client_dialect=record.dialect or "",
         provider=record.provider or "",
-        requested_model=record.model or "",
-        upstream_model=(record.upstream_model or "") if record.provider else "",
+        requested_model=storable(record.model or ""),
+        upstream_model=storable(record.upstream_model or "") if record.provider else "",
         mode=mode,
         stream=record.stream,
         status=status,
         error_kind=error,
         user_id=record.user_id,
         api_key_id=record.api_key_id,
-        input_tokens=usage.input_tokens,
-        output_tokens=max(usage.output_tokens, usage.reasoning_tokens),
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
+        input_tokens=_tokens(usage.input_tokens),
+        output_tokens=_tokens(max(usage.output_tokens, usage.reasoning_tokens)),
+        cache_read_tokens=_tokens(usage.cache_read_tokens),
+        cache_write_tokens=_tokens(usage.cache_write_tokens),
+        reasoning_tokens=_tokens(usage.reasoning_tokens),
         estimated=usage.estimated,
         latency_ms=max((finished_at - record.started_at) * 1000, 0.0),
         ttfb_ms=max(ttfb, 0.0) if ttfb is not None else None,
     )
+
+
+def _tokens(count: int) -> int:
+    """A count an upstream reported, as a row can hold it: an upstream that
+    claims more than 2**63 tokens (or fewer than none) is lying, and its
+    claim must not cost the request its row."""
+    return min(max(count, 0), MAX_TOKENS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 
+from ..wire.text import utf8
 from .request import (
     CustomTool,
     DocumentPart,
@@ -35,7 +36,7 @@ IMAGE_TOKENS = 1600  # a large image costs about this much in either vendor
 def text_tokens(text: str) -> int:
     if not text:
         return 0
-    return math.ceil(len(text.encode()) / BYTES_PER_TOKEN)
+    return math.ceil(len(utf8(text)) / BYTES_PER_TOKEN)
 
 
 def _part_tokens(part: Part) -> int:

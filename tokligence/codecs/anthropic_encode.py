@@ -49,6 +49,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ..canonical import CustomTool, FunctionTool, HostedTool, Request, Tool
+from ..wire.json_body import dumps
 from .anthropic_blocks import Notes
 from .anthropic_messages import NATIVE, Conversation, build_conversation
 from .base import Encoded, EncodeOptions
@@ -111,14 +112,6 @@ def encode_request(request: Request, options: EncodeOptions) -> Encoded:
     body["stream"] = options.stream
     _extras(request, body, native, notes)
     return Encoded(path=PATH, body=dumps(body), notes=notes.render(), custom_tools=custom)
-
-
-def dumps(value: Any) -> bytes:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    try:
-        return text.encode()
-    except UnicodeEncodeError:  # a lone surrogate: JSON's \\u escape carries it intact
-        return json.dumps(value, separators=(",", ":")).encode()
 
 
 # -------------------------------------------------------------------- limits

@@ -62,6 +62,7 @@ from ..canonical import (
     ToolCallPart,
     ToolResultPart,
 )
+from ..wire.text import utf8
 from .anthropic_blocks import (
     OPAQUE_BLOCKS,
     Notes,
@@ -132,7 +133,7 @@ class _ToolIds:
         wire, attempt = base, 0
         while wire in self._used:
             attempt += 1
-            digest = hashlib.sha256(f"{original}#{attempt}".encode()).hexdigest()[:8]
+            digest = hashlib.sha256(utf8(f"{original}#{attempt}")).hexdigest()[:8]
             wire = f"{base}_{digest}"
         if attempt:
             self._notes.add("renamed a tool call id used more than once")

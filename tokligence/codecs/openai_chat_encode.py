@@ -40,8 +40,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ..canonical import CustomTool, FunctionTool, HostedTool, Request
+from ..wire.json_body import dumps
+from ..wire.text import utf8
 from .base import Encoded, EncodeOptions
-from .openai_chat_messages import Notes, dumps, encode_messages
+from .openai_chat_messages import Notes, encode_messages
 
 DIALECT: Final = "openai_chat"
 PATH: Final = "/chat/completions"
@@ -264,7 +266,7 @@ def end_user_id(user_id: str) -> str:
     business verbatim)."""
     if len(user_id) <= MAX_END_USER_ID and user_id.isprintable():
         return user_id
-    return "uid_" + hashlib.sha256(user_id.encode()).hexdigest()[:40]
+    return "uid_" + hashlib.sha256(utf8(user_id)).hexdigest()[:40]
 
 
 def _effort_for_budget(budget: int) -> str:

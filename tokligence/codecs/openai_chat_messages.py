@@ -36,7 +36,6 @@ Whatever is dropped or changed is said in the shared notes.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -52,6 +51,8 @@ from ..canonical import (
     ToolCallPart,
     ToolResultPart,
 )
+from ..wire.json_body import dumps
+from ..wire.text import utf8
 
 # OpenAI refuses tool call ids longer than this ("string too long. Expected a
 # string with maximum length 40"); several compatible servers copy the check.
@@ -74,20 +75,11 @@ class Notes(list[str]):
             self.append(text)
 
 
-def dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON; a lone surrogate falls back to ``\\u`` escapes."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
-
-
 def fit_tool_id(value: str) -> str:
     """``value`` if short enough for OpenAI, else a stable hash-based id."""
     if len(value) <= MAX_TOOL_ID:
         return value
-    digest = hashlib.sha256(value.encode()).hexdigest()
+    digest = hashlib.sha256(utf8(value)).hexdigest()
     return "call_" + digest[: MAX_TOOL_ID - len("call_")]
 
 

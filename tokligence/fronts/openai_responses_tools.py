@@ -34,6 +34,7 @@ from typing import Any
 from ..canonical import CustomTool, FunctionTool, Request, Tool
 from ..errors import invalid
 from ..wire.json_body import as_object, opt, req
+from ..wire.text import utf8
 
 NAMESPACE_KEY = "tokligence_namespace"
 # The strictest tool-name rule among the upstreams (OpenAI function names,
@@ -51,7 +52,7 @@ def flat_name(namespace: str, name: str) -> str:
     joined = f"{namespace}{SEPARATOR}{name}"
     if len(joined) <= NAME_LIMIT and _VALID.fullmatch(joined):
         return joined
-    digest = hashlib.sha256(f"{namespace}\0{name}".encode()).hexdigest()[:_HASH_LENGTH]
+    digest = hashlib.sha256(utf8(f"{namespace}\0{name}")).hexdigest()[:_HASH_LENGTH]
     safe = _UNSAFE.sub("_", joined)[: NAME_LIMIT - _HASH_LENGTH - 1]
     return f"{safe}_{digest}"
 

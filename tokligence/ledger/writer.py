@@ -18,8 +18,17 @@ another process's new price is seen too.
 
 A failing database never loses rows: the batch is kept and retried with
 exponential backoff, ``healthy`` turns False with the error (logged at
-ERROR on the ``tokligence.ledger`` logger), and the full channel applies
-back-pressure until the database recovers.
+ERROR on this module's logger), and the full channel applies back-pressure
+until the database recovers.
+
+A row the database refuses (a value it cannot hold: an integer past 64
+bits, text a driver cannot encode) must not block the others, and is never
+retried forever: a batch refused for its data is split in halves until the
+refused rows stand alone, every other row is written, and each refused row
+goes to the **quarantine file** (one JSON line per row, beside the
+database) where ``tokligence usage`` reports it. A bug in the writer itself
+quarantines the batch it was writing and the writer goes on; it never
+stops the gateway or drops a row silently.
 
 :meth:`LedgerWriter.close` stops accepting new rows, lets submissions already
 waiting finish, and returns once every accepted row is committed. A caller
@@ -27,16 +36,18 @@ that cannot wait (a shutdown deadline) cancels it; what was not written is
 then counted in an ERROR log line, never silently dropped.
 
 States: running (accepting) -> closing (refusing new rows, draining) ->
-closed (run() returned). An error inside run() other than the database's
-propagates to the nursery: a bug stops the gateway instead of hiding.
+closed (run() returned).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import peewee
@@ -46,7 +57,7 @@ from playhouse.pool import MaxConnectionsExceeded
 from . import db as dbmod
 from .models import ENTRY_COLUMNS, LedgerEntry, entry_values
 from .prices import PriceBook, cost_usd, load_price_book, price_version
-from .row import LedgerRow
+from .row import LedgerRow, row_fields
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +71,16 @@ DEFAULT_RETRY_MAX = 5.0
 # Errors worth retrying: the database's own (peewee wraps the driver's)
 # and an exhausted connection pool. Anything else is a bug and propagates.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (peewee.PeeweeException, MaxConnectionsExceeded)
+# Errors that say the rows are wrong, not the database: the same rows would
+# fail again. (Drivers raise ValueError for text they cannot encode and
+# OverflowError for integers past 64 bits, outside the DB-API families.)
+DATA_ERRORS: tuple[type[Exception], ...] = (
+    peewee.DataError,
+    peewee.IntegrityError,
+    ValueError,
+    OverflowError,
+)
+QUARANTINE_FILE = "ledger-quarantine.jsonl"
 
 
 class WriterClosed(RuntimeError):
@@ -73,6 +94,7 @@ class WriterStats:
     batches: int
     failures: int  # failed commit attempts since start
     last_error: str | None  # the latest failure, kept after recovery
+    quarantined: int  # rows the database refused, kept in the quarantine file
     queued: int  # rows in the channel
     in_flight: int  # rows of the batch being committed or retried
     waiting_submitters: int  # submit() calls blocked on a full channel
@@ -97,6 +119,7 @@ class LedgerWriter:
         retry_max: float = DEFAULT_RETRY_MAX,
         prices: PriceBook | None = None,
         on_health_change: HealthCallback | None = None,
+        quarantine: Path | None = None,
     ) -> None:
         if capacity < 1 or batch_size < 1:
             raise ValueError("ledger capacity and batch_size must be at least 1")
@@ -112,6 +135,7 @@ class LedgerWriter:
         # A book without a version is reloaded from the table on the first batch.
         self._prices = prices if prices is not None else PriceBook(())
         self._on_health_change = on_health_change
+        self.quarantine = quarantine  # None: refused rows are only logged
         self._send, self._receive = trio.open_memory_channel[LedgerRow](capacity)
         self._closing = False
         self._pending_submits = 0
@@ -123,6 +147,8 @@ class LedgerWriter:
         self._failures = 0
         self._last_error: str | None = None
         self._in_flight = 0
+        self._quarantined = 0
+        self._carried: list[LedgerRow] = []  # a batch an escaped exception left unwritten
 
     # -------------------------------------------------------------- producers
 
@@ -176,6 +202,7 @@ class LedgerWriter:
             batches=self._batches,
             failures=self._failures,
             last_error=self._last_error,
+            quarantined=self._quarantined,
             queued=channel.current_buffer_used,
             in_flight=self._in_flight,
             waiting_submitters=channel.tasks_waiting_send,
@@ -202,25 +229,44 @@ class LedgerWriter:
     # ----------------------------------------------------------------- writer
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """The single writer task; returns after close() has drained the queue."""
+        """The single writer task; returns after close() has drained the queue.
+
+        An exception that escapes it (there should be none: a failing batch
+        is set aside) keeps the batch it held for the next ``run()``, which
+        a supervisor starts (``supervise.py``)."""
         task_status.started()
-        batch: list[LedgerRow] = []
+        batch, self._carried = self._carried, []
         try:
             while True:
-                batch = await self._next_batch()
                 if not batch:
-                    break
+                    batch = await self._next_batch()
+                    if not batch:
+                        break
                 self._in_flight = len(batch)
-                await self._commit(batch)
+                try:
+                    await self._commit(batch)
+                except Exception as error:  # a bug here must not lose rows or stop the gateway
+                    log.exception("ledger writer failed on a batch of %d rows", len(batch))
+                    self._last_error = f"{type(error).__name__}: {error}"
+                    for row in batch:
+                        self._set_aside(row, error)
                 self._in_flight = 0
                 batch = []
-        finally:
-            lost = len(batch) + self._receive.statistics().current_buffer_used
-            self._receive.close()
-            if lost:
-                log.error("ledger writer stopped with %d rows not written", lost)
-            self._in_flight = 0
-            self._finished.set()
+        except Exception:
+            self._carried = batch
+            raise
+        except BaseException:  # cancelled: a shutdown that could not wait
+            self._stopped(len(batch))
+            raise
+        self._stopped(0)
+
+    def _stopped(self, unwritten: int) -> None:
+        lost = unwritten + self._receive.statistics().current_buffer_used
+        self._receive.close()
+        if lost:
+            log.error("ledger writer stopped with %d rows not written", lost)
+        self._in_flight = 0
+        self._finished.set()
 
     async def _next_batch(self) -> list[LedgerRow]:
         try:
@@ -247,16 +293,28 @@ class LedgerWriter:
         return batch
 
     async def _commit(self, batch: Sequence[LedgerRow]) -> None:
+        """Write ``batch``: the database's failures are retried, rows it
+        refuses for their data are isolated and set aside."""
+        chunks = [list(batch)]  # what is left to write, in order
         delay = self._retry_initial
-        while True:
+        while chunks:
+            chunk = chunks[0]
             try:
-                self._prices = await trio.to_thread.run_sync(self._write, batch, self._prices)
+                self._prices = await trio.to_thread.run_sync(self._write, chunk, self._prices)
+            except DATA_ERRORS as error:
+                chunks.pop(0)
+                if len(chunk) == 1:
+                    self._set_aside(chunk[0], error)
+                else:  # halves until the refused rows stand alone
+                    middle = len(chunk) // 2
+                    chunks[0:0] = [chunk[:middle], chunk[middle:]]
+                continue
             except DATABASE_ERRORS as error:
                 self._failures += 1
                 self._last_error = f"{type(error).__name__}: {error}".strip()
                 log.error(
                     "ledger write of %d rows failed (attempt %d, retrying in %.2fs): %s",
-                    len(batch),
+                    len(chunk),
                     self._failures,
                     delay,
                     self._last_error,
@@ -265,12 +323,32 @@ class LedgerWriter:
                 await trio.sleep(delay)
                 delay = min(delay * 2, self._retry_max)
                 continue
-            self._rows_written += len(batch)
-            self._batches += 1
+            chunks.pop(0)
+            self._rows_written += len(chunk)
             if not self._healthy:
-                log.warning("ledger database recovered; %d rows written", len(batch))
+                log.warning("ledger database recovered; %d rows written", len(chunk))
                 self._set_health(True)
+        self._batches += 1
+
+    def _set_aside(self, row: LedgerRow, error: BaseException) -> None:
+        """Keep a row the database refused in the quarantine file."""
+        self._quarantined += 1
+        reason = f"{type(error).__name__}: {error}"
+        log.error("ledger row %r refused by the database: %s", row.request_id, reason)
+        if self.quarantine is None:
             return
+        record = {
+            "quarantined_at": datetime.now(timezone.utc).isoformat(),
+            "reason": reason,
+            "row": row_fields(row),
+        }
+        try:
+            self.quarantine.parent.mkdir(parents=True, exist_ok=True)
+            with self.quarantine.open("a", encoding="utf-8") as out:
+                # ensure_ascii: any text a client sent is written as escapes.
+                out.write(json.dumps(record, ensure_ascii=True, default=str) + "\n")
+        except OSError as exc:
+            log.error("ledger quarantine file %s not written: %s", self.quarantine, exc)
 
     def _set_health(self, healthy: bool) -> None:
         if healthy == self._healthy:

@@ -36,6 +36,8 @@ import trio
 
 from ..errors import InternalError
 from ..ledger import db as dbmod
+from ..wire.json_body import dumps
+from ..wire.text import storable
 from .models import StoredResponse
 
 log = logging.getLogger(__name__)
@@ -83,10 +85,11 @@ def save_turn(db: peewee.Database, turn: StoredTurn) -> None:
             id=turn.id,
             user_id=turn.user_id,
             api_key_id=turn.api_key_id,
-            model=turn.model,
+            model=storable(turn.model),
             previous_response_id=turn.previous_response_id,
-            input_items=json.dumps(list(turn.input_items), ensure_ascii=False),
-            response=json.dumps(dict(turn.response), ensure_ascii=False),
+            # dumps escapes a lone surrogate, which no database driver takes.
+            input_items=dumps(list(turn.input_items)).decode(),
+            response=dumps(dict(turn.response)).decode(),
             created_at=turn.created_at,
         ).on_conflict(conflict_target=[StoredResponse.id], preserve=_UPDATED).execute(db)
 

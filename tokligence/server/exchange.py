@@ -18,6 +18,7 @@ from typing import Protocol
 import h11
 
 from ..canonical import Usage
+from ..wire.text import storable
 
 JSON_HEADERS = [("content-type", "application/json")]
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -176,13 +177,13 @@ def log_access(
         "error": record.error,
         **record.notes,
     }
-    notes = "".join(f" {k}={v}" for k, v in fields.items() if v)
+    notes = "".join(f" {k}={storable(str(v))}" for k, v in fields.items() if v)
     _access_log.info(
         "req=%s %s %s model=%s status=%s dur=%.1fms stream=%s client=%s%s%s%s",
         request.request_id,
         request.method,
         request.path,
-        record.model or "-",
+        storable(record.model or "-"),
         record.status or "-",
         duration_ms,
         "true" if record.stream else "false",

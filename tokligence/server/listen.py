@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import trio
 
 from ..net.sockstream import FastSocketStream
+from ..supervise import Supervisor, supervised
 from .http import ConnectionTracker, ErrorRenderer, Handler, HttpLimits, serve_connection
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Server:
         self,
         *,
         specs: list[ListenerSpec],
+        supervisor: Supervisor | None = None,
         render_error: ErrorRenderer,
         limits: HttpLimits,
         max_connections: int,
@@ -64,6 +66,7 @@ class Server:
         self.render_error = render_error
         self.limits = limits
         self.grace = grace
+        self.supervisor = supervisor or Supervisor()
         self.tracker = ConnectionTracker()
         self._slots = trio.Semaphore(max_connections)
         self._stop = trio.Event()
@@ -91,7 +94,9 @@ class Server:
                 host, port = listener.socket.getsockname()[:2]
                 bound.append(Bound(name=spec.name, host=host, port=port))
         async with trio.open_nursery() as connections:
-            await connections.start(self.tracker.watch.run)
+            await connections.start(
+                supervised, "disconnect watch", self.tracker.watch.run, self.supervisor
+            )
             async with trio.open_nursery() as accepting:
                 for spec, listener in listeners:
                     handler = make_handler(spec.keys)

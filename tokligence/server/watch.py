@@ -63,8 +63,8 @@ class DisconnectWatch:
         self._nursery: trio.Nursery | None = None
 
     def begin(self, connection: Watchable, handler_scope: trio.CancelScope) -> _Watched:
-        if self._nursery is None:
-            raise RuntimeError("DisconnectWatch.run() must be running to serve requests")
+        # While run() is down (restarting after a failure) requests still
+        # begin: they wait in _pending and are watched once it is back.
         watched = _Watched(connection, handler_scope)
         self._pending[watched] = None
         if not self._wakeup.is_set():

@@ -49,6 +49,7 @@ from ..canonical import (
     UsageUpdate,
 )
 from ..canonical.tokens import BYTES_PER_TOKEN, request_tokens, text_tokens
+from ..wire.text import utf8
 
 MODEL = "loopback"
 TOOL_LINE = re.compile(r"^/tool\s+(\S+)(?:\s+(.*))?$")
@@ -172,7 +173,7 @@ def _limit(request: Request, text: str) -> tuple[str, StopReason, str | None]:
         text = text[:cut]
     if request.max_tokens is not None and text_tokens(text) > request.max_tokens:
         budget = request.max_tokens * BYTES_PER_TOKEN
-        return text.encode()[:budget].decode(errors="ignore"), "max_tokens", None
+        return utf8(text)[:budget].decode(errors="ignore"), "max_tokens", None
     if matched is not None:
         return text, "stop_sequence", matched
     return text, "end_turn", None
@@ -183,7 +184,7 @@ def embed(text: str, dimensions: int = DEFAULT_EMBEDDING_DIMENSIONS) -> list[flo
     values: list[float] = []
     counter = 0
     while len(values) < dimensions:
-        block = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        block = hashlib.sha256(utf8(f"{counter}:{text}")).digest()
         values.extend((v / 2**31) - 1.0 for v in struct.unpack(">8I", block))
         counter += 1
     del values[dimensions:]
