@@ -37,6 +37,7 @@ from .supervise import Supervisor, supervised
 from .upstreams.base import Upstream
 from .upstreams.client import ProviderClient
 from .upstreams.loopback_upstream import LoopbackUpstream
+from .wire.json_body import JsonLimits
 
 if TYPE_CHECKING:
     from .admin.api import AdminApi
@@ -188,6 +189,11 @@ def model_calls(built: Built, responses: ResponseStore | None) -> ModelCalls:
             shell_normalization=config.shell_normalization,
         ),
         responses=responses,
+        json_limits=JsonLimits(
+            max_depth=config.max_json_depth,
+            max_integer_digits=config.max_json_integer_digits,
+            allow_nonfinite=config.json_allow_nonfinite,
+        ),
     )
 
 

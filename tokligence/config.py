@@ -76,6 +76,9 @@ class Config:
     admin_endpoints: tuple[str, ...]
     anthropic_native_enabled: bool
     max_body_bytes: int
+    max_json_depth: int
+    max_json_integer_digits: int
+    json_allow_nonfinite: bool
     header_timeout: float
     idle_timeout: float
     max_connections: int

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from .codecs.base import DEFAULT_MAX_TOKENS
 from .endpoints import ENDPOINT_KEYS
 from .paths import default_data_dir, default_log_dir
+from .wire.json_body import DEFAULT_LIMITS
 
 SettingType: TypeAlias = Literal["str", "int", "float", "bool", "list", "path", "secret", "choice"]
 Default: TypeAlias = str | int | float | bool | tuple[str, ...] | None
@@ -259,6 +260,23 @@ SETTINGS: tuple[Setting, ...] = (
     _endpoints("admin_endpoints", ("admin", "health"), "admin"),
     _bool("anthropic_native_enabled", True, "serve /v1/messages"),
     _count("max_body_bytes", 32 * 1024 * 1024, "largest accepted request body (bytes)"),
+    _count(
+        "max_json_depth",
+        DEFAULT_LIMITS.max_depth,
+        "deepest nesting of arrays and objects a request body may have",
+        minimum=1,
+    ),
+    _count(
+        "max_json_integer_digits",
+        DEFAULT_LIMITS.max_integer_digits,
+        "longest integer literal a request body may have (digits)",
+        minimum=1,
+    ),
+    _bool(
+        "json_allow_nonfinite",
+        DEFAULT_LIMITS.allow_nonfinite,
+        "accept NaN, Infinity and numbers past the float range in request bodies",
+    ),
     _seconds("header_timeout", 10.0, "time allowed to receive a complete request head"),
     _seconds("idle_timeout", 75.0, "keep-alive connections idle longer are closed"),
     _count("max_connections", 1024, "concurrent client connections", minimum=1),

@@ -60,14 +60,18 @@ from ..codecs.base import DEFAULT_MAX_TOKENS
 from ..errors import GatewayError, UpstreamUnreachable, fault_rule, invalid
 from ..fronts.anthropic_messages import AnthropicMessagesFront
 from ..fronts.base import Front
-from ..fronts.openai_embeddings import EmbeddingsRequest, parse_embeddings, render_embeddings
+from ..fronts.openai_embeddings import (
+    EmbeddingsRequest,
+    parse_embeddings_object,
+    render_embeddings,
+)
 from ..fronts.registry import FRONTS
 from ..responses_store.store import ResponseStore
 from ..responses_store.turns import sink_for
 from ..routing import Route, Router, WorkMode
 from ..server.exchange import JSON_HEADERS, AccessRecord, HttpRequest, Responder
 from ..upstreams.base import CallContext, Upstream
-from ..wire.json_body import dumps, load_object
+from ..wire.json_body import DEFAULT_LIMITS, JsonLimits, dumps, load_object
 from .passthrough import relay_call, relay_whole
 from .prepare import prepare
 from .targets import Target, plan_targets
@@ -155,6 +159,7 @@ class ModelCalls:
         default_max_tokens: int = DEFAULT_MAX_TOKENS,
         safety: AgentSafety | None = None,
         responses: ResponseStore | None = None,
+        json_limits: JsonLimits = DEFAULT_LIMITS,
     ) -> None:
         self.router = router
         self.upstreams = upstreams
@@ -164,6 +169,7 @@ class ModelCalls:
         self.default_max_tokens = default_max_tokens
         self.safety = safety or AgentSafety()
         self.responses = responses  # stored Responses turns
+        self.json_limits = json_limits
 
     async def run(self, action: str, http: HttpRequest, responder: Responder) -> None:
         await ModelCall(self, CALL_KINDS[action], http, responder).run()
@@ -220,18 +226,19 @@ class ModelCall:
         return FRONTS[self.kind.dialect]
 
     def _read(self) -> str:
-        """Decode the body; the model it names."""
+        """Decode the body (within the JSON limits, before anything else);
+        the model it names."""
+        self.obj = load_object(self.http.body, self.shared.json_limits)
         if self.kind.action == "embeddings":
-            self.embeddings = parse_embeddings(self.http.body)
+            self.embeddings = parse_embeddings_object(self.obj)
             self.facts.model = self.embeddings.model
             return self.embeddings.model
         if self.kind.action == "count_tokens":
             front = self.front
             assert isinstance(front, AnthropicMessagesFront)
-            self.request = front.parse_count_tokens(self.http.body)
+            self.request = front.parse_count_tokens(self.obj)
             self.facts.model = self.request.model
             return self.request.model
-        self.obj = load_object(self.http.body)
         model = self.obj.get("model")
         self.facts.stream = self.obj.get("stream") is True
         if not isinstance(model, str) or not model:
@@ -430,7 +437,7 @@ class ModelCall:
         """The client's bytes, with the upstream's model name if it differs."""
         if route.upstream_model == route.requested_model:
             return self.http.body
-        return dumps({**load_object(self.http.body), "model": route.upstream_model})
+        return dumps({**self.obj, "model": route.upstream_model})
 
 
 def input_tokens(front: Front, obj: dict[str, Any]) -> int:

@@ -68,10 +68,10 @@ class AnthropicMessagesFront:
     def parse_object(self, obj: dict[str, Any]) -> Request:
         return parse_messages_object(obj)
 
-    def parse_count_tokens(self, body: bytes) -> Request:
+    def parse_count_tokens(self, obj: dict[str, Any]) -> Request:
         """``/v1/messages/count_tokens``: as messages, without ``max_tokens``
         and ``stream`` (both ignored if sent)."""
-        return parse_messages(body, count_tokens=True)
+        return parse_messages_object(obj, count_tokens=True)
 
     def render_response(self, response: Response, request: Request) -> bytes:
         return dumps(render_message(response, omit_reasoning_text=reasoning_omitted(request)))

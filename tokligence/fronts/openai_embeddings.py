@@ -25,7 +25,10 @@ class EmbeddingsRequest:
 
 
 def parse_embeddings(body: bytes) -> EmbeddingsRequest:
-    obj = load_object(body)
+    return parse_embeddings_object(load_object(body))
+
+
+def parse_embeddings_object(obj: dict[str, Any]) -> EmbeddingsRequest:
     model = req(obj, "model", str)
     if "input" not in obj or obj["input"] is None:
         raise invalid("'input' is required", param="input")

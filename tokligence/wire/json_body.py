@@ -10,10 +10,13 @@ framing splits only on CR and LF, which JSON always escapes).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
-from ..errors import invalid
+from ..errors import ClientError, invalid
 
 T = TypeVar("T")
 
@@ -27,21 +30,99 @@ _TYPE_NAMES = {
 }
 
 
-def load_object(body: bytes) -> dict[str, Any]:
-    """Decode a request body that must be one JSON object."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JsonLimits:
+    """What a request body may hold, checked as it is decoded, before
+    anything else runs (settings ``max_json_depth``,
+    ``max_json_integer_digits``, ``json_allow_nonfinite``)."""
+
+    max_depth: int = 512
+    max_integer_digits: int = 64
+    allow_nonfinite: bool = False
+
+
+DEFAULT_LIMITS = JsonLimits()
+
+
+def load_object(body: bytes, limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Decode a request body that must be one JSON object, within ``limits``."""
     if not body.strip():
         raise invalid("request body is empty; expected a JSON object")
     try:
-        value = json.loads(body)
+        value = json.loads(
+            body,
+            parse_int=partial(_integer, limits.max_integer_digits),
+            parse_float=_number if not limits.allow_nonfinite else float,
+            parse_constant=_constant if not limits.allow_nonfinite else None,
+        )
     except UnicodeDecodeError:
         raise invalid("request body is not valid UTF-8") from None
     except json.JSONDecodeError as exc:
         raise invalid(
             f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise _too_deep(limits.max_depth) from None
     if not isinstance(value, dict):
         raise invalid(f"request body must be a JSON object, not {_describe(value)}")
+    # Nesting can only be deeper than the limit if the body opens more
+    # containers than that: a count (in C) spares most bodies the walk.
+    if body.count(b"{") + body.count(b"[") > limits.max_depth and not _within_depth(
+        value, limits.max_depth
+    ):
+        raise _too_deep(limits.max_depth)
     return value
+
+
+def _integer(max_digits: int, text: str) -> int:
+    if len(text.lstrip("-")) > max_digits:
+        raise ClientError(
+            "invalid_request",
+            f"request body has an integer of {len(text.lstrip('-'))} digits; "
+            f"at most {max_digits} are accepted (setting max_json_integer_digits)",
+            code="json_number_too_long",
+        )
+    return int(text)
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ClientError(
+            "invalid_request",
+            f"request body has a number out of range: {text[:40]}",
+            code="json_number_out_of_range",
+        )
+    return value
+
+
+def _constant(text: str) -> float:
+    raise ClientError(
+        "invalid_request",
+        f"request body has {text}, which is not JSON (setting json_allow_nonfinite)",
+        code="json_nonfinite_number",
+    )
+
+
+def _too_deep(max_depth: int) -> ClientError:
+    return ClientError(
+        "invalid_request",
+        f"request body nests deeper than {max_depth} levels (setting max_json_depth)",
+        code="json_too_deep",
+    )
+
+
+def _within_depth(value: Any, max_depth: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            return False
+        children = item.values() if type(item) is dict else item
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+    return True
 
 
 def dumps(value: Any) -> bytes:
