@@ -268,24 +268,27 @@ class ModelCall:
         retry = self.shared.retry
         last: GatewayError | None = None
         final_index = len(targets) - 1
+        counted: set[str] = set()  # upstreams this request already counted against
         for index, target in enumerate(targets):
             breaker = target.upstream.breaker
             for attempt in range(retry.max_retries + 1):
-                if not breaker.allow(trio.current_time()):
+                now = trio.current_time()
+                # An open breaker steers this request to a later target of
+                # the route; with none left that would take it, the upstream
+                # is tried anyway (panic mode) rather than answer with an outage.
+                if not breaker.allow(now) and any(
+                    not later.upstream.breaker.refusing(now) for later in targets[index + 1 :]
+                ):
                     last = UpstreamUnreachable(
                         "unavailable", f"upstream {target.upstream.name} is failing; circuit open"
                     )
                     break
                 last_try = index == final_index and attempt == retry.max_retries
                 try:
-                    await self._answer(route, target, last_try)
+                    relayed_error = await self._answer(route, target, last_try)
                 except GatewayError as error:
-                    rule = fault_rule(error)
-                    if rule.breaker:
-                        breaker.failure(trio.current_time())
-                    else:
-                        breaker.release()
-                    if not rule.retry or self.responder.started:
+                    self._tell_breaker(target, error, counted)
+                    if not fault_rule(error).retry or self.responder.started:
                         raise
                     last = error
                     log.warning(
@@ -299,26 +302,41 @@ class ModelCall:
                         break  # to the next target
                     await trio.sleep(delay)
                     continue
-                breaker.success()
+                if relayed_error is None:
+                    breaker.success()
+                else:  # the upstream's own error answer went to the client
+                    self._tell_breaker(target, relayed_error, counted)
                 return
         raise last or UpstreamUnreachable("unavailable", "no upstream answered")
 
-    async def _answer(self, route: Route, target: Target, last_try: bool) -> None:
+    @staticmethod
+    def _tell_breaker(target: Target, error: GatewayError, counted: set[str]) -> None:
+        """Count ``error`` against the upstream if the fault table says it
+        tells of its health, once per client request."""
+        breaker = target.upstream.breaker
+        if fault_rule(error).breaker and target.upstream.name not in counted:
+            counted.add(target.upstream.name)
+            breaker.failure(trio.current_time())
+        else:
+            breaker.release()
+
+    async def _answer(self, route: Route, target: Target, last_try: bool) -> GatewayError | None:
+        """Answer by ``target``; the upstream's error, when a relayed answer was one."""
         self.facts.provider = target.upstream.name
         self.facts.mode = target.mode
         self.facts.upstream_model = route.upstream_model
         if self.kind.action == "count_tokens":
-            await self._count_tokens(route, target, last_try)
-        elif self.kind.action == "embeddings":
-            await self._embeddings(route, target, last_try)
-        elif target.mode == "passthrough":
-            await self._relay(route, target, last_try)
-        else:
-            await self._translate(route, target)
+            return await self._count_tokens(route, target, last_try)
+        if self.kind.action == "embeddings":
+            return await self._embeddings(route, target, last_try)
+        if target.mode == "passthrough":
+            return await self._relay(route, target, last_try)
+        await self._translate(route, target)
+        return None
 
     # ------------------------------------------------------------ answers
 
-    async def _relay(self, route: Route, target: Target, last_try: bool) -> None:
+    async def _relay(self, route: Route, target: Target, last_try: bool) -> GatewayError | None:
         # The estimate gets the front and body, not the call: a bound method
         # would make a reference cycle (call -> meter -> call) that keeps
         # every relayed body alive until the cycle collector runs.
@@ -327,7 +345,7 @@ class ModelCall:
             target.upstream.usage_reader(self.kind.dialect),
             functools.partial(input_tokens, self.front, self.obj),
         )
-        await relay_call(
+        return await relay_call(
             self.kind.dialect,
             target.upstream,
             self.obj,
@@ -384,13 +402,15 @@ class ModelCall:
                     self.front, request, events, first, self.responder, meter=meter, sink=sink
                 )
 
-    async def _count_tokens(self, route: Route, target: Target, last_try: bool) -> None:
+    async def _count_tokens(
+        self, route: Route, target: Target, last_try: bool
+    ) -> GatewayError | None:
         request = self.request
         assert request is not None
         if target.mode == "passthrough":
             # The upstream's own counter is exact; prefer it. Claude Code's
             # ?beta=true goes along, as on /v1/messages.
-            await relay_whole(
+            return await relay_whole(
                 self.kind.dialect,
                 "count_tokens",
                 target.upstream,
@@ -399,7 +419,6 @@ class ModelCall:
                 self.responder,
                 last_try=last_try,
             )
-            return
         # No counter upstream: the gateway answers with its local estimate,
         # which errs high and says so.
         self.facts.mode = "native"
@@ -410,12 +429,15 @@ class ModelCall:
             [*JSON_HEADERS, (ESTIMATE_HEADER, "true")],
             front.render_count_tokens(request_tokens(request)),
         )
+        return None
 
-    async def _embeddings(self, route: Route, target: Target, last_try: bool) -> None:
+    async def _embeddings(
+        self, route: Route, target: Target, last_try: bool
+    ) -> GatewayError | None:
         request = self.embeddings
         assert request is not None
         if target.mode == "passthrough":
-            await relay_whole(
+            return await relay_whole(
                 "openai_chat",
                 "embeddings",
                 target.upstream,
@@ -424,7 +446,6 @@ class ModelCall:
                 self.responder,
                 last_try=last_try,
             )
-            return
         computed = await target.upstream.embed(request.inputs, request.dimensions)
         self.facts.usage = computed.usage
         await self.responder.respond(
@@ -432,6 +453,7 @@ class ModelCall:
             JSON_HEADERS,
             render_embeddings(request, computed.vectors, prompt_tokens=computed.usage.input_tokens),
         )
+        return None
 
     def _renamed_body(self, route: Route) -> bytes:
         """The client's bytes, with the upstream's model name if it differs."""

@@ -55,8 +55,9 @@ async def relay_call(
     meter: RelayMeter,
     keepalive: float,
     last_try: bool,
-) -> None:
-    """Relay one model call (chat, Responses, Messages), stream or whole."""
+) -> GatewayError | None:
+    """Relay one model call (chat, Responses, Messages), stream or whole;
+    the upstream's error, when the answer relayed was one."""
     stream = obj.get("stream") is True
     body_obj = obj if upstream_model == obj.get("model") else {**obj, "model": upstream_model}
     # Ask OpenAI-style upstreams for usage on streams (the ledger needs
@@ -72,8 +73,9 @@ async def relay_call(
     body = raw if body_obj is obj else dumps(body_obj)
     relayed = await upstream.relay(PASSTHROUGH_PATHS[dialect], body, context)
     try:
-        if await _answered_error(dialect, upstream, relayed, responder, meter, last_try):
-            return
+        answered = await _answered_error(dialect, upstream, relayed, responder, meter, last_try)
+        if answered is not None:
+            return answered
         content_type = dict(relayed.headers).get("content-type", "")
         is_sse = "text/event-stream" in content_type
         sniffer = meter.start(stream=is_sse)
@@ -84,7 +86,7 @@ async def relay_call(
             whole = b"".join([chunk async for chunk in relayed.chunks])
             sniffer.feed(whole)
             await responder.respond(relayed.status, list(relayed.headers), whole)
-            return
+            return None
         # Whatever the upstream said, a relayed stream must not be buffered
         # or transformed by anything between us and the client.
         ours = {name for name, _ in SSE_HEADERS if name != "content-type"}
@@ -124,6 +126,7 @@ async def relay_call(
         await responder.end()
     finally:
         await relayed.aclose()
+    return None
 
 
 async def relay_whole(
@@ -136,19 +139,21 @@ async def relay_whole(
     *,
     last_try: bool,
     meter: RelayMeter | None = None,
-) -> None:
+) -> GatewayError | None:
     """Relay a call whose answer is one JSON body (``count_tokens``,
     embeddings); ``meter`` None: the answer uses no tokens worth a row."""
     relayed = await upstream.relay(PASSTHROUGH_PATHS[action], body, context)
     try:
-        if await _answered_error(dialect, upstream, relayed, responder, meter, last_try):
-            return
+        answered = await _answered_error(dialect, upstream, relayed, responder, meter, last_try)
+        if answered is not None:
+            return answered
         whole = b"".join([chunk async for chunk in relayed.chunks])
         if meter is not None:
             meter.start(stream=False).feed(whole)
         await responder.respond(relayed.status, list(relayed.headers), whole)
     finally:
         await relayed.aclose()
+    return None
 
 
 async def _answered_error(
@@ -158,14 +163,14 @@ async def _answered_error(
     responder: Responder,
     meter: RelayMeter | None,
     last_try: bool,
-) -> bool:
+) -> GatewayError | None:
     """Deal with an error status: raise it while another attempt may
     succeed; relay its body as is when it is this protocol's own error
     envelope; raise anything else (an HTML page from a proxy, say) as our
-    error in the client's envelope, with the upstream's status. True when
-    the error was answered."""
+    error in the client's envelope, with the upstream's status. The error,
+    when it was answered (the call counts it against the upstream)."""
     if relayed.status < 400:
-        return False
+        return None
     body = b"".join([chunk async for chunk in relayed.chunks])
     headers = dict(relayed.headers)
     error = upstream.error_for(relayed.status, body, headers)
@@ -175,7 +180,7 @@ async def _answered_error(
         meter.error = error.kind
     kept = [(k, v) for k, v in relayed.headers if k != "content-type"]
     await responder.respond(relayed.status, [*JSON_HEADERS, *kept], body)
-    return True
+    return error
 
 
 async def _relay_events(

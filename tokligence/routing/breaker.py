@@ -12,6 +12,13 @@ failure opens it for another cooldown.
 
 Client errors (4xx other than 429) say nothing about the upstream's health
 and are not counted; 429 is counted neither way (the upstream is alive).
+
+A breaker only steers traffic away from an upstream while another target
+of the route can take it: the model call tries every target of a route
+whose breakers are all refusing (Envoy's "panic" mode), so a route with
+one provider is never turned into an outage by its own gateway. One client
+request counts at most one failure per upstream, however often it was
+retried there.
 """
 
 from __future__ import annotations
@@ -48,6 +55,12 @@ class CircuitBreaker:
             return False
         self.probing = True
         return True
+
+    def refusing(self, now: float) -> bool:
+        """Would :meth:`allow` say no now? (Asks without taking the probe.)"""
+        if self.state == "open":
+            return now - self.opened_at < self.cooldown
+        return self.state == "half_open" and self.probing
 
     def success(self) -> None:
         self.state = "closed"
