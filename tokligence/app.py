@@ -152,6 +152,8 @@ def build(config: Config, *, started_at: float | None = None) -> Built:
             max_body_bytes=config.max_body_bytes,
             header_timeout=config.header_timeout,
             idle_timeout=config.idle_timeout,
+            body_timeout=config.body_timeout,
+            body_min_rate=config.body_min_rate,
         ),
         max_connections=config.max_connections,
         grace=config.shutdown_grace,

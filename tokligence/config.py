@@ -81,6 +81,8 @@ class Config:
     json_allow_nonfinite: bool
     header_timeout: float
     idle_timeout: float
+    body_timeout: float
+    body_min_rate: int
     max_connections: int
     shutdown_grace: float
     stream_keepalive: float

@@ -21,6 +21,9 @@ from ..canonical import Usage
 from ..wire.text import storable
 
 JSON_HEADERS = [("content-type", "application/json")]
+# On every response: a JSON error or an SSE stream is never to be sniffed
+# into something a browser would run.
+NOSNIFF = (b"x-content-type-options", b"nosniff")
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _access_log = logging.getLogger("tokligence.access")
 
@@ -89,6 +92,8 @@ class Responder:
         self.started = False
         self.ended = False
         self.record = AccessRecord()
+        # HEAD: the head a GET would get (content-length included), no body.
+        self._head_only = request.method == "HEAD"
         # The head waits to go out with the first body bytes: one write (one
         # syscall, one TCP segment) instead of two.
         self._pending = b""
@@ -106,6 +111,7 @@ class Responder:
         self.record.status = status
         out = [(k.encode(), v.encode()) for k, v in headers]
         out.append((b"x-request-id", self._request.request_id.encode()))
+        out.append(NOSNIFF)
         if self._conn.closing:
             out.append((b"connection", b"close"))
         self._pending = self._conn.serialize(
@@ -113,7 +119,7 @@ class Responder:
         )
 
     async def send(self, data: bytes) -> None:
-        if data:
+        if data and not self._head_only:
             out = self._pending + self._conn.serialize(h11.Data(data=data))
             self._pending = b""
             if self.record.first_byte_at is None:

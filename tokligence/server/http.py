@@ -45,6 +45,7 @@ import trio
 from ..errors import ClientError, GatewayError, InternalError
 from ..net.sizes import MAX_HEAD_BYTES, READ_SIZE
 from .exchange import (
+    NOSNIFF,
     ClientDisconnected,
     HttpRequest,
     Responder,
@@ -60,8 +61,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, kw_only=True, slots=True)
 class HttpLimits:
     max_body_bytes: int = 32 * 1024 * 1024
-    header_timeout: float = 10.0
-    idle_timeout: float = 75.0
+    header_timeout: float = 10.0  # the whole head, from its first byte
+    idle_timeout: float = 15.0  # a keep-alive connection between requests
+    # The body: this long, plus one second for every body_min_rate bytes
+    # received (Apache's mod_reqtimeout rule): a client that drips a byte a
+    # second never earns more time, a slow link with a large body does.
+    body_timeout: float = 20.0
+    body_min_rate: int = 500
 
 
 Handler = Callable[[HttpRequest, Responder], Awaitable[None]]
@@ -129,6 +135,7 @@ class _Connection:
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         self.disconnected = False
         self.closing = False  # send Connection: close and stop after this cycle
+        self._method = b""  # the current request's method, once its head is read
         # The connection's one cancel scope (entered in run()): its deadline is
         # the idle timeout while waiting for a request and infinite otherwise;
         # shutdown cancels it while idle, the disconnect watch while a handler
@@ -233,6 +240,7 @@ class _Connection:
         return None  # ConnectionClosed
 
     async def _one_cycle(self) -> bool:
+        self._method = b""  # the current request's, once its head is read
         try:
             head = await self._wait_for_request()
         except h11.RemoteProtocolError as exc:
@@ -243,6 +251,7 @@ class _Connection:
             return False
         if head is None:
             return False
+        self._method = head.method
         started_at = time.perf_counter()
         # h11 bounds only a head that is still incomplete; one that arrived
         # whole in a single read is measured here.
@@ -255,6 +264,18 @@ class _Connection:
         path, _, query = target.partition("?")
         # h11 hands header names over lower-cased already.
         headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers)
+        names = {name for name, _ in headers}
+        if "transfer-encoding" in names and "content-length" in names:
+            # Two framings disagree about where this body ends: a proxy behind
+            # us could read a second, smuggled request inside it. Refused, and
+            # the connection closed (RFC 9112 section 6.1), as nginx does.
+            error = ClientError(
+                "invalid_request",
+                "request has both Content-Length and Transfer-Encoding",
+                code="ambiguous_framing",
+            )
+            await self._error_and_close(path, error)
+            return False
         try:
             body = await self._read_body(path, headers)
         except h11.RemoteProtocolError as exc:
@@ -302,12 +323,16 @@ class _Connection:
             await self.send(h11.InformationalResponse(status_code=100, headers=[]))
         chunks: list[bytes] = []
         size = 0
+        started = trio.current_time()
         while True:
             event = self.conn.next_event()
             if event is h11.NEED_DATA:
                 # Only a body still on its way needs a timer; most arrive
                 # with their head.
-                with trio.move_on_after(self.limits.idle_timeout) as scope:
+                deadline = (
+                    started + self.limits.body_timeout + size / max(self.limits.body_min_rate, 1)
+                )
+                with trio.move_on_at(deadline) as scope:
                     event = await self._next_event()
                 if scope.cancelled_caught:
                     error = ClientError("timeout", "request body not received in time", status=408)
@@ -348,16 +373,14 @@ class _Connection:
             return
         if not responder.started:
             # A handler that returns without answering is a bug; say so.
-            error = ClientError("api_error", "the gateway produced no response")
+            error = InternalError("api_error", "the gateway produced no response")
             status, hdrs, body = self.render_error(request.path, error)
             await responder.respond(status, hdrs, body)
         elif not responder.ended:
             await responder.end()
 
     async def _too_large(self, path: str, limit: int) -> None:
-        error = InternalError(
-            "request_too_large", f"request body exceeds the limit of {limit} bytes"
-        )
+        error = ClientError("request_too_large", f"request body exceeds the limit of {limit} bytes")
         await self._error_and_close(path, error)
 
     async def _error_and_close(self, path: str, error: GatewayError) -> None:
@@ -367,12 +390,18 @@ class _Connection:
             return
         status, headers, body = self.render_error(path, error)
         out = [(k.encode(), v.encode()) for k, v in headers]
-        out += [(b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        out += [
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+            NOSNIFF,
+        ]
+        head_only = self._method == b"HEAD"
         try:
             await self.send(
                 h11.Response(status_code=status, headers=out, reason=reason_phrase(status))
             )
-            await self.send(h11.Data(data=body))
+            if not head_only:
+                await self.send(h11.Data(data=body))
             await self.send(h11.EndOfMessage())
         except (ClientDisconnected, h11.LocalProtocolError):
             pass

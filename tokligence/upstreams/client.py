@@ -30,7 +30,7 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import cast
+from typing import Any, cast
 
 import httpx
 
@@ -153,11 +153,13 @@ class ProviderClient:
         headers.extend(self.config.headers)
         return headers
 
-    def _passthrough_headers(self, context: CallContext) -> list[tuple[str, str]]:
+    def _passthrough_headers(self, context: CallContext) -> list[tuple[str, Any]]:
         own = self._auth_headers(context)
-        own_names = {name for name, _ in own}
+        own_names = {name for name, _ in own} | _nominated(context.client_headers)
         forwarded = [
-            (name, value)
+            # A value the client sent with bytes past ASCII goes on as those
+            # bytes (h11 read them as latin-1), never an encoding error.
+            (name, value if value.isascii() else value.encode("latin-1"))
             for name, value in context.client_headers
             if name in FORWARDED_REQUEST_HEADERS and name not in own_names
         ]
@@ -175,7 +177,7 @@ class ProviderClient:
 
     @asynccontextmanager
     async def _open(
-        self, path: str, body: bytes, headers: list[tuple[str, str]], query: str = ""
+        self, path: str, body: bytes, headers: list[tuple[str, Any]], query: str = ""
     ) -> AsyncIterator[httpx.Response]:
         response = await self._send(path, body, headers, query)
         try:
@@ -184,7 +186,7 @@ class ProviderClient:
             await response.aclose()
 
     async def _send(
-        self, path: str, body: bytes, headers: list[tuple[str, str]], query: str = ""
+        self, path: str, body: bytes, headers: list[tuple[str, Any]], query: str = ""
     ) -> httpx.Response:
         """The upstream's response, its body still to read; the caller closes it."""
         url, host = self._url(path, query)
@@ -317,10 +319,20 @@ class ProviderClient:
         )
 
 
-def _without_betas(headers: list[tuple[str, str]], drop: tuple[str, ...]) -> list[tuple[str, str]]:
+def _nominated(headers: tuple[tuple[str, str], ...]) -> set[str]:
+    """Headers the client named in ``Connection``: hop-by-hop, so they stop
+    at the gateway (RFC 9110 section 7.6.1)."""
+    named: set[str] = set()
+    for name, value in headers:
+        if name == "connection":
+            named.update(token.strip().lower() for token in value.split(","))
+    return named
+
+
+def _without_betas(headers: list[tuple[str, Any]], drop: tuple[str, ...]) -> list[tuple[str, Any]]:
     out = []
     for name, value in headers:
-        if name == "anthropic-beta":
+        if name == "anthropic-beta" and isinstance(value, str):
             kept = [b.strip() for b in value.split(",") if b.strip() and b.strip() not in drop]
             if not kept:
                 continue
