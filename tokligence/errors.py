@@ -147,7 +147,9 @@ class UpstreamTimeout(GatewayError):
 
 
 class UpstreamBroken(GatewayError):
-    """The provider's answer broke off or cannot be read."""
+    """The provider's answer broke off or cannot be read (502): connected,
+    then reset or closed before the head, a garbage head, a body cut short,
+    a 2xx body that is not what the dialect promises."""
 
     category = "upstream broken response"
 
@@ -201,10 +203,7 @@ FAULT_TABLE: tuple[FaultRule, ...] = (
     FaultRule(
         category=UpstreamBroken,
         statuses=None,
-        answer=(
-            "before the first byte 500 (cut off) or 502 (unreadable);"
-            " after it the dialect's in-stream error"
-        ),
+        answer="502 before the first byte; after it the dialect's in-stream error",
         retry=True,
         breaker=True,
     ),

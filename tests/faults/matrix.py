@@ -552,34 +552,7 @@ CASE_BY_ID = {case.id: case for case in CASES}
 # What is wrong today, and the cases it breaks (fnmatch patterns over case
 # ids; a case is under one reason at most). Each is a strict xfail: a fixed
 # case fails as XPASS until its pattern is removed from here.
-XFAIL: dict[str, tuple[str, ...]] = {
-    (
-        "issue 12: a connection reset, closed or answered with garbage before the"
-        " response head is taken for an unreachable upstream (503 unavailable),"
-        " not a broken response (502 api_error)"
-    ): ("reset-*", "eof_before_head-*", "garbage_head-*"),
-    ("issue 12: a non-stream body cut short of its Content-Length is a 500, not a 502"): (
-        "cut_body-whole-*",
-    ),
-    (
-        "issue 12: passthrough relays a 2xx whose body is not the dialect's (HTML,"
-        " empty, cut-off JSON; not SSE for a stream) as a false 200, neither retried"
-        " nor counted against the breaker, instead of a 502"
-    ): ("*_200-*-[efg]_*",),
-    (
-        "issue 12: a translated stream request answered with a 2xx that is not SSE"
-        " is a 500 (a stream cut off), not a 502"
-    ): ("*_200-stream-[abc]_*",),
-    (
-        "issue 12: a stream that broke off, ended without its terminal event or went"
-        " silent after the first byte counts as a success for the upstream's breaker"
-        " (its failure run is reset) instead of a failure"
-    ): ("cut_body-stream-*", "no_terminal-stream-*", "silence-stream-*"),
-    (
-        "issue 12: passthrough appends an in-stream error to an OpenAI Chat stream"
-        " that ended after its finish_reason without [DONE] (translation accepts it)"
-    ): ("no_done-stream-e_chat_passthrough",),
-}
+XFAIL: dict[str, tuple[str, ...]] = {}
 
 
 def xfail_reason(case_id: str) -> str | None:

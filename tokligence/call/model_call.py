@@ -331,8 +331,7 @@ class ModelCall:
             return await self._embeddings(route, target, last_try)
         if target.mode == "passthrough":
             return await self._relay(route, target, last_try)
-        await self._translate(route, target)
-        return None
+        return await self._translate(route, target)
 
     # ------------------------------------------------------------ answers
 
@@ -358,7 +357,7 @@ class ModelCall:
             last_try=last_try,
         )
 
-    async def _translate(self, route: Route, target: Target) -> None:
+    async def _translate(self, route: Route, target: Target) -> GatewayError | None:
         request = self.request
         assert request is not None  # prepare parsed it: a target is not passthrough
         upstream_request = request
@@ -387,7 +386,7 @@ class ModelCall:
             )
             if request.stream:
                 keepalive = self.shared.keepalive if target.upstream.may_stall else None
-                await answer_stream(
+                return await answer_stream(
                     self.front,
                     request,
                     events,
@@ -397,10 +396,10 @@ class ModelCall:
                     keepalive=keepalive,
                     sink=sink,
                 )
-            else:
-                await answer_whole(
-                    self.front, request, events, first, self.responder, meter=meter, sink=sink
-                )
+            await answer_whole(
+                self.front, request, events, first, self.responder, meter=meter, sink=sink
+            )
+        return None
 
     async def _count_tokens(
         self, route: Route, target: Target, last_try: bool

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..codecs.usage_sniff import UsageSniffer
 from ..errors import GatewayError, UpstreamBroken, fault_rule
 from ..fronts.relay_errors import RelayState, relayed_stream_error
 from ..server.exchange import JSON_HEADERS, Responder
@@ -85,6 +86,8 @@ async def relay_call(
             # here, so a body that breaks off is still an ordinary error.
             whole = b"".join([chunk async for chunk in relayed.chunks])
             sniffer.feed(whole)
+            sniffer.finish()
+            _no_false_success(upstream, relayed.status, sniffer.json_object)
             await responder.respond(relayed.status, list(relayed.headers), whole)
             return None
         # Whatever the upstream said, a relayed stream must not be buffered
@@ -126,7 +129,7 @@ async def relay_call(
         await responder.end()
     finally:
         await relayed.aclose()
-    return None
+    return failure  # a stream that broke off counts against the upstream
 
 
 async def relay_whole(
@@ -148,8 +151,12 @@ async def relay_whole(
         if answered is not None:
             return answered
         whole = b"".join([chunk async for chunk in relayed.chunks])
-        if meter is not None:
-            meter.start(stream=False).feed(whole)
+        sniffer = meter.start(stream=False) if meter is not None else None
+        if sniffer is None:
+            sniffer = UsageSniffer(dialect, lambda payload: None, stream=False)
+        sniffer.feed(whole)
+        sniffer.finish()
+        _no_false_success(upstream, relayed.status, sniffer.json_object)
         await responder.respond(relayed.status, list(relayed.headers), whole)
     finally:
         await relayed.aclose()
@@ -213,6 +220,18 @@ async def _relay_events(
         tail = framer.flush()
         if tail:
             await responder.send(tail)
+
+
+def _no_false_success(upstream: Upstream, status: int, json_object: bool) -> None:
+    """A 2xx whose body is not the JSON object every dialect answers with
+    (an HTML sign-in page, nothing, JSON cut off) is a broken response,
+    never relayed as a success the client's SDK then cannot read."""
+    if status < 300 and not json_object:
+        raise UpstreamBroken(
+            "api_error",
+            f"upstream {upstream.name} answered {status} with a body that is not a JSON object",
+            status=502,
+        )
 
 
 def _is_protocol_error(dialect: str, body: bytes) -> bool:

@@ -29,7 +29,7 @@ from ..canonical import (
     Request,
     StreamError,
 )
-from ..errors import GatewayError, upstream_failure
+from ..errors import GatewayError, UpstreamBroken, upstream_failure
 from ..fronts.base import Front, IllegalStreamEvent, StreamRenderer
 from ..responses_store.turns import TurnSink
 from ..server.exchange import JSON_HEADERS, Responder
@@ -61,20 +61,25 @@ async def answer_stream(
     meter: EventMeter,
     keepalive: float | None,
     sink: TurnSink | None,
-) -> None:
+) -> GatewayError | None:
     """Stream the answer; ``keepalive`` seconds of silence (None: never)
-    bring a keep-alive frame."""
+    bring a keep-alive frame. The failure that ended it badly, if any (the
+    client heard of it in-stream; the call counts it against the upstream)."""
+    failure: GatewayError | None = None
     renderer = front.stream_renderer(request)
     await responder.start(200, list(SSE_HEADERS))
 
     async def on_batch(batch: list[Event]) -> None:
+        nonlocal failure
         out: list[bytes] = []
         try:
             for event in batch:
                 meter.observe(event)
                 chunk = renderer.feed(event)
                 if isinstance(event, Finish) and sink is not None:
-                    chunk = await _stored(sink, renderer, chunk, meter)
+                    chunk, not_stored = await _stored(sink, renderer, chunk)
+                    if not_stored is not None:  # ours, not the upstream's
+                        meter.error, failure = not_stored.kind, not_stored
                 out.append(chunk)
         finally:  # what rendered before a failure still goes out
             await responder.send(b"".join(out))
@@ -88,16 +93,22 @@ async def answer_stream(
             await pump(events, keepalive, on_batch, on_idle)
     except GatewayError as error:
         meter.error = error.kind
-        failure = StreamError(kind=error.kind, message=error.message, code=error.code)
-        await responder.send(renderer.feed(failure))
+        failure = error
+        event = StreamError(kind=error.kind, message=error.message, code=error.code)
+        await responder.send(renderer.feed(event))
     except IllegalStreamEvent:
         # close() renders the dialect's in-stream error: a failure, not a hang.
         log.exception("upstream produced an illegal event sequence")
+        failure = UpstreamBroken("api_error", "the upstream's stream broke its protocol")
     finally:
         if not meter.complete and meter.error is None:
             meter.error = "api_error"  # cut short: close() says so in-stream
     await responder.send(renderer.close())
     await responder.end()
+    if failure is None and meter.error is not None:
+        # The upstream's own error event, or a stream that just stopped.
+        failure = upstream_failure(meter.error, "the upstream's stream ended badly")
+    return failure
 
 
 async def answer_whole(
@@ -129,20 +140,19 @@ async def answer_whole(
 
 
 async def _stored(
-    sink: TurnSink, renderer: StreamRenderer, chunk: bytes, meter: EventMeter
-) -> bytes:
+    sink: TurnSink, renderer: StreamRenderer, chunk: bytes
+) -> tuple[bytes, GatewayError | None]:
     """``chunk`` (the terminal event) once its turn is stored; nothing if it
     could not be: a client told "completed" must be able to continue from
     it, so it sees a cut stream instead and retries."""
     final = getattr(renderer, "final_response", None)
     if final is None:
-        return chunk
+        return chunk, None
     try:
         await sink.save(final)
     except GatewayError as error:
-        meter.error = error.kind
-        return b""
-    return chunk
+        return b"", error
+    return chunk, None
 
 
 async def renamed(events: AsyncIterator[Event], model: str) -> AsyncIterator[Event]:

@@ -19,6 +19,7 @@ from ..wire.sse_read import SseDecoder, SseEvent
 
 _ERROR_DATA = re.compile(r'\s*\{\s*"error"\s*:')  # an OpenAI in-stream error chunk
 _SEQUENCE = re.compile(r'"sequence_number"\s*:\s*(\d+)')
+_FINISHED = re.compile(r'"finish_reason"\s*:\s*"')
 
 UsageReader = Callable[[Mapping[str, Any]], Usage | None]
 
@@ -63,6 +64,7 @@ class UsageSniffer:
         self._body: list[bytes] = []
         self.usage: Usage | None = None
         self.completed = False  # saw the dialect's success terminator
+        self.json_object = False  # a whole body that was one JSON object
         self.failed = False  # saw the upstream's own in-stream error
         self.events = 0  # data events relayed, for an output estimate when usage never came
         # Responses only: where the upstream's stream stands, so a relay that
@@ -81,12 +83,15 @@ class UsageSniffer:
                 self._event(item)
 
     def finish(self) -> Usage | None:
-        """End of body: parse a whole JSON body; returns the usage found."""
+        """End of body: parse a whole JSON body (once); returns the usage found."""
         if self._decoder is None and self._body:
+            whole = b"".join(self._body)
+            self._body = []
             try:
-                payload = json.loads(b"".join(self._body))
-            except (ValueError, UnicodeDecodeError):
+                payload = json.loads(whole)
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 payload = None
+            self.json_object = isinstance(payload, dict)
             if isinstance(payload, dict):
                 self.usage = self._reader(payload)
                 self.completed = self.usage is not None or "error" not in payload
@@ -98,6 +103,11 @@ class UsageSniffer:
         if data == "[DONE]":
             self.completed = True
             return
+        if self.dialect == "openai_chat" and _FINISHED.search(data) is not None:
+            # A Chat stream is complete with its finish_reason: [DONE] is a
+            # courtesy some OpenAI-compatible servers leave out (the
+            # translation path accepts the same stream).
+            self.completed = True
         terminal = TERMINAL_EVENTS.get(self.dialect, ())
         if event.event in terminal:
             self.completed = event.event != "response.failed"

@@ -209,9 +209,17 @@ class ProviderClient:
             raise UpstreamTimeout(
                 "timeout", f"upstream {self.name} did not answer in time ({type(exc).__name__})"
             ) from None
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
             raise UpstreamUnreachable(
                 "unavailable", f"upstream {self.name} is unreachable ({type(exc).__name__})"
+            ) from None
+        except httpx.HTTPError as exc:
+            # Connected, then reset, closed or answered with garbage: a broken
+            # response (502), as nginx and Envoy answer it.
+            raise UpstreamBroken(
+                "api_error",
+                f"upstream {self.name} broke off before answering ({type(exc).__name__})",
+                status=502,
             ) from None
         response.request = request
         return response
@@ -257,7 +265,10 @@ class ProviderClient:
         async with self._open(encoded.path, encoded.body, self._auth_headers(context)) as response:
             if response.status_code >= 400:
                 raise await self._error(response)
-            if not request.stream:
+            content_type = response.headers.get("content-type", "")
+            if not request.stream or "json" in content_type:
+                # A whole answer, asked for or not (an upstream that ignored
+                # stream=true still answered): decoded, then replayed.
                 try:
                     body = await response.aread()
                 except httpx.HTTPError as exc:
@@ -265,6 +276,15 @@ class ProviderClient:
                 for event in replay(self.codec.decode_response(body, encoded)):
                     yield _stamp(event, response_id, created)
                 return
+            if content_type and "event-stream" not in content_type:
+                # (No content type at all is read as SSE: minimal servers
+                # omit it; an HTML page from a proxy says what it is.)
+                raise UpstreamBroken(
+                    "api_error",
+                    f"upstream {self.name} answered a stream request with "
+                    f"{content_type or 'no content type'}, not an event stream",
+                    status=502,
+                )
             decoder = self.codec.stream_decoder(encoded)
             sse = SseDecoder()
             try:
@@ -374,7 +394,7 @@ def _mid_body_error(name: str, exc: httpx.HTTPError) -> GatewayError:
     if isinstance(exc, httpx.TimeoutException):
         return UpstreamTimeout("timeout", f"upstream {name} went silent past its read timeout")
     return UpstreamBroken(
-        "api_error", f"upstream {name} broke off the response ({type(exc).__name__})"
+        "api_error", f"upstream {name} broke off the response ({type(exc).__name__})", status=502
     )
 
 
