@@ -52,6 +52,16 @@ class GatewayThread:
     def port(self, name: str = "gateway") -> int:
         return next(b.port for b in self.bound if b.name == name)
 
+    @property
+    def running(self) -> bool:
+        """False once the gateway's trio run has ended (a crash, or shutdown)."""
+        return self._thread.is_alive()
+
+    @property
+    def error(self) -> BaseException | None:
+        """What ended the gateway's run, if it was not a clean shutdown."""
+        return self._error
+
     def __enter__(self) -> GatewayThread:
         self._thread.start()
         if not self._ready.wait(10) or self._error is not None:
