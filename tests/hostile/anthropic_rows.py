@@ -170,7 +170,6 @@ MESSAGES_ROWS: tuple[Row, ...] = (
     ("container", (5,), {}),
     ("speed", (V(UNKNOWN, "unknown"),), {}),
     ("inference_geo", (5,), {}),
-    ("bogus_field", (V(1, "unknown-field"),), {}),
     ("max_tokens", (V("16", "string-streaming"),), {"stream": True}),
     (
         "messages.0.content.0.type",

@@ -145,7 +145,6 @@ CHAT_ROWS: tuple[Row, ...] = (
     ("web_search_options", ("x",), {}),
     ("safety_identifier", (5,), {}),
     ("prompt_cache_key", (5,), {}),
-    ("bogus_field", (V(1, "unknown-field"),), {}),
     # Streaming asked for: the refusal is still one JSON error, before any event.
     ("messages", (V("hi", "string-streaming"),), {"stream": True}),
     ("temperature", (V("hot", "string-streaming"),), {"stream": True}),
@@ -261,7 +260,6 @@ RESPONSES_ROWS: tuple[Row, ...] = (
     ("safety_identifier", (5,), {}),
     ("conversation", (5,), {}),
     ("prompt", (5,), {}),
-    ("bogus_field", (V(1, "unknown-field"),), {}),
     ("input", (V(5, "int-streaming"),), {"stream": True}),
     ("input.0.type", (V(UNKNOWN, "unknown-streaming"),), {**RESP_ITEMS, "stream": True}),
     ("tools.0.type", (V(UNKNOWN, "unknown-streaming"),), {**RESP_TOOLS, "stream": True}),

@@ -1,10 +1,13 @@
-"""Any JSON-legal string is carried: a lone surrogate (``"\\ud800"``) in the
-model, the content or a tool name never costs a 5xx, the process or the
-request's ledger row.
+"""A lone surrogate (``"\\ud800"``) in the model, the content or a tool
+name never costs a 5xx, the process or the request's ledger row.
 
 JSON allows an escaped lone surrogate; no UTF-8 encoder, SQLite or
-PostgreSQL driver does. It once reached the ledger writer, which died and
-took the gateway down with it.
+PostgreSQL driver does, and OpenAI and Anthropic refuse it. It once reached
+the ledger writer, which died and took the gateway down with it. The policy
+(docs/protocols.md): a passthrough forwards the client's bytes and the
+upstream answers; where the gateway re-encodes the request it answers 400
+naming the field. The model name, the gateway's routing key, must be text
+on every path.
 """
 
 from __future__ import annotations
@@ -58,14 +61,25 @@ def body(path: Path, where: str) -> bytes:
 
 @path_params()
 @pytest.mark.parametrize("where", ["model", "content", "tool"])
-def test_a_lone_surrogate_is_carried_without_a_5xx(fresh: Rig, path: Path, where: str) -> None:
+def test_a_lone_surrogate_never_costs_a_5xx(fresh: Rig, path: Path, where: str) -> None:
     script(fresh, path, upstream_reply(path.upstream, OK, stream=False))
     headers = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
     reply = httpx.post(
         fresh.url + path.client_path, content=body(path, where), headers=headers, timeout=10
     )
-    assert reply.status_code < 500, reply.text
-    assert reply.status_code == 200 or (reply.status_code == 404 and where == "model")
+    if path.passthrough and where != "model":
+        # The bytes go on as they came; the (fake) upstream takes them. The
+        # model name is the gateway's own routing key and must be text.
+        assert reply.status_code == 200, reply.text
+    else:
+        assert reply.status_code == 400, reply.text
+        param = reply.json()["error"].get("param")
+        message = reply.json()["error"]["message"]
+        assert "lone surrogate" in message
+        field = {"model": "model", "content": "input", "tool": "tools"}[where]
+        if where == "content" and path.client != "responses":
+            field = "messages"
+        assert field in (param or message), reply.text
     row = row_for(fresh, reply.headers["x-request-id"])
     assert row.status == reply.status_code
     if where == "model":

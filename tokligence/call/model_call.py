@@ -72,6 +72,7 @@ from ..routing import Route, Router, WorkMode
 from ..server.exchange import JSON_HEADERS, AccessRecord, HttpRequest, Responder
 from ..upstreams.base import CallContext, Upstream
 from ..wire.json_body import DEFAULT_LIMITS, JsonLimits, dumps, load_object
+from ..wire.text import has_lone_surrogate, lone_surrogate_at
 from .passthrough import relay_call, relay_whole
 from .prepare import prepare
 from .targets import Target, plan_targets
@@ -231,20 +232,27 @@ class ModelCall:
         self.obj = load_object(self.http.body, self.shared.json_limits)
         if self.kind.action == "embeddings":
             self.embeddings = parse_embeddings_object(self.obj)
-            self.facts.model = self.embeddings.model
-            return self.embeddings.model
-        if self.kind.action == "count_tokens":
+            model = self.embeddings.model
+        elif self.kind.action == "count_tokens":
             front = self.front
             assert isinstance(front, AnthropicMessagesFront)
             self.request = front.parse_count_tokens(self.obj)
-            self.facts.model = self.request.model
-            return self.request.model
-        model = self.obj.get("model")
-        self.facts.stream = self.obj.get("stream") is True
+            model = self.request.model
+        else:
+            model = self.obj.get("model")
+            self.facts.stream = self.obj.get("stream") is True
+            if not isinstance(model, str) or not model:
+                self.front.parse_object(self.obj)  # raises the dialect's precise error
         if not isinstance(model, str) or not model:
-            self.front.parse_object(self.obj)  # raises the dialect's precise error
             raise invalid("'model' is required", param="model")
         self.facts.model = model
+        if has_lone_surrogate(model):
+            # The routing key must be text; no API has such a model.
+            raise invalid(
+                "model: the name holds a lone surrogate (\\ud800-\\udfff without its "
+                "pair), which is not valid text",
+                param="model",
+            )
         return model
 
     async def _prepare(self, targets: list[Target]) -> None:
@@ -325,6 +333,8 @@ class ModelCall:
         self.facts.provider = target.upstream.name
         self.facts.mode = target.mode
         self.facts.upstream_model = route.upstream_model
+        if target.mode != "passthrough":
+            self._refuse_lone_surrogates()
         if self.kind.action == "count_tokens":
             return await self._count_tokens(route, target, last_try)
         if self.kind.action == "embeddings":
@@ -453,6 +463,19 @@ class ModelCall:
             render_embeddings(request, computed.vectors, prompt_tokens=computed.usage.input_tokens),
         )
         return None
+
+    def _refuse_lone_surrogates(self) -> None:
+        """What the gateway answers or re-encodes itself must be text the
+        target API takes: a lone surrogate (legal JSON, refused by OpenAI and
+        Anthropic alike) is a 400 naming its field. A passthrough forwards
+        the client's bytes as they came, and its API answers for itself."""
+        where = lone_surrogate_at(self.http.body, self.obj)
+        if where is not None:
+            raise invalid(
+                f"{where or 'request body'}: a string holds a lone surrogate "
+                "(\\ud800-\\udfff without its pair), which is not valid text",
+                param=where or None,
+            )
 
     def _renamed_body(self, route: Route) -> bytes:
         """The client's bytes, with the upstream's model name if it differs."""

@@ -48,12 +48,15 @@ def load_object(body: bytes, limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, A
     """Decode a request body that must be one JSON object, within ``limits``."""
     if not body.strip():
         raise invalid("request body is empty; expected a JSON object")
+    # A number past the limits decodes to a _Refused marker, so that the
+    # error can name the field it stands in (found by a walk, only then).
+    refused: list[_Refused] = []
     try:
         value = json.loads(
             body,
-            parse_int=partial(_integer, limits.max_integer_digits),
-            parse_float=_number if not limits.allow_nonfinite else float,
-            parse_constant=_constant if not limits.allow_nonfinite else None,
+            parse_int=partial(_integer, limits.max_integer_digits, refused),
+            parse_float=partial(_number, refused) if not limits.allow_nonfinite else float,
+            parse_constant=partial(_constant, refused) if not limits.allow_nonfinite else None,
         )
     except UnicodeDecodeError:
         raise invalid("request body is not valid UTF-8") from None
@@ -63,6 +66,15 @@ def load_object(body: bytes, limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, A
         ) from None
     except RecursionError:
         raise _too_deep(limits.max_depth) from None
+    if refused:
+        first = refused[0]
+        where = _path_to(value, first) or None
+        raise ClientError(
+            "invalid_request",
+            f"{where or 'request body'}: {first.reason}",
+            param=where,
+            code=first.code,
+        )
     if not isinstance(value, dict):
         raise invalid(f"request body must be a JSON object, not {_describe(value)}")
     # Nesting can only be deeper than the limit if the body opens more
@@ -74,34 +86,61 @@ def load_object(body: bytes, limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, A
     return value
 
 
-def _integer(max_digits: int, text: str) -> int:
-    if len(text.lstrip("-")) > max_digits:
-        raise ClientError(
-            "invalid_request",
-            f"request body has an integer of {len(text.lstrip('-'))} digits; "
-            f"at most {max_digits} are accepted (setting max_json_integer_digits)",
+@dataclass(frozen=True, slots=True, eq=False)
+class _Refused:
+    """Where a number past the limits was, in the decoded value."""
+
+    reason: str
+    code: str
+
+
+def _integer(max_digits: int, refused: list[_Refused], text: str) -> int | _Refused:
+    digits = len(text.lstrip("-"))
+    if digits > max_digits:
+        marker = _Refused(
+            reason=f"an integer of {digits} digits; at most {max_digits} are accepted "
+            "(setting max_json_integer_digits)",
             code="json_number_too_long",
         )
+        refused.append(marker)
+        return marker
     return int(text)
 
 
-def _number(text: str) -> float:
+def _number(refused: list[_Refused], text: str) -> float | _Refused:
     value = float(text)
     if math.isinf(value):
-        raise ClientError(
-            "invalid_request",
-            f"request body has a number out of range: {text[:40]}",
-            code="json_number_out_of_range",
+        marker = _Refused(
+            reason=f"a number out of range ({text[:40]})", code="json_number_out_of_range"
         )
+        refused.append(marker)
+        return marker
     return value
 
 
-def _constant(text: str) -> float:
-    raise ClientError(
-        "invalid_request",
-        f"request body has {text}, which is not JSON (setting json_allow_nonfinite)",
+def _constant(refused: list[_Refused], text: str) -> _Refused:
+    marker = _Refused(
+        reason=f"{text} is not a JSON number (setting json_allow_nonfinite)",
         code="json_nonfinite_number",
     )
+    refused.append(marker)
+    return marker
+
+
+def _path_to(value: Any, target: object) -> str:
+    """The dotted path (``messages[2].temperature``) of ``target`` in ``value``."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if item is target:
+            return path
+        if type(item) is dict:
+            stack.extend(
+                (child, f"{path}.{key}" if path else str(key)) for key, child in item.items()
+            )
+        elif type(item) is list:
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+    return ""
 
 
 def _too_deep(max_depth: int) -> ClientError:

@@ -9,6 +9,14 @@ how.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+# A JSON \u escape of a surrogate (a pair decodes to one character; only a
+# lone one is left as a surrogate in the decoded text).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 def utf8(text: str) -> bytes:
     """``text`` as bytes for hashing and measuring: a lone surrogate becomes
@@ -24,3 +32,29 @@ def storable(text: str) -> str:
         return text
     escaped = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return escaped.replace("\x00", "\\x00")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
+
+
+def lone_surrogate_at(body: bytes, value: Any) -> str | None:
+    """The dotted path of the first string in ``value`` (``body`` decoded)
+    that holds a lone surrogate, "" for a key, or None when there is none.
+    A byte search spares almost every body the walk."""
+    if _SURROGATE_ESCAPE.search(body) is None:
+        return None
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return path
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _SURROGATE.search(key):
+                    return path
+                stack.append((child, f"{path}.{key}" if path else key))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+    return None
