@@ -157,9 +157,7 @@ class ProviderClient:
         own = self._auth_headers(context)
         own_names = {name for name, _ in own} | _nominated(context.client_headers)
         forwarded = [
-            # A value the client sent with bytes past ASCII goes on as those
-            # bytes (h11 read them as latin-1), never an encoding error.
-            (name, value if value.isascii() else value.encode("latin-1"))
+            (name, _as_received(value))
             for name, value in context.client_headers
             if name in FORWARDED_REQUEST_HEADERS and name not in own_names
         ]
@@ -170,7 +168,7 @@ class ProviderClient:
         client_version = [v for n, v in context.client_headers if n == "anthropic-version"]
         if client_version:
             own = [(n, v) for n, v in own if n != "anthropic-version"]
-            forwarded.append(("anthropic-version", client_version[0]))
+            forwarded.append(("anthropic-version", _as_received(client_version[0])))
         return [*own, *forwarded]
 
     # ------------------------------------------------------------ transport
@@ -337,6 +335,12 @@ class ProviderClient:
         raise ClientError(
             "invalid_request", f"provider {self.name!r} serves no embeddings", param="model"
         )
+
+
+def _as_received(value: str) -> str | bytes:
+    """A client's header value as it came: bytes past ASCII go on as those
+    bytes (h11 read them as latin-1), never an encoding error."""
+    return value if value.isascii() else value.encode("latin-1")
 
 
 def _nominated(headers: tuple[tuple[str, str], ...]) -> set[str]:
