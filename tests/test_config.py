@@ -569,3 +569,27 @@ def test_describe_values_are_json_ready(tmp_path: Path) -> None:
     assert values["admin_endpoints"] == ["admin", "health"]
     assert values["model_aliases_file"] is None
     assert isinstance(values["data_dir"], str)
+
+
+def test_timeouts_per_provider_and_their_defaults(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        env={
+            "TOKLIGENCE_UPSTREAM_RESPONSE_TIMEOUT": "9",
+            "TOKLIGENCE_ANTHROPIC_API_KEY": KEY,
+            "TOKLIGENCE_PROVIDER_LOCAL_BASE_URL": "http://127.0.0.1:9/v1",
+            "TOKLIGENCE_PROVIDER_LOCAL_RESPONSE_TIMEOUT": "300",
+            "TOKLIGENCE_PROVIDER_LOCAL_READ_TIMEOUT": "900",
+        },
+    )
+    by_name = {p.name: p for p in config.providers}
+    assert (by_name["anthropic"].response_timeout, by_name["anthropic"].read_timeout) == (9, 600)
+    assert (by_name["local"].connect_timeout, by_name["local"].response_timeout) == (10, 300)
+    assert by_name["local"].read_timeout == 900
+    assert "RESPONSE_TIMEOUT: must be greater than 0" in error_of(
+        tmp_path,
+        env={
+            "TOKLIGENCE_PROVIDER_LOCAL_BASE_URL": "http://127.0.0.1:9/v1",
+            "TOKLIGENCE_PROVIDER_LOCAL_RESPONSE_TIMEOUT": "-1",
+        },
+    )

@@ -127,6 +127,7 @@ class Config:
     anthropic_version: str
     anthropic_max_tokens: int
     upstream_connect_timeout: float
+    upstream_response_timeout: float
     upstream_read_timeout: float
     forward_client_key: bool
     upstream_max_retries: int

@@ -16,6 +16,7 @@ Any number of named providers are declared in INI sections::
     drop_betas = context-1m-2025-08-07   ; anthropic-beta flags this upstream rejects
     models = deepseek-chat, deepseek-reasoner
     connect_timeout = 5
+    response_timeout = 60
     read_timeout = 300
 
 or in the environment as ``TOKLIGENCE_PROVIDER_<NAME>_<FIELD>`` (e.g.
@@ -43,6 +44,7 @@ FIELDS = (
     "headers",
     "models",
     "connect_timeout",
+    "response_timeout",
     "read_timeout",
     "responses",
     "anthropic_version",
@@ -59,7 +61,8 @@ class ProviderConfig:
     headers: tuple[tuple[str, str], ...] = ()
     models: tuple[str, ...] = ()
     connect_timeout: float = 10.0
-    read_timeout: float = 600.0
+    response_timeout: float = 120.0  # a streamed request's response head
+    read_timeout: float = 600.0  # silence between bytes
     responses: bool = False  # serves /v1/responses natively (passthrough)
     anthropic_version: str = "2023-06-01"
     organization: str = ""
@@ -120,6 +123,7 @@ def declared_provider(
     environ: Mapping[str, str],
     *,
     default_connect: float,
+    default_response: float,
     default_read: float,
 ) -> ProviderConfig:
     """One ``[provider.NAME]`` declaration; ``fields`` maps field -> (value, where)."""
@@ -153,6 +157,7 @@ def declared_provider(
     if key_env and not api_key:
         api_key = environ.get(key_env[0].strip(), "")
     connect = get("connect_timeout")
+    response = get("response_timeout")
     read = get("read_timeout")
     models = get("models")
     responses = get("responses")
@@ -167,6 +172,7 @@ def declared_provider(
         headers=_headers(*headers) if headers else (),
         models=tuple(m.strip() for m in models[0].split(",") if m.strip()) if models else (),
         connect_timeout=_seconds(*connect) if connect else default_connect,
+        response_timeout=_seconds(*response) if response else default_response,
         read_timeout=_seconds(*read) if read else default_read,
         responses=_bool(*responses) if responses else False,
         anthropic_version=version[0].strip() if version else "2023-06-01",
@@ -201,6 +207,7 @@ def resolve_providers(
     problems: list[str],
 ) -> list[ProviderConfig]:
     connect = float(values["upstream_connect_timeout"])
+    response = float(values["upstream_response_timeout"])
     read = float(values["upstream_read_timeout"])
     forward = bool(values["forward_client_key"])
     out: list[ProviderConfig] = []
@@ -213,6 +220,7 @@ def resolve_providers(
                 api_key=str(values["openai_api_key"]),
                 organization=str(values["openai_org"]),
                 connect_timeout=connect,
+                response_timeout=response,
                 read_timeout=read,
                 responses=True,
             )
@@ -226,13 +234,21 @@ def resolve_providers(
                 api_key=str(values["anthropic_api_key"]),
                 anthropic_version=str(values["anthropic_version"]),
                 connect_timeout=connect,
+                response_timeout=response,
                 read_timeout=read,
             )
         )
     for name, fields in declared.items():
         try:
             out.append(
-                declared_provider(name, fields, environ, default_connect=connect, default_read=read)
+                declared_provider(
+                    name,
+                    fields,
+                    environ,
+                    default_connect=connect,
+                    default_response=response,
+                    default_read=read,
+                )
             )
         except ProviderError as exc:
             problems.append(str(exc))

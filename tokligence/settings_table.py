@@ -423,6 +423,11 @@ SETTINGS: tuple[Setting, ...] = (
         why="has no effect: a translated max_tokens is clamped at the model's real output limit",
     ),
     _seconds("upstream_connect_timeout", 10.0, "upstream connect timeout"),
+    _seconds(
+        "upstream_response_timeout",
+        120.0,
+        "time for a streamed request's response head, shared by its retries and fallbacks",
+    ),
     _seconds("upstream_read_timeout", 600.0, "upstream silence before giving up"),
     _bool("forward_client_key", False, "send the client's own provider key upstream"),
     _count("upstream_max_retries", 2, "retries per upstream on connect errors, 429 and 5xx"),

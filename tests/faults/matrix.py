@@ -25,8 +25,8 @@ body cut short              502, retried                in-stream error
 2xx body not the dialect's  502, retried                --
 no terminal event           --                          in-stream error
 OpenAI Chat: no ``[DONE]``  --                          accepted (a success)
-no head in time             504, retried                --
-silence between bytes       504, retried                in-stream error
+no head in time             504, not retried            --
+silence between bytes       504, not retried            in-stream error
 upstream 400, 401, 404      its status, not retried     --
 upstream 429                429 + retry-after, retried  --
 upstream 500, 503, 529      its status, retried         --
@@ -103,8 +103,9 @@ from tests.translation.rigs import (
     upstream_reply,
 )
 
-# The rig: how long upstream silence is tolerated, and how long a silent
-# fake waits (long past it; the gateway has given up by then).
+# The rig: how long upstream silence (and a stream's wait for its head) is
+# tolerated, and how long a silent fake waits (long past it; the gateway has
+# given up by then).
 READ_TIMEOUT_S = 0.5
 SILENCE_S = 5.0
 MAX_RETRIES = 1
@@ -160,7 +161,10 @@ def broken() -> Answer:
 
 
 def timed_out() -> Answer:
-    return Answer(status=504, kind="timeout", retried=True, breaker=True)
+    # Not retried: the request's one deadline (upstream_response_timeout for
+    # a stream, upstream_read_timeout for a whole answer; both READ_TIMEOUT_S
+    # here) is spent, and a timeout is never multiplied by the retry count.
+    return Answer(status=504, kind="timeout", breaker=True)
 
 
 def mid_stream(kind: str, text: str) -> Answer:

@@ -129,6 +129,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultRig]:
                     f"{DEAD_PREFIX}gpt*=>deadopenai, {DEAD_PREFIX}claude*=>deadanthropic"
                 ),
                 "TOKLIGENCE_UPSTREAM_READ_TIMEOUT": str(READ_TIMEOUT_S),
+                "TOKLIGENCE_UPSTREAM_RESPONSE_TIMEOUT": str(READ_TIMEOUT_S),
                 "TOKLIGENCE_UPSTREAM_MAX_RETRIES": str(MAX_RETRIES),
                 "TOKLIGENCE_UPSTREAM_RETRY_BACKOFF": "0.01",
                 "TOKLIGENCE_BREAKER_THRESHOLD": "1000000",

@@ -217,6 +217,10 @@ class ModelCall:
             client_headers=self.http.headers,
             query=self.http.query,
             default_max_tokens=self.shared.default_max_tokens,
+            # One deadline for the response to begin, set by the first
+            # target and shared by every retry and fallback.
+            head_deadline=trio.current_time()
+            + (targets[0].upstream.head_timeout(self.facts.stream) if targets else 0.0),
         )
         await self._attempts(route, targets)
 
@@ -230,6 +234,7 @@ class ModelCall:
         """Decode the body (within the JSON limits, before anything else);
         the model it names."""
         self.obj = load_object(self.http.body, self.shared.json_limits)
+        model: object
         if self.kind.action == "embeddings":
             self.embeddings = parse_embeddings_object(self.obj)
             model = self.embeddings.model
@@ -305,8 +310,11 @@ class ModelCall:
                         attempt + 1,
                         error.message,
                     )
+                    remaining = self.context.head_deadline - trio.current_time()
+                    if remaining <= 0:
+                        raise  # the request's deadline is spent: no retry, no fallback
                     delay = retry.delay(error, attempt)
-                    if delay is None or attempt == retry.max_retries:
+                    if delay is None or attempt == retry.max_retries or delay >= remaining:
                         break  # to the next target
                     await trio.sleep(delay)
                     continue

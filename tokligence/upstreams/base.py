@@ -16,11 +16,15 @@ for the built-in model):
 * :meth:`embed` is the provider's own embeddings when it has no
   OpenAI-compatible endpoint to relay to (loopback);
 * ``breaker`` is its health, ``may_stall`` whether it can go silent long
-  enough to need keep-alives, ``models`` what it lists in ``/v1/models``.
+  enough to need keep-alives, ``models`` what it lists in ``/v1/models``;
+* :meth:`head_timeout` is how long its response may take to begin: the
+  call turns it into one deadline that its retries and fallbacks share
+  (``CallContext.head_deadline``), which the provider's calls respect.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,6 +44,10 @@ class CallContext:
     client_headers: tuple[tuple[str, str], ...] = ()
     query: str = ""
     default_max_tokens: int = DEFAULT_MAX_TOKENS
+    # When the upstream's response must have begun (trio clock), for every
+    # attempt of the client's request: a timeout is never multiplied by the
+    # retry count.
+    head_deadline: float = math.inf
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -78,6 +86,10 @@ class Upstream(Protocol):
 
     def error_for(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
         """The error an error answer of this provider stands for."""
+        ...
+
+    def head_timeout(self, stream: bool) -> float:
+        """Seconds its response may take to begin (``math.inf``: no limit)."""
         ...
 
     def usage_reader(self, dialect: str) -> UsageReader:

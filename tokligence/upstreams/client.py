@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 import httpx
+import trio
 
 from .. import __version__
 from ..canonical import Event, MessageStart, Request, replay
@@ -175,18 +176,25 @@ class ProviderClient:
 
     @asynccontextmanager
     async def _open(
-        self, path: str, body: bytes, headers: list[tuple[str, Any]], query: str = ""
+        self, path: str, body: bytes, headers: list[tuple[str, Any]], *, deadline: float
     ) -> AsyncIterator[httpx.Response]:
-        response = await self._send(path, body, headers, query)
+        response = await self._send(path, body, headers, deadline=deadline)
         try:
             yield response
         finally:
             await response.aclose()
 
     async def _send(
-        self, path: str, body: bytes, headers: list[tuple[str, Any]], query: str = ""
+        self,
+        path: str,
+        body: bytes,
+        headers: list[tuple[str, Any]],
+        query: str = "",
+        *,
+        deadline: float,
     ) -> httpx.Response:
-        """The upstream's response, its body still to read; the caller closes it."""
+        """The upstream's response, begun by ``deadline`` (trio clock), its
+        body still to read; the caller closes it."""
         url, host = self._url(path, query)
         # The whole head is listed here, so httpx is handed a finished
         # request (``stream=``) and adds nothing of its own: one header list
@@ -202,7 +210,8 @@ class ProviderClient:
             extensions={"timeout": self._timeouts},
         )
         try:
-            response = await self._transport.handle_async_request(request)
+            with trio.move_on_at(deadline) as head_wait:
+                response = await self._transport.handle_async_request(request)
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(
                 "timeout", f"upstream {self.name} did not answer in time ({type(exc).__name__})"
@@ -219,6 +228,12 @@ class ProviderClient:
                 f"upstream {self.name} broke off before answering ({type(exc).__name__})",
                 status=502,
             ) from None
+        if head_wait.cancelled_caught:
+            raise UpstreamTimeout(
+                "timeout",
+                f"upstream {self.name} did not begin its response by the request's deadline "
+                "(upstream_response_timeout for a stream, upstream_read_timeout otherwise)",
+            )
         response.request = request
         return response
 
@@ -260,7 +275,12 @@ class ProviderClient:
         encoded = self.codec.encode(request, options)
         for note in encoded.notes:
             log.info("translation to %s: %s", self.name, note)
-        async with self._open(encoded.path, encoded.body, self._auth_headers(context)) as response:
+        async with self._open(
+            encoded.path,
+            encoded.body,
+            self._auth_headers(context),
+            deadline=context.head_deadline,
+        ) as response:
             if response.status_code >= 400:
                 raise await self._error(response)
             content_type = response.headers.get("content-type", "")
@@ -307,7 +327,9 @@ class ProviderClient:
         request's path, and the context-manager layers cost more than the
         rest of it.)"""
         headers = self._passthrough_headers(context)
-        response = await self._send(path, body, headers, context.query)
+        response = await self._send(
+            path, body, headers, context.query, deadline=context.head_deadline
+        )
         # Every header line kept as it came (names lower-cased), repeated
         # ones too: items() would fold them into one comma-joined line.
         kept = tuple(
@@ -322,6 +344,11 @@ class ProviderClient:
             # Response.aclose adds only a context manager around that.
             aclose=stream.aclose if isinstance(stream, ResponseStream) else response.aclose,
         )
+
+    def head_timeout(self, stream: bool) -> float:
+        # A stream's head comes before the answer is generated; a whole
+        # answer's comes with it, after as long a silence as it needs.
+        return self.config.response_timeout if stream else self.config.read_timeout
 
     def error_for(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
         return self.codec.decode_error(status, body, headers)

@@ -8,6 +8,7 @@ breaker should count, but it has one like every upstream.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Mapping
 
 import trio
@@ -52,6 +53,9 @@ class LoopbackUpstream:
 
     def error_for(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
         return InternalError("api_error", "the loopback model relays nothing")
+
+    def head_timeout(self, stream: bool) -> float:
+        return math.inf  # it answers at once
 
     def usage_reader(self, dialect: str) -> UsageReader:
         return lambda payload: None
