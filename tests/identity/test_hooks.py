@@ -3,6 +3,7 @@ environment it gets, and that failing or hanging scripts are logged, not raised.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -223,3 +224,26 @@ async def test_from_the_binary_a_script_gets_the_environment_without_the_bootloa
         "LD_LIBRARY_PATH": "/opt/users/lib",
         "_PYI_ARCHIVE_FILE": None,
     }
+
+
+async def test_any_stored_text_reaches_the_script_as_json(tmp_path: Path) -> None:
+    out = tmp_path / "calls.jsonl"
+    hooks = runner(tmp_path, RECORDER, str(out))
+    odd = dataclasses.replace(ADA, display_name="Ada \ud800 Lovelace é")
+    assert await hooks.emit("user.updated", user=odd) is True
+    (call,) = calls(out)
+    assert json.loads(call["stdin"])["user"]["display_name"] == "Ada \ud800 Lovelace é"
+
+
+async def test_a_hook_that_cannot_even_start_never_raises(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hooks = runner(tmp_path, RECORDER, str(tmp_path / "calls.jsonl"))
+
+    def broken(*args: object, **kwargs: object) -> dict[str, Any]:
+        raise RuntimeError("envelope broke")
+
+    monkeypatch.setattr("tokligence.identity.hooks.envelope", broken)
+    with caplog.at_level(logging.ERROR, logger="tokligence.identity.hooks"):
+        assert await hooks.emit("user.created", user=ADA) is False
+    assert "envelope broke" in caplog.text

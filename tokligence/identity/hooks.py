@@ -187,12 +187,25 @@ class HookRunner:
         for the script's sake (a missing, failing or hanging script is logged)."""
         if self.script is None:
             return False
-        body = envelope(
-            event, user=user, key=key, actor_id=actor_id, event_id=self._new_id(), time=self._now()
-        )
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8") + b"\n"
-        async with self._lock:
-            return await self._run(self.script, event, data)
+        try:
+            body = envelope(
+                event,
+                user=user,
+                key=key,
+                actor_id=actor_id,
+                event_id=self._new_id(),
+                time=self._now(),
+            )
+            # Escaped (ensure_ascii): any stored text, a lone surrogate too,
+            # reaches the script as JSON it can read.
+            data = json.dumps(body).encode("ascii") + b"\n"
+            async with self._lock:
+                return await self._run(self.script, event, data)
+        except Exception:
+            # A hook is a notification: its failure is the operator's to see
+            # in the log, never the admin request's or the gateway's.
+            log.exception("hook script %s failed on %s", self.script, event)
+            return False
 
     async def _run(self, script: Path, event: str, data: bytes) -> bool:
         command = [os.fspath(script), *self._args]
