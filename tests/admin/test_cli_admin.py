@@ -25,7 +25,7 @@ from tokligence.identity.records import KeyRecord
 from tokligence.ledger import db as dbmod
 from tokligence.ledger.migrations import migrate
 from tokligence.ledger.row import LedgerRow
-from tokligence.ledger.writer import LedgerWriter
+from tokligence.ledger.writer import QUARANTINE_FILE, LedgerWriter
 
 from .rows import ROWS
 
@@ -569,3 +569,13 @@ def test_identity_tables_are_the_gateways(cli: Cli, data_dir: Path) -> None:
         assert [u.email for u in store.list_users(db)] == ["ada@example.com"]
     finally:
         dbmod.close_database(db)
+
+
+def test_usage_reports_rows_kept_in_quarantine(usage: Cli, data_dir: Path) -> None:
+    _, err = usage("usage")
+    assert "quarantine" not in err
+    kept = data_dir / QUARANTINE_FILE
+    kept.write_text('{"request_id": "a"}\n{"request_id": "b"}\n', encoding="utf-8")
+    out, err = usage("usage", "--by", "model", "--csv")
+    assert "quarantine" not in out  # the CSV stays clean
+    assert f"note: 2 ledger rows the database refused are kept in {kept}" in err

@@ -74,7 +74,31 @@ def run_usage(args: argparse.Namespace, config: Config) -> int:
         _csv(fields, [usage_row_json(group_by, row) for row in rows])
     else:
         _summary_table(group_by, rows, _labels(config, group_by, rows))
+    _report_quarantine(config)
     return 0
+
+
+def _report_quarantine(config: Config) -> None:
+    """Rows the database refused are kept aside (ledger/writer.py); say so,
+    on stderr so that --json and --csv output stays clean."""
+    from ..databases import quarantine_file  # the CLI's other commands need none of it
+
+    path = quarantine_file(config)
+    try:
+        with path.open("rb") as kept:
+            count = sum(1 for line in kept if line.strip())
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        print(f"note: the ledger's quarantine file {path} cannot be read: {exc}", file=sys.stderr)
+        return
+    if count:
+        print(
+            f"note: {count} ledger row{'s' if count != 1 else ''} the database refused "
+            f"{'are' if count != 1 else 'is'} kept in {path}, one JSON object per line, "
+            "and not counted above",
+            file=sys.stderr,
+        )
 
 
 def _user_id(config: Config, text: str | None) -> int | None:
