@@ -495,7 +495,7 @@ FAULTS: tuple[Fault, ...] = (
     ),
     Fault(
         id="no_head",
-        what="no response head within the read timeout",
+        what="no response head by the request's deadline",
         reply=no_head,
         whole=timed_out(),
         streamed=timed_out(),
