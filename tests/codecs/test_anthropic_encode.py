@@ -34,6 +34,7 @@ from tokligence.canonical import (
 from tokligence.codecs.anthropic import AnthropicCodec
 from tokligence.codecs.anthropic_messages import FIRST_TURN, MISSING_RESULT, NO_CONTENT
 from tokligence.codecs.base import EncodeOptions
+from tokligence.errors import ClientError
 from tokligence.fronts.anthropic_messages_parse import parse_messages as parse_anthropic
 from tokligence.fronts.openai_chat_parse import parse_request as parse_chat
 from tokligence.fronts.openai_responses_parse import parse_request as parse_responses
@@ -368,7 +369,7 @@ def test_fm13_anthropic_client_body_round_trips_verbatim(name: str) -> None:
         ({"metadata": {"user_id": "m-1", "team": "x"}}, {"metadata": {"user_id": "m-1"}}),
         ({"metadata": {"team": "x"}}, {}),
         ({"seed": 7}, {}),
-        ({"logprobs": True, "frequency_penalty": 0.5, "service_tier": "flex"}, {}),
+        ({"logprobs": False, "frequency_penalty": 0.5, "service_tier": "flex"}, {}),
         ({"reasoning_effort": "minimal"}, {}),
         ({"reasoning_effort": "none"}, {}),
     ],
@@ -378,6 +379,13 @@ def test_fm11_chat_parameters(fields: dict[str, Any], expected: dict[str, Any]) 
     known = {"model", "max_tokens", "messages", "stream"}
     assert {k: v for k, v in body.items() if k not in known} == expected
     assert "stop" not in body and "logprobs" not in body and "service_tier" not in body
+
+
+@pytest.mark.parametrize("fields", [{"logprobs": True}, {"top_logprobs": 3}])
+def test_logprobs_are_refused_not_answered_with_null(fields: dict[str, Any]) -> None:
+    with pytest.raises(ClientError) as refused:
+        encode(chat(HELLO, **fields))
+    assert refused.value.status == 400 and refused.value.param == next(iter(fields))
 
 
 @pytest.mark.parametrize(

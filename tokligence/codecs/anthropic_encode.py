@@ -49,6 +49,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ..canonical import CustomTool, FunctionTool, HostedTool, Request, Tool
+from ..errors import invalid
 from ..wire.json_body import dumps
 from .anthropic_blocks import Notes
 from .anthropic_messages import NATIVE, Conversation, build_conversation
@@ -335,8 +336,21 @@ def _response_format(
     system.append({"type": "text", "text": JSON_OBJECT_INSTRUCTION})
 
 
+def _refuse_logprobs(request: Request) -> None:
+    """Anthropic has no token log probabilities: asking for them is refused
+    like ``n > 1``, not answered with ``logprobs: null`` as if granted."""
+    for field in ("logprobs", "top_logprobs"):
+        if request.extra.get(field) not in (None, False, 0):
+            raise invalid(
+                f"'{field}' is not available from {request.model}: Anthropic models "
+                "return no log probabilities",
+                param=field,
+            )
+
+
 def _extras(request: Request, body: dict[str, Any], native: bool, notes: Notes) -> None:
     if not native:
+        _refuse_logprobs(request)
         if request.extra:
             names = ", ".join(sorted(request.extra))
             notes.add(f"not forwarded to anthropic: {names}")
