@@ -261,3 +261,42 @@ def test_config_show_into_a_closed_pipe_exits_quietly(
 
     assert cli.main(["config", "show"]) == 0
     target.close()
+
+
+@pytest.mark.parametrize("multiport", [False, True])
+def test_a_port_in_use_is_one_line_naming_the_fix(tmp_path: Path, multiport: bool) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,  # the fixture took out every TOKLIGENCE_* variable
+            "PYTHONPATH": str(Path(tokligence.__file__).resolve().parent.parent),
+            "TOKLIGENCE_DATA_DIR": str(tmp_path / "data"),
+        }
+        if multiport:
+            env |= {
+                "TOKLIGENCE_MULTIPORT_MODE": "true",
+                "TOKLIGENCE_ADMIN_PORT": "0",
+                "TOKLIGENCE_ANTHROPIC_PORT": "0",
+                "TOKLIGENCE_OPENAI_PORT": str(port),
+            }
+            argv = ["serve"]
+        else:
+            argv = ["serve", "--port", str(port)]
+        result = subprocess.run(
+            [sys.executable, "-m", "tokligence", *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line or "Traceback" in line]
+    assert len(errors) == 1, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in errors[0]
+    fix = "TOKLIGENCE_OPENAI_PORT" if multiport else "--port or TOKLIGENCE_FACADE_PORT"
+    assert fix in errors[0]
+    assert "Traceback" not in result.stderr

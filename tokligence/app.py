@@ -32,7 +32,7 @@ from .ledger.writer import LedgerWriter
 from .routing import Router, Rule, WorkMode, parse_aliases, parse_rules
 from .routing.breaker import CircuitBreaker
 from .server.http import Handler, HttpLimits
-from .server.listen import Bound, ListenerSpec, Server
+from .server.listen import Bound, CannotListen, ListenerSpec, Server
 from .supervise import Supervisor, supervised
 from .upstreams.base import Upstream
 from .upstreams.client import ProviderClient
@@ -339,18 +339,36 @@ async def close_upstreams(built: Built) -> None:
             await upstream.aclose()
 
 
+def _start_failure(raised: BaseException) -> ConfigError | OSError | None:
+    """The configuration or OS error that stopped start-up, when that is
+    all ``raised`` (perhaps a group of groups) holds; None otherwise."""
+    if isinstance(raised, ConfigError | OSError):
+        return raised
+    grouped = getattr(raised, "exceptions", None)  # an exception group (3.10: backport)
+    if isinstance(grouped, tuple) and grouped:
+        causes = [_start_failure(inner) for inner in grouped]
+        if all(cause is not None for cause in causes):
+            return causes[0]
+    return None
+
+
 def run_gateway(config: Config) -> int:
     """Blocking entry point for the CLI; returns the process exit code."""
     line = lifeline.current()
     lifeline.tidy_unpack_dirs(line)
     try:
         trio.run(serve, config)
-    except ConfigError as exc:
-        log.error("configuration error: %s", exc)
-        return 2
-    except OSError as exc:
-        log.error("cannot start: %s", exc)
-        return 1
+    except BaseException as raised:
+        # Raised inside the gateway's nurseries, a start-up failure comes
+        # wrapped in exception groups: one line for it, never a traceback.
+        cause = _start_failure(raised)
+        if cause is None:
+            raise
+        if isinstance(cause, ConfigError):
+            log.error("configuration error: %s", cause)
+            return 2
+        log.error("cannot start: %s", cause)
+        return 2 if isinstance(cause, CannotListen) else 1
     finally:
         lifeline.release_unpack_dir(line)
     return 0

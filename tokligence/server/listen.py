@@ -44,6 +44,40 @@ class ListenerSpec:
     keys: frozenset[str]  # endpoint keys this listener serves
 
 
+# The setting that gives each listener its port, for the error that says how
+# to choose another.
+PORT_SETTING = {
+    "gateway": "--port or TOKLIGENCE_FACADE_PORT",
+    "openai": "TOKLIGENCE_OPENAI_PORT",
+    "anthropic": "TOKLIGENCE_ANTHROPIC_PORT",
+    "admin": "TOKLIGENCE_ADMIN_PORT",
+}
+
+
+class CannotListen(OSError):
+    """A listener's address cannot be bound: one line naming the cause and
+    the fix, for the start-up error."""
+
+    def __init__(self, spec: ListenerSpec, cause: OSError) -> None:
+        where = f"{spec.host}:{spec.port}"
+        choose = PORT_SETTING.get(spec.name, "its port setting")
+        if cause.errno == errno.EADDRINUSE:
+            why = (
+                "the port is in use, perhaps by another gateway ('tokligence stop' ends one "
+                f"started in the background); choose another port with {choose}"
+            )
+        elif cause.errno == errno.EACCES:
+            why = (
+                "permission denied (ports below 1024 need privileges); "
+                f"choose another port with {choose}"
+            )
+        elif cause.errno == errno.EADDRNOTAVAIL:
+            why = "no interface of this machine has that address; check the host setting"
+        else:
+            why = f"{cause.strerror or cause}; check the host setting and {choose}"
+        super().__init__(cause.errno, f"cannot listen on {where}: {why}")
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Bound:
     name: str
@@ -89,7 +123,11 @@ class Server:
         listeners: list[tuple[ListenerSpec, trio.SocketListener]] = []
         bound: list[Bound] = []
         for spec in self.specs:
-            for listener in await trio.open_tcp_listeners(spec.port, host=spec.host):
+            try:
+                opened = await trio.open_tcp_listeners(spec.port, host=spec.host)
+            except OSError as exc:
+                raise CannotListen(spec, exc) from None
+            for listener in opened:
                 listeners.append((spec, listener))
                 host, port = listener.socket.getsockname()[:2]
                 bound.append(Bound(name=spec.name, host=host, port=port))
