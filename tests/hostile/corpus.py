@@ -96,27 +96,6 @@ XFAIL: dict[str, tuple[str, ...]] = {
     ("an empty line before the request line is refused (400) instead of ignored (RFC 9112 §2.2)"): (
         "http-request-line-leading-empty-line",
     ),
-    # ---- JSON
-    (
-        "UTF-16 and UTF-32 bodies are accepted (json.loads detects them); JSON between "
-        "systems must be UTF-8"
-    ): (
-        "chat-body-utf16-with-bom",
-        "chat-body-utf16le",
-        "chat-body-utf32",
-        "responses-body-utf16-with-bom",
-        "responses-body-utf16le",
-        "responses-body-utf32",
-        "messages-body-utf16-with-bom",
-        "messages-body-utf16le",
-        "messages-body-utf32",
-        "count_tokens-body-utf16-with-bom",
-        "count_tokens-body-utf16le",
-        "count_tokens-body-utf32",
-        "embeddings-body-utf16-with-bom",
-        "embeddings-body-utf16le",
-        "embeddings-body-utf32",
-    ),
     # ---- types and sizes
     (
         "Chat Completions: fields carried verbatim are not checked (logit_bias, "

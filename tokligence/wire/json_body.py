@@ -52,15 +52,28 @@ def load_object(body: bytes, limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, A
     # error can name the field it stands in (found by a walk, only then).
     refused: list[_Refused] = []
     try:
+        # JSON between systems is UTF-8 (RFC 8259 section 8.1): decoded here,
+        # strictly, because json.loads(bytes) would also take UTF-16 and
+        # UTF-32 (and UTF-8-encoded surrogates). A UTF-8 byte order mark may
+        # be ignored, as the RFC allows.
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise invalid("request body is not valid UTF-8") from None
+    try:
         value = json.loads(
-            body,
+            text,
             parse_int=partial(_integer, limits.max_integer_digits, refused),
             parse_float=partial(_number, refused) if not limits.allow_nonfinite else float,
             parse_constant=partial(_constant, refused) if not limits.allow_nonfinite else None,
         )
-    except UnicodeDecodeError:
-        raise invalid("request body is not valid UTF-8") from None
     except json.JSONDecodeError as exc:
+        if "\x00" in text:
+            # UTF-16 or UTF-32 text of ASCII is valid UTF-8, with NUL bytes
+            # between the characters (NUL is never legal JSON text).
+            raise invalid(
+                "request body is not valid JSON: it holds NUL bytes (UTF-16 or UTF-32 text? "
+                "JSON must be UTF-8)"
+            ) from None
         raise invalid(
             f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
