@@ -242,10 +242,6 @@ XFAIL: dict[str, tuple[str, ...]] = {
         "responses-input-missing-translated",
     ),
     (
-        "Messages: role 'system' is accepted inside messages (the API takes only user and "
-        "assistant)"
-    ): ("messages-messages-0-role-system-loopback",),
-    (
         "Messages: thinking.budget_tokens is not checked against its documented bounds (at "
         "least 1024, less than max_tokens)"
     ): (
