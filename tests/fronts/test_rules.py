@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import re
 import typing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -322,3 +323,21 @@ def test_messages_metadata_takes_what_the_sdk_types_and_nothing_else() -> None:
     metadata(dict.fromkeys(keys, "x"), "metadata")
     with pytest.raises(GatewayError):
         metadata({"not_a_key_the_sdk_has": "x"}, "metadata")
+
+
+DOC = Path(__file__).parents[2] / "docs" / "validation.md"
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        openai.CHAT_FIELDS,
+        openai.RESPONSES_FIELDS,
+        anthropic.MESSAGES_FIELDS,
+        anthropic.BLOCK_FIELDS,
+    ],
+    ids=["chat", "responses", "messages", "blocks"],
+)
+def test_docs_list_every_field_a_table_checks(table: dict[str, Rule]) -> None:
+    text = DOC.read_text()
+    assert [key for key in table if f"`{key}`" not in text] == []
