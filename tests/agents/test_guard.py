@@ -475,6 +475,11 @@ def test_guard_call_on_a_passthrough_body_rewrites_only_the_wire_json() -> None:
     # Not agent traffic: not even parsed (an unparsable body passes untouched).
     plain = {"messages": "nonsense"}
     assert guard_call(GuardPolicy(), FRONTS["openai_chat"], plain, None).obj is plain
+    # Agent traffic the front refuses is not judged either: the passthrough's
+    # API answers for itself (and may know a value the front does not yet).
+    refused = {**messages_body(5), "temperature": 1.5}
+    guarded = guard_call(GuardPolicy(), FRONTS["anthropic_messages"], refused, None)
+    assert (guarded.obj, guarded.body, guarded.verdict.level) == (refused, None, "ok")
 
 
 @pytest.mark.parametrize(

@@ -550,7 +550,11 @@ def test_fm11_translated_thinking_drops_sampling_anthropic_refuses_with_it() -> 
 
 
 def test_fm11_unknown_effort_is_treated_as_medium() -> None:
-    body, notes = encode(responses("hi", reasoning={"effort": "extreme"}))
+    # The fronts refuse an effort their API does not know; the codec still
+    # copes with one (a newer value in the canonical request).
+    body, notes = encode(
+        canonical(msg("user", text("hi")), reasoning=ReasoningConfig(effort="extreme"))
+    )
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 4096}
     assert notes == ("unknown reasoning effort 'extreme' treated as medium",)
 

@@ -91,3 +91,38 @@ def test_limits_at_the_boundary() -> None:
             load_object(body, limits)
         assert getattr(refused.value, "status", None) == 400
     assert load_object(b'{"a":NaN}', JsonLimits(allow_nonfinite=True))["a"] != 0
+
+
+TEXT = '{"model":"loopback","input":"smile \U0001f600"}'
+ASCII = '{"model":"loopback"}'
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (TEXT.encode("utf-16"), "not valid UTF-8"),
+        (TEXT.encode("utf-16-le"), "not valid UTF-8"),  # the emoji's surrogates are not UTF-8
+        (TEXT.encode("utf-32"), "not valid UTF-8"),
+        # ASCII in UTF-16 or UTF-32 without a byte order mark is valid UTF-8 with NULs
+        (ASCII.encode("utf-16-le"), "NUL bytes"),
+        (ASCII.encode("utf-32-be"), "NUL bytes"),
+    ],
+    ids=["utf16-bom", "utf16le", "utf32-bom", "ascii-utf16le", "ascii-utf32be"],
+)
+def test_a_body_must_be_utf8(body: bytes, fragment: str) -> None:
+    with pytest.raises(Exception) as refused:
+        load_object(body)
+    assert getattr(refused.value, "status", None) == 400
+    assert fragment in str(refused.value)
+
+
+def test_utf8_with_or_without_a_byte_order_mark_is_read() -> None:
+    expected = {"model": "loopback", "input": "smile \U0001f600"}
+    assert load_object(TEXT.encode()) == expected
+    assert load_object(b"\xef\xbb\xbf" + TEXT.encode()) == expected  # RFC 8259 allows ignoring it
+
+
+def test_surrogates_encoded_as_utf8_bytes_are_not_utf8() -> None:
+    with pytest.raises(Exception) as refused:
+        load_object(b'{"model":"\xed\xa0\x80"}')  # CESU-style bytes of U+D800
+    assert "not valid UTF-8" in str(refused.value)

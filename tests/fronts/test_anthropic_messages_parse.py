@@ -34,6 +34,8 @@ BASE: dict[str, Any] = {
     "messages": [{"role": "user", "content": "hi"}],
 }
 EPHEMERAL = {"type": "ephemeral"}
+TEXT_HI = {"type": "text", "text": "hi"}
+BLOCK0 = "messages[0].content[0]"
 PNG = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
 
 
@@ -426,7 +428,7 @@ VALID: list[tuple[str, dict[str, Any], str, Any]] = [
         ReasoningConfig(mode="adaptive", display="omitted", effort="high"),
     ),
     (
-        "newer thinking type carried",
+        "between_tools thinking has no canonical mode: carried",
         {"thinking": {"type": "between_tools"}},
         "reasoning",
         ReasoningConfig(extra={"type": "between_tools"}),
@@ -476,6 +478,60 @@ VALID: list[tuple[str, dict[str, Any], str, Any]] = [
             "container": "c_1",
             "mcp_servers": [{"type": "url", "url": "https://m", "name": "m"}],
         },
+    ),
+    (
+        "every field the rules check, at a legal value, carried verbatim",
+        {
+            "service_tier": "standard_only",
+            "container": {"id": "c_1", "skills": []},
+            "speed": "fast",
+            "inference_geo": "us",
+            "cache_control": {"type": "ephemeral", "ttl": "1h"},
+        },
+        "extra",
+        {
+            "service_tier": "standard_only",
+            "container": {"id": "c_1", "skills": []},
+            "speed": "fast",
+            "inference_geo": "us",
+            "cache_control": {"type": "ephemeral", "ttl": "1h"},
+        },
+    ),
+    (
+        "a newer dated server tool, the beta mcp_toolset and tool search pass",
+        {
+            "tools": [
+                {"type": "web_search_20991231", "name": "web_search"},
+                {"type": "mcp_toolset", "mcp_server_name": "m"},
+                {"type": "tool_search_tool_regex", "name": "tool_search"},
+            ]
+        },
+        "tools",
+        (
+            HostedTool(
+                type="web_search_20991231",
+                spec={"type": "web_search_20991231", "name": "web_search"},
+                dialect="anthropic_messages",
+            ),
+            HostedTool(
+                type="mcp_toolset",
+                spec={"type": "mcp_toolset", "mcp_server_name": "m"},
+                dialect="anthropic_messages",
+            ),
+            HostedTool(
+                type="tool_search_tool_regex",
+                spec={"type": "tool_search_tool_regex", "name": "tool_search"},
+                dialect="anthropic_messages",
+            ),
+        ),
+    ),
+    (
+        # The interleaved-thinking beta lets the budget exceed max_tokens (see
+        # anthropic_rules): not refused.
+        "a thinking budget above max_tokens",
+        {"max_tokens": 2048, "thinking": {"type": "enabled", "budget_tokens": 4096}},
+        "reasoning",
+        ReasoningConfig(mode="enabled", budget_tokens=4096),
     ),
     (
         "tool_choice with unknown keys carried whole",
@@ -648,6 +704,116 @@ INVALID: list[tuple[str, bytes | dict[str, Any], str | None, str]] = [
     ("stream not bool", {"stream": "yes"}, "stream", "boolean"),
     ("metadata not object", {"metadata": "u"}, "metadata", "object"),
     ("metadata user_id number", {"metadata": {"user_id": 7}}, "metadata.user_id", "string"),
+    (
+        "cache_control a string",
+        user({**TEXT_HI, "cache_control": "x"}),
+        f"{BLOCK0}.cache_control",
+        "object",
+    ),
+    (
+        "cache_control of an unknown type",
+        user({**TEXT_HI, "cache_control": {"type": "persistent"}}),
+        f"{BLOCK0}.cache_control.type",
+        "ephemeral",
+    ),
+    (
+        "cache_control without type",
+        user({**TEXT_HI, "cache_control": {"ttl": "5m"}}),
+        f"{BLOCK0}.cache_control.type",
+        "required",
+    ),
+    (
+        "cache_control ttl unknown",
+        user({**TEXT_HI, "cache_control": {"type": "ephemeral", "ttl": "2h"}}),
+        f"{BLOCK0}.cache_control.ttl",
+        "5m, 1h",
+    ),
+    (
+        "cache_control on a system block",
+        {"system": [{**TEXT_HI, "cache_control": {"type": "x"}}]},
+        "system[0].cache_control.type",
+        "ephemeral",
+    ),
+    (
+        "cache_control on a tool",
+        {"tools": [{"name": "f", "input_schema": {}, "cache_control": []}]},
+        "tools[0].cache_control",
+        "object",
+    ),
+    (
+        "cache_control inside a tool_result",
+        user(
+            {
+                "type": "tool_result",
+                "tool_use_id": "t",
+                "content": [{**TEXT_HI, "cache_control": {"type": "x"}}],
+            }
+        ),
+        f"{BLOCK0}.content[0].cache_control.type",
+        "ephemeral",
+    ),
+    ("cache_control on top", {"cache_control": {"type": "x"}}, "cache_control.type", "ephemeral"),
+    (
+        "unknown block type",
+        user({"type": "hologram"}),
+        f"{BLOCK0}.type",
+        "'hologram' is not a known content block type",
+    ),
+    (
+        "unknown tool_result block type",
+        user({"type": "tool_result", "tool_use_id": "t", "content": [{"type": "hologram"}]}),
+        f"{BLOCK0}.content[0].type",
+        "tool_result content block type",
+    ),
+    (
+        "image media type",
+        user({"type": "image", "source": {**PNG, "media_type": "image/bmp"}}),
+        f"{BLOCK0}.source.media_type",
+        "image/webp",
+    ),
+    (
+        "document base64 media type",
+        user({"type": "document", "source": {**PNG, "media_type": "image/png"}}),
+        f"{BLOCK0}.source.media_type",
+        "application/pdf",
+    ),
+    ("unknown tool type", {"tools": [{"type": "teleport", "name": "t"}]}, "tools[0].type", "tool"),
+    ("thinking type", {"thinking": {"type": "deep"}}, "thinking.type", "between_tools"),
+    ("thinking without type", {"thinking": {"display": "omitted"}}, "thinking.type", "required"),
+    (
+        "thinking budget below 1024",
+        {"thinking": {"type": "enabled", "budget_tokens": 1023}},
+        "thinking.budget_tokens",
+        "at least 1024",
+    ),
+    (
+        "thinking display",
+        {"thinking": {"type": "adaptive", "display": "full"}},
+        "thinking.display",
+        "summarized, omitted",
+    ),
+    (
+        "metadata key the API does not take",
+        {"metadata": {"user_id": "u", "session": "s"}},
+        "metadata.session",
+        "takes only user_id",
+    ),
+    ("service_tier", {"service_tier": "priority"}, "service_tier", "auto, standard_only"),
+    ("speed", {"speed": "ludicrous"}, "speed", "standard, fast"),
+    ("container a number", {"container": 5}, "container", "a string or an object"),
+    ("inference_geo a number", {"inference_geo": 5}, "inference_geo", "string"),
+    (
+        "output_config effort",
+        {"output_config": {"effort": "extreme"}},
+        "output_config.effort",
+        "xhigh",
+    ),
+    (
+        "output_config format type",
+        {"output_config": {"format": {"type": "xml", "schema": {}}}},
+        "output_config.format.type",
+        "json_schema",
+    ),
     (
         "output_config format without schema",
         {"output_config": {"format": {"type": "json_schema"}}},

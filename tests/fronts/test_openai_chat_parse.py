@@ -12,7 +12,6 @@ from tokligence.canonical import (
     CustomTool,
     DocumentPart,
     FunctionTool,
-    HostedTool,
     ImagePart,
     Message,
     ReasoningConfig,
@@ -29,6 +28,23 @@ from tokligence.fronts.openai_chat import OpenAIChatFront
 
 USER = {"role": "user", "content": "hi"}
 FRONT = OpenAIChatFront()
+# Every field the gateway carries for an OpenAI upstream, at a legal value.
+CARRIED: dict[str, Any] = {
+    "logit_bias": {"50256": -100, "11": 100},
+    "presence_penalty": -2,
+    "frequency_penalty": 2.0,
+    "logprobs": True,
+    "top_logprobs": 20,
+    "modalities": ["text", "audio"],
+    "service_tier": "flex",
+    "prediction": {"type": "content", "content": "x"},
+    "audio": {"voice": "alloy", "format": "wav"},
+    "verbosity": "low",
+    "web_search_options": {"search_context_size": "low"},
+    "safety_identifier": "u-1",
+    "prompt_cache_key": "k",
+    "prompt_cache_retention": "24h",  # unknown to the rules: carried unchecked
+}
 
 
 def parse(body: dict[str, Any]) -> Request:
@@ -340,16 +356,16 @@ VALID: list[tuple[str, dict[str, Any], Callable[[Request], Any], Any]] = [
         ),
     ),
     (
-        "other tool types are hosted, carried whole",
-        {"tools": [{"type": "web_search", "search_context_size": "low"}]},
-        lambda r: r.tools,
-        (
-            HostedTool(
-                type="web_search",
-                spec={"type": "web_search", "search_context_size": "low"},
-                dialect="openai_chat",
-            ),
-        ),
+        "carried fields within the API's rules pass verbatim",
+        CARRIED,
+        lambda r: {k: r.extra[k] for k in CARRIED},
+        CARRIED,
+    ),
+    (
+        "function names of 64 characters of letters, digits, _ and -",
+        {"tools": [{"type": "function", "function": {"name": "A-z_0" + "9" * 59}}]},
+        lambda r: r.tools[0].name,
+        "A-z_0" + "9" * 59,
     ),
     (
         "legacy functions",
@@ -811,6 +827,67 @@ INVALID: list[tuple[str, bytes, str | None, str]] = [
         "required",
     ),
     ("metadata value not a string", _raw({"metadata": {"k": 1}}), "metadata.k", "must be a string"),
+    (
+        "metadata of 17 pairs",
+        _raw({"metadata": {f"k{i}": "v" for i in range(17)}}),
+        "metadata",
+        "16",
+    ),
+    ("metadata key of 65", _raw({"metadata": {"k" * 65: "v"}}), "metadata", "64 characters"),
+    ("metadata value of 513", _raw({"metadata": {"k": "v" * 513}}), "metadata.k", "512"),
+    (
+        "hosted tool type",
+        _raw({"tools": [{"type": "web_search"}]}),
+        "tools[0].type",
+        "function, custom; got 'web_search'",
+    ),
+    (
+        "function name with a space",
+        _raw({"tools": [{"type": "function", "function": {"name": "get weather"}}]}),
+        "tools[0].function.name",
+        "a-z, A-Z, 0-9, _ and -",
+    ),
+    (
+        "function name of 65 characters",
+        _raw({"tools": [{"type": "function", "function": {"name": "f" * 65}}]}),
+        "tools[0].function.name",
+        "1 to 64",
+    ),
+    ("legacy function name", _raw({"functions": [{"name": "a.b"}]}), "functions[0].name", "a-z"),
+    ("logit_bias key", _raw({"logit_bias": {"hello": 1}}), "logit_bias", "token id"),
+    ("logit_bias value", _raw({"logit_bias": {"1": 101}}), "logit_bias.1", "-100 and 100"),
+    ("logit_bias an array", _raw({"logit_bias": []}), "logit_bias", "must be an object"),
+    ("presence_penalty", _raw({"presence_penalty": -2.5}), "presence_penalty", "-2 and 2"),
+    ("top_logprobs", _raw({"top_logprobs": 21}), "top_logprobs", "between 0 and 20"),
+    ("modalities item", _raw({"modalities": ["video"]}), "modalities[0]", "text, audio"),
+    ("service_tier", _raw({"service_tier": "gold"}), "service_tier", "'gold'"),
+    ("verbosity", _raw({"verbosity": 1}), "verbosity", "must be a string"),
+    ("prediction", _raw({"prediction": "x"}), "prediction", "must be an object"),
+    ("prompt_cache_key", _raw({"prompt_cache_key": 1}), "prompt_cache_key", "string"),
+    ("reasoning_effort", _raw({"reasoning_effort": "extreme"}), "reasoning_effort", "xhigh"),
+    (
+        "include_obfuscation",
+        _raw({"stream_options": {"include_obfuscation": "no"}}),
+        "stream_options.include_obfuscation",
+        "boolean",
+    ),
+    (
+        "image detail",
+        _raw(
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "image_url", "image_url": {"url": "u", "detail": "ultra"}}
+                        ],
+                    }
+                ]
+            }
+        ),
+        "messages[0].content[0].image_url.detail",
+        "auto, low, high, original",
+    ),
     (
         "reasoning_effort not a string",
         _raw({"reasoning_effort": 3}),

@@ -223,7 +223,11 @@ def test_codex_request() -> None:
 
 
 def parse(body: dict[str, Any]) -> Request:
-    return FRONT.parse_request(json.dumps({"model": "gpt-5", **body}).encode())
+    return FRONT.parse_request(json.dumps({"model": "gpt-5", "input": "hi", **body}).encode())
+
+
+def len_messages(request: Request) -> int:
+    return len(request.messages)
 
 
 def items(*entries: dict[str, Any]) -> dict[str, Any]:
@@ -260,7 +264,14 @@ VALID: list[tuple[str, dict[str, Any], Callable[[Request], Any], Any]] = [
         lambda r: r.messages,
         (Message(role="user", parts=(TextPart(text="hello"),)),),
     ),
-    ("no input (previous_response_id supplies it)", {}, lambda r: r.messages, ()),
+    (
+        "no input (previous_response_id supplies it)",
+        {"input": None, "previous_response_id": "resp_1"},
+        lambda r: r.messages,
+        (),
+    ),
+    ("no input (conversation supplies it)", {"input": None, "conversation": "c"}, len_messages, 0),
+    ("no input (a prompt supplies it)", {"input": None, "prompt": {"id": "p"}}, len_messages, 0),
     (
         "message item without type, string content",
         items({"role": "system", "content": "be brief"}),
@@ -502,6 +513,24 @@ VALID: list[tuple[str, dict[str, Any], Callable[[Request], Any], Any]] = [
         (True, False, {"k": "v"}, "u1", True),
     ),
     (
+        "a hosted tool of a newer dated version passes, carried whole",
+        {"tools": [{"type": "web_search_preview_2031_01_01"}]},
+        lambda r: r.tools,
+        (
+            HostedTool(
+                type="web_search_preview_2031_01_01",
+                spec={"type": "web_search_preview_2031_01_01"},
+                dialect="openai_responses",
+            ),
+        ),
+    ),
+    (
+        "items of the SDK's other types are carried",
+        items({"type": "item_reference", "id": "msg_1"}, {"type": "compaction", "id": "c"}),
+        lambda r: [c["item"]["type"] for c in r.messages[0].extra["responses_items"]],
+        ["item_reference", "compaction"],
+    ),
+    (
         "stateful and service fields carried verbatim",
         {
             "previous_response_id": "resp_1",
@@ -625,7 +654,12 @@ INVALID: list[tuple[str, bytes | dict[str, Any], str | None, str]] = [
         "text.format.schema",
         "required",
     ),
-    ("include entry not a string", {"include": ["a", 1]}, "include[1]", "string"),
+    (
+        "include entry not a string",
+        {"include": ["reasoning.encrypted_content", 1]},
+        "include[1]",
+        "string",
+    ),
     (
         "previous_response_id a number",
         {"previous_response_id": 1},
@@ -633,6 +667,45 @@ INVALID: list[tuple[str, bytes | dict[str, Any], str | None, str]] = [
         "string",
     ),
     ("metadata a list", {"metadata": ["k"]}, "metadata", "object"),
+    ("metadata value not a string", {"metadata": {"k": 1}}, "metadata.k", "string"),
+    ("metadata of 17 pairs", {"metadata": {f"k{i}": "" for i in range(17)}}, "metadata", "16"),
+    ("metadata value of 513", {"metadata": {"k": "v" * 513}}, "metadata.k", "512"),
+    ("input missing", {"model": "gpt-5"}, "input", "previous_response_id"),
+    ("input null", {"input": None, "store": True}, "input", "required"),
+    ("unknown item type", {"input": [{"type": "telepathy"}]}, "input[0].type", "input item"),
+    ("unknown tool type", {"tools": [{"type": "teleport"}]}, "tools[0].type", "tool type"),
+    (
+        "unknown tool_choice type",
+        {"tool_choice": {"type": "teleport"}},
+        "tool_choice.type",
+        "tool_choice type",
+    ),
+    ("include unknown", {"include": ["everything"]}, "include[0]", "encrypted_content"),
+    ("truncation unknown", {"truncation": "middle"}, "truncation", "auto, disabled"),
+    ("service_tier unknown", {"service_tier": "gold"}, "service_tier", "ultrafast"),
+    ("top_logprobs above 20", {"top_logprobs": 21}, "top_logprobs", "between 0 and 20"),
+    ("max_tool_calls negative", {"max_tool_calls": -1}, "max_tool_calls", "at least 0"),
+    ("background a string", {"background": "yes"}, "background", "boolean"),
+    ("conversation a number", {"conversation": 5}, "conversation", "a string or an object"),
+    ("prompt a string", {"prompt": "p"}, "prompt", "object"),
+    ("safety_identifier a number", {"safety_identifier": 5}, "safety_identifier", "string"),
+    (
+        "stream_options.include_obfuscation a string",
+        {"stream_options": {"include_obfuscation": "no"}},
+        "stream_options.include_obfuscation",
+        "boolean",
+    ),
+    ("text verbosity unknown", {"text": {"verbosity": "loud"}}, "text.verbosity", "low"),
+    ("reasoning effort unknown", {"reasoning": {"effort": "max!"}}, "reasoning.effort", "xhigh"),
+    ("reasoning summary unknown", {"reasoning": {"summary": "all"}}, "reasoning.summary", "auto"),
+    ("temperature above 2", {"temperature": 2.1}, "temperature", "between 0 and 2"),
+    ("top_p below 0", {"top_p": -0.1}, "top_p", "between 0 and 1"),
+    (
+        "image detail unknown",
+        {"input": [user({"type": "input_image", "image_url": "https://x", "detail": "max"})]},
+        "input[0].content[0].detail",
+        "original",
+    ),
 ]
 
 
@@ -641,8 +714,8 @@ INVALID: list[tuple[str, bytes | dict[str, Any], str | None, str]] = [
 )
 def test_invalid(body: bytes | dict[str, Any], param: str | None, fragment: str) -> None:
     if isinstance(body, dict):
-        with_model = body if "model" in body or param == "model" else {"model": "gpt-5", **body}
-        body = json.dumps(with_model).encode()
+        defaults = {"model": "gpt-5", "input": "hi"}
+        body = json.dumps({k: v for k, v in defaults.items() if k != param} | body).encode()
     with pytest.raises(GatewayError) as info:
         FRONT.parse_request(body)
     error = info.value

@@ -510,6 +510,35 @@ def test_fm13_messages_passthrough_forwards_bytes_headers_and_query(fresh: Rig) 
     _no_client_key(sent.headers)
 
 
+def test_messages_passthrough_agent_body_the_front_would_refuse_goes_on_unread(
+    fresh: Rig,
+) -> None:
+    """Agent traffic (it has tools) is parsed on passthrough only for the
+    repeated-tool-call guard; a value the front's rules do not know yet is
+    the client's API's to judge, not the gateway's."""
+    fresh.anthropic.enqueue(
+        MESSAGES_PATH, messages_json(MessagesScenario(blocks=[TextBlock(pieces=["ok"])]))
+    )
+    raw = json.dumps(
+        {
+            "model": "claude-sonnet-4-6",
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": [{"type": "hologram", "data": "x"}]}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+            "service_tier": "a_tier_from_the_future",
+            "temperature": 1.5,
+        }
+    ).encode()
+    reply = post_raw(
+        fresh,
+        MESSAGES_PATH,
+        raw,
+        headers={"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"},
+    )
+    assert reply.status == 200
+    assert fresh.anthropic.last(MESSAGES_PATH).body == raw
+
+
 def test_fm13_messages_passthrough_through_the_sdk_keeps_betas_and_query(fresh: Rig) -> None:
     reply = messages_stream(MessagesScenario(blocks=[TextBlock(pieces=["o", "k"])]))
     fresh.anthropic.enqueue(MESSAGES_PATH, reply)

@@ -107,6 +107,28 @@ def test_count_tokens_html_error_page_becomes_an_anthropic_envelope(fresh: Rig) 
     assert len(fresh.anthropic.requests(COUNT_PATH)) == 2
 
 
+def test_count_tokens_passthrough_relays_a_body_it_does_not_read(fresh: Rig) -> None:
+    """The counter of the client's own API answers for the bytes it gets: a
+    value the front refuses (or does not know yet) is its to judge. Where the
+    gateway answers with its estimate, it reads the body and refuses it."""
+    future = {"type": "a_block_from_the_future", "data": "x"}
+    body = {
+        "model": "claude-sonnet-4-5",
+        "messages": [{"role": "user", "content": [future]}],
+        "temperature": 1.5,
+    }
+    headers = {"anthropic-version": "2023-06-01", "x-api-key": "client-key"}
+    fresh.anthropic.enqueue(COUNT_PATH, count_tokens_reply(7))
+    relayed = httpx.post(fresh.url + COUNT_PATH, json=body, headers=headers, timeout=10)
+    assert (relayed.status_code, relayed.json()) == (200, {"input_tokens": 7})
+    assert fresh.anthropic.last_json(COUNT_PATH)["messages"] == body["messages"]
+    estimated = httpx.post(
+        fresh.url + COUNT_PATH, json={**body, "model": "compat-x"}, headers=headers, timeout=10
+    )
+    assert estimated.status_code == 400
+    assert "temperature" in estimated.json()["error"]["message"]
+
+
 # ------------------------------------------------------------------ embeddings
 
 

@@ -223,10 +223,20 @@ def guard_call(
     policy: GuardPolicy, front: Front, obj: dict[str, Any], request: Request | None
 ) -> Guarded:
     """Judge one model request. The canonical request is parsed here when the
-    caller had no need for it (passthrough), but only for agent traffic."""
+    caller had no need for it (passthrough), but only for agent traffic, and
+    a body the front refuses is not judged."""
     if not policy.enabled or not obj.get("tools"):
         return Guarded(obj=obj, request=request, body=None, verdict=OK)
-    parsed = request if request is not None else _parse_tail(front, obj, policy)
+    if request is not None:
+        parsed = request
+    else:
+        try:
+            parsed = _parse_tail(front, obj, policy)
+        except GatewayError:
+            # A passthrough body the front refuses goes on unjudged, as it
+            # came: its API answers for itself (and may know a newer value
+            # that the front's rules do not know yet).
+            return Guarded(obj=obj, request=None, body=None, verdict=OK)
     verdict = judge(parsed, policy)
     if verdict.level in ("ok", "stop"):
         return Guarded(obj=obj, request=request, body=None, verdict=verdict)

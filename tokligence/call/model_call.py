@@ -14,7 +14,9 @@ Every request to a model endpoint (chat, Responses, Messages,
    asks the work mode how each may serve the call (native, passthrough or
    translation) and drops the ones it forbids.
 3. **Prepare** (model endpoints): stored Responses history, foreign proofs,
-   the repeated-tool-call guard (:mod:`.prepare`).
+   the repeated-tool-call guard (:mod:`.prepare`). The body is parsed (and
+   so validated by the front) only when a target re-encodes or answers it:
+   a passthrough forwards the client's bytes and its API answers for them.
 4. **Attempt.** Targets are tried in order; each gets up to
    ``max_retries`` retries with jittered exponential backoff (an upstream's
    ``retry-after`` is honoured up to ``max_wait``). Whether a failure is
@@ -212,6 +214,10 @@ class ModelCall:
         )
         if self.kind.action in ("chat", "responses", "messages"):
             await self._prepare(targets)
+        elif self.kind.action == "count_tokens" and not all(
+            t.mode == "passthrough" for t in targets
+        ):
+            self.request = self._parse()  # a passthrough relays the client's bytes unread
         self.context = CallContext(
             client_key=provider_key_from_headers(self.http.headers),
             client_headers=self.http.headers,
@@ -238,16 +244,12 @@ class ModelCall:
         if self.kind.action == "embeddings":
             self.embeddings = parse_embeddings_object(self.obj)
             model = self.embeddings.model
-        elif self.kind.action == "count_tokens":
-            front = self.front
-            assert isinstance(front, AnthropicMessagesFront)
-            self.request = front.parse_count_tokens(self.obj)
-            model = self.request.model
         else:
             model = self.obj.get("model")
-            self.facts.stream = self.obj.get("stream") is True
+            if self.kind.action != "count_tokens":
+                self.facts.stream = self.obj.get("stream") is True
             if not isinstance(model, str) or not model:
-                self.front.parse_object(self.obj)  # raises the dialect's precise error
+                self._parse()  # raises the dialect's precise error
         if not isinstance(model, str) or not model:
             raise invalid("'model' is required", param="model")
         self.facts.model = model
@@ -259,6 +261,14 @@ class ModelCall:
                 param="model",
             )
         return model
+
+    def _parse(self) -> Request:
+        """The canonical request, by the rules of the call's endpoint."""
+        front = self.front
+        if self.kind.action == "count_tokens":
+            assert isinstance(front, AnthropicMessagesFront)
+            return front.parse_count_tokens(self.obj)
+        return front.parse_object(self.obj)
 
     async def _prepare(self, targets: list[Target]) -> None:
         prepared = await prepare(
@@ -422,8 +432,6 @@ class ModelCall:
     async def _count_tokens(
         self, route: Route, target: Target, last_try: bool
     ) -> GatewayError | None:
-        request = self.request
-        assert request is not None
         if target.mode == "passthrough":
             # The upstream's own counter is exact; prefer it. Claude Code's
             # ?beta=true goes along, as on /v1/messages.
@@ -438,6 +446,8 @@ class ModelCall:
             )
         # No counter upstream: the gateway answers with its local estimate,
         # which errs high and says so.
+        request = self.request
+        assert request is not None  # parsed: a target is not passthrough
         self.facts.mode = "native"
         front = self.front
         assert isinstance(front, AnthropicMessagesFront)

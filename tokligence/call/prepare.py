@@ -27,7 +27,7 @@ from typing import Any
 from ..agents.guard import guard_call, refusal
 from ..agents.safety import AgentSafety
 from ..canonical import Request
-from ..errors import ClientError, GatewayError
+from ..errors import ClientError, GatewayError, invalid
 from ..fronts.base import Front
 from ..fronts.openai_responses_proofs import without_carried
 from ..responses_store.store import ResponseStore
@@ -68,6 +68,7 @@ async def prepare(
     if not all(passthrough):
         request = front.parse_object(obj)
         _refuse_unstored_state(request, passthrough)
+        _refuse_budget_past_max_tokens(request, http)
         if previous is not None:  # echoed back on the Response object
             extra = {**request.extra, "previous_response_id": previous}
             request = dataclasses.replace(request, extra=extra)
@@ -88,6 +89,26 @@ async def prepare(
     if guarded.body is not None:  # the note went into a passthrough body
         http = dataclasses.replace(http, body=guarded.body)
     return Prepared(obj=guarded.obj, http=http, request=guarded.request)
+
+
+def _refuse_budget_past_max_tokens(request: Request, http: HttpRequest) -> None:
+    """Anthropic's rule for ``thinking.budget_tokens``: less than
+    ``max_tokens``, unless the interleaved-thinking beta lets the budget
+    span the tool calls of a turn (then it may exceed it)."""
+    reasoning = request.reasoning
+    if request.dialect != "anthropic_messages" or reasoning is None:
+        return
+    budget, limit = reasoning.budget_tokens, request.max_tokens
+    if budget is None or limit is None or budget < limit:
+        return
+    betas = ",".join(value for name, value in http.headers if name == "anthropic-beta")
+    if "interleaved-thinking" in betas:
+        return
+    raise invalid(
+        f"thinking.budget_tokens ({budget}) must be less than max_tokens ({limit}); "
+        "with the interleaved-thinking beta it may exceed it",
+        param="thinking.budget_tokens",
+    )
 
 
 def _refuse_unstored_state(request: Request, passthrough: Sequence[bool]) -> None:

@@ -26,9 +26,17 @@ from ..canonical import (
 )
 from ..errors import invalid
 from ..wire.json_body import as_list, as_object, dumps, opt, req, rest
+from .anthropic_rules import (
+    BLOCK_FIELDS,
+    BLOCK_TYPE,
+    IMAGE_MEDIA_TYPE,
+    PDF_MEDIA_TYPE,
+    TEXT_MEDIA_TYPE,
+    TOOL_RESULT_BLOCK_TYPE,
+)
+from .rules import Rule, check, quote
 
 OPAQUE_BLOCKS = "anthropic_blocks"
-_SHORT = 40  # longest user-supplied value echoed in an error message
 _ROLES: Mapping[str, Role] = {"user": "user", "assistant": "assistant", "system": "system"}
 _SourceType = Literal["base64", "text", "url", "file"]
 # Anthropic source type -> canonical source type and the key holding its payload.
@@ -38,10 +46,16 @@ _SOURCES: Mapping[str, tuple[_SourceType, str]] = {
     "url": ("url", "url"),
     "file": ("file", "file_id"),
 }
-
-
-def brief(value: str) -> str:
-    return repr(value if len(value) <= _SHORT else value[:_SHORT] + "...")
+# The source types of each block, and the rule for the media type each has
+# (None: it has none).
+_IMAGE_SOURCES: Mapping[str, Rule | None] = {"base64": IMAGE_MEDIA_TYPE, "url": None, "file": None}
+_DOCUMENT_SOURCES: Mapping[str, Rule | None] = {
+    "base64": PDF_MEDIA_TYPE,
+    "text": TEXT_MEDIA_TYPE,
+    "url": None,
+    "file": None,
+    "content": None,
+}
 
 
 # ----------------------------------------------------------------- messages
@@ -65,7 +79,7 @@ def parse_message(value: Any, path: str) -> list[Message]:
     role = _ROLES.get(raw_role)
     if role is None:
         raise invalid(
-            f"'{path}.role' must be one of user, assistant, system; got {brief(raw_role)}",
+            f"'{path}.role' must be one of user, assistant, system; got {quote(raw_role)}",
             param=f"{path}.role",
         )
     content = msg.get("content")
@@ -91,6 +105,7 @@ def parse_message(value: Any, path: str) -> list[Message]:
 def _block(item: Any, path: str, role: str, turn: _Turn) -> None:
     block = as_object(item, path)
     kind = req(block, "type", str, path)
+    check(block, BLOCK_FIELDS, path)
     where = f"'{path}.type'"
     if role == "system" and kind != "text":
         raise invalid(f"{where}: system messages hold only text blocks", param=f"{path}.type")
@@ -103,6 +118,7 @@ def _block(item: Any, path: str, role: str, turn: _Turn) -> None:
         raise invalid(f"{where}: tool_use blocks belong in assistant messages", param=path)
     parser = _PARTS.get(kind)
     if parser is None:
+        BLOCK_TYPE(kind, f"{path}.type")
         turn.keep_opaque(block)
     else:
         turn.parts.append(parser(block, path))
@@ -116,7 +132,7 @@ def text_block(block: dict[str, Any], path: str) -> TextPart:
 
 
 def _source(
-    block: dict[str, Any], path: str, allowed: tuple[str, ...]
+    block: dict[str, Any], path: str, allowed: Mapping[str, Rule | None]
 ) -> tuple[_SourceType, str, str | None, dict[str, Any]]:
     """(source type, payload, media type, extra) of an image or document."""
     spath = f"{path}.source"
@@ -124,7 +140,7 @@ def _source(
     kind = req(source, "type", str, spath)
     if kind not in allowed:
         raise invalid(
-            f"'{spath}.type' must be one of {', '.join(allowed)}; got {brief(kind)}",
+            f"'{spath}.type' must be one of {', '.join(allowed)}; got {quote(kind)}",
             param=f"{spath}.type",
         )
     if kind == "content":
@@ -132,17 +148,20 @@ def _source(
         return "text", text, "text/plain", {"source": source}
     source_type, key = _SOURCES[kind]
     payload = req(source, key, str, spath)
-    has_media = kind in ("base64", "text")
+    media_rule = allowed[kind]
+    has_media = media_rule is not None
     media_type = opt(source, "media_type", str, spath) if has_media else None
     if kind == "base64" and media_type is None:
         raise invalid(f"'{spath}.media_type' is required", param=f"{spath}.media_type")
+    if media_rule is not None and media_type is not None:
+        media_rule(media_type, f"{spath}.media_type")
     known = {"type", key, "media_type"} if has_media else {"type", key}
     extra = {"source": source} if rest(source, frozenset(known)) else {}
     return source_type, payload, media_type, extra
 
 
 def _image(block: dict[str, Any], path: str) -> ImagePart | DocumentPart:
-    kind, payload, media_type, extra = _source(block, path, ("base64", "url", "file"))
+    kind, payload, media_type, extra = _source(block, path, _IMAGE_SOURCES)
     extra.update(rest(block, frozenset({"type", "source"})))
     if kind == "base64":
         return ImagePart(data=payload, media_type=media_type, extra=extra)
@@ -153,8 +172,7 @@ def _image(block: dict[str, Any], path: str) -> ImagePart | DocumentPart:
 
 
 def _document(block: dict[str, Any], path: str) -> DocumentPart:
-    allowed = ("base64", "text", "url", "file", "content")
-    kind, payload, media_type, extra = _source(block, path, allowed)
+    kind, payload, media_type, extra = _source(block, path, _DOCUMENT_SOURCES)
     extra.update(rest(block, frozenset({"type", "source", "title"})))
     return DocumentPart(
         source_type=kind,
@@ -225,6 +243,7 @@ def _tool_result(block: dict[str, Any], path: str) -> ToolResultPart:
             ipath = f"{path}.content[{k}]"
             inner = as_object(item, ipath)
             kind = req(inner, "type", str, ipath)
+            check(inner, BLOCK_FIELDS, ipath)
             if kind == "text":
                 items.append(text_block(inner, ipath))
             elif kind == "image":
@@ -232,6 +251,7 @@ def _tool_result(block: dict[str, Any], path: str) -> ToolResultPart:
             elif kind == "document":
                 items.append(_document(inner, ipath))
             else:  # search_result, tool_reference ...: carried, see docstring
+                TOOL_RESULT_BLOCK_TYPE(kind, f"{ipath}.type")
                 opaque.append({"at": len(items), "block": inner})
         if opaque:
             extra[OPAQUE_BLOCKS] = opaque

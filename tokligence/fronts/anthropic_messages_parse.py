@@ -3,9 +3,12 @@
 Theory of operation
 -------------------
 ``POST /v1/messages`` (and ``/count_tokens``) bodies are validated field by
-field; every error names the dotted path of the offending field. Fields the
-canonical model types are mapped; everything else is carried verbatim in an
-``extra`` mapping so a same-dialect upstream can write it back:
+field; every error names the dotted path of the offending field. The fields
+the API types, carried ones too, are checked against its rules
+(``anthropic_rules``: ranges, enums, ``cache_control``, known block and tool
+types). Fields the canonical model types are mapped; everything else is
+carried verbatim in an ``extra`` mapping so a same-dialect upstream can
+write it back:
 
 * top-level unknowns (``context_management``, ``service_tier``, ``container``,
   ``mcp_servers`` ...) and the whole ``output_config`` -> ``Request.extra``;
@@ -40,7 +43,7 @@ invalid signature to Claude.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from ..canonical import (
     Dialect,
@@ -56,7 +59,9 @@ from ..canonical import (
 )
 from ..errors import invalid
 from ..wire.json_body import as_list, as_object, load_object, opt, req, rest
-from .anthropic_messages_blocks import brief, parse_message, text_block
+from .anthropic_messages_blocks import parse_message, text_block
+from .anthropic_rules import BLOCK_FIELDS, MAX_TOKENS, MESSAGES_FIELDS, TOOL_TYPE
+from .rules import check, quote
 
 DIALECT: Dialect = "anthropic_messages"
 
@@ -78,7 +83,6 @@ _THINKING_MODES: Mapping[str, Literal["enabled", "disabled", "adaptive"]] = {
     "disabled": "disabled",
     "adaptive": "adaptive",
 }
-T = TypeVar("T", int, float)
 
 
 def parse_messages(body: bytes, *, count_tokens: bool = False) -> Request:
@@ -93,8 +97,11 @@ def parse_messages_object(obj: dict[str, Any], *, count_tokens: bool = False) ->
     model = req(obj, "model", str)
     if not model:
         raise invalid("'model' must not be empty", param="model")
+    max_tokens = None
     if not count_tokens:
-        req(obj, "max_tokens", int)  # required here, and its bounds checked below
+        max_tokens = req(obj, "max_tokens", int)
+        MAX_TOKENS(max_tokens, "max_tokens")
+    check(obj, MESSAGES_FIELDS)
     raw_messages = req(obj, "messages", list)
     if not raw_messages:
         raise invalid("'messages' must contain at least one message", param="messages")
@@ -113,32 +120,22 @@ def parse_messages_object(obj: dict[str, Any], *, count_tokens: bool = False) ->
         tools=_tools(obj.get("tools")),
         tool_choice=choice,
         parallel_tool_calls=parallel,
-        max_tokens=None if count_tokens else _bounded(obj, "max_tokens", int, 1),
-        temperature=_bounded(obj, "temperature", float, 0, 1),
-        top_p=_bounded(obj, "top_p", float, 0, 1),
-        top_k=_bounded(obj, "top_k", int, 0),
+        max_tokens=max_tokens,
+        temperature=opt(obj, "temperature", float),
+        top_p=opt(obj, "top_p", float),
+        top_k=opt(obj, "top_k", int),
         stop=_stop_sequences(obj.get("stop_sequences")),
         stream=False if count_tokens else bool(opt(obj, "stream", bool)),
         # Anthropic streams always carry usage; the client expects it.
         include_usage=not count_tokens and bool(obj.get("stream")),
         reasoning=reasoning,
         response_format=response_format,
-        metadata=_metadata(obj.get("metadata")),
+        metadata=opt(obj, "metadata", dict),
         extra=extra,
     )
 
 
 # ------------------------------------------------------------------ scalars
-
-
-def _bounded(
-    obj: Mapping[str, Any], key: str, kind: type[T], low: float, high: float | None = None
-) -> T | None:
-    value = opt(obj, key, kind)
-    if value is not None and not (low <= value and (high is None or value <= high)):
-        bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-        raise invalid(f"'{key}' must be {bounds}, got {value}", param=key)
-    return value
 
 
 def _stop_sequences(value: Any) -> tuple[str, ...]:
@@ -149,15 +146,6 @@ def _stop_sequences(value: Any) -> tuple[str, ...]:
         if not isinstance(item, str):
             raise invalid(f"'stop_sequences[{i}]' must be a string", param=f"stop_sequences[{i}]")
     return tuple(items)
-
-
-def _metadata(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    metadata = as_object(value, "metadata")
-    # Claude Code puts a JSON document (session ids) in user_id: any string goes.
-    opt(metadata, "user_id", str, "metadata")
-    return metadata
 
 
 # ------------------------------------------------------------------- system
@@ -177,7 +165,8 @@ def _system(value: Any) -> tuple[TextPart, ...]:
         block = as_object(item, path)
         kind = req(block, "type", str, path)
         if kind != "text":
-            raise invalid(f"'{path}.type' must be 'text', got {brief(kind)}", param=f"{path}.type")
+            raise invalid(f"'{path}.type' must be 'text', got {quote(kind)}", param=f"{path}.type")
+        check(block, BLOCK_FIELDS, path)
         parts.append(text_block(block, path))
     return tuple(parts)
 
@@ -193,6 +182,7 @@ def _tools(value: Any) -> tuple[Tool, ...]:
         path = f"tools[{i}]"
         tool = as_object(item, path)
         kind = opt(tool, "type", str, path)
+        check(tool, BLOCK_FIELDS, path)
         if kind is None or kind == "custom":
             tools.append(
                 FunctionTool(
@@ -204,6 +194,7 @@ def _tools(value: Any) -> tuple[Tool, ...]:
                 )
             )
         else:
+            TOOL_TYPE(kind, f"{path}.type")
             tools.append(HostedTool(type=kind, spec=tool, dialect=DIALECT))
     return tuple(tools)
 
@@ -217,7 +208,7 @@ def _tool_choice(value: Any) -> tuple[ToolChoice | None, bool | None, dict[str, 
     mode = _TOOL_CHOICES.get(kind)
     if mode is None:
         raise invalid(
-            f"'tool_choice.type' must be one of auto, any, tool, none; got {brief(kind)}",
+            f"'tool_choice.type' must be one of auto, any, tool, none; got {quote(kind)}",
             param="tool_choice.type",
         )
     name = req(choice, "name", str, "tool_choice") if mode == "tool" else None
@@ -253,14 +244,9 @@ def _reasoning(obj: Mapping[str, Any]) -> tuple[ReasoningConfig | None, Response
     extra = rest(thinking, frozenset({"type", "budget_tokens", "display"}))
     budget = None
     if kind == "enabled":
-        budget = req(thinking, "budget_tokens", int, "thinking")
-        if budget < 1:
-            raise invalid(
-                f"'thinking.budget_tokens' must be at least 1, got {budget}",
-                param="thinking.budget_tokens",
-            )
+        budget = req(thinking, "budget_tokens", int, "thinking")  # its bounds: THINKING
     elif kind not in _THINKING_MODES:
-        # A newer thinking type (e.g. between_tools): carried, not refused.
+        # A type with no canonical mode (between_tools): carried.
         extra["type"] = kind
     reasoning = ReasoningConfig(
         mode=_THINKING_MODES.get(kind),

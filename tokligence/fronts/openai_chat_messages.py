@@ -39,6 +39,7 @@ from ..canonical import (
 )
 from ..errors import invalid
 from ..wire.json_body import as_object, opt, req, rest
+from .openai_rules import IMAGE_DETAIL
 
 _USER_PARTS = frozenset({"text", "image_url", "file"})
 _TEXT_PARTS = frozenset({"text"})
@@ -220,6 +221,8 @@ def _image(part: dict[str, Any], path: str) -> ImagePart:
     image = req(part, "image_url", dict, path)
     url = req(image, "url", str, where)
     detail = opt(image, "detail", str, where)
+    if detail is not None:
+        IMAGE_DETAIL(detail, f"{where}.detail")
     extra = rest(part, frozenset({"type", "image_url"}))
     if url.startswith("data:"):
         media_type, data = _data_url(url, f"{where}.url")

@@ -7,6 +7,9 @@ a home for are validated (a wrong type, a missing required field, an unknown
 role or content-part type is a 400 naming the dotted path, e.g.
 ``messages[1].content[0].type``) and converted; every other top-level field is
 carried verbatim in ``Request.extra`` so an OpenAI upstream can write it back.
+The fields the API types are checked against its rules first, carried ones
+too (``openai_rules.CHAT_FIELDS``: ranges, enums, types, metadata limits);
+a field nobody knows yet passes.
 Per-item fields we do not model (``prompt_cache_breakpoint`` on a part, an
 assistant ``refusal`` or ``audio``) ride in the part's or message's ``extra``.
 
@@ -24,8 +27,6 @@ from typing import Any, Final
 from ..canonical import (
     CustomTool,
     FunctionTool,
-    HostedTool,
-    JsonObject,
     ReasoningConfig,
     Request,
     ResponseFormat,
@@ -44,6 +45,8 @@ from ..wire.json_body import (
     string_list,
 )
 from .openai_chat_messages import parse_messages
+from .openai_rules import CHAT_FIELDS, CHAT_FUNCTION_NAME, CHAT_TOOL_TYPE
+from .rules import check
 
 DIALECT: Final = "openai_chat"
 
@@ -73,15 +76,8 @@ def parse_object(obj: dict[str, Any]) -> Request:
         raise invalid("'model' must not be empty", param="model")
     messages = parse_messages(obj)
     _check_n(obj)
+    check(obj, CHAT_FIELDS)
 
-    temperature = opt(obj, "temperature", float)
-    if temperature is not None and not 0.0 <= temperature <= 2.0:
-        raise invalid(
-            f"'temperature' must be between 0 and 2, got {temperature}", param="temperature"
-        )
-    top_p = opt(obj, "top_p", float)
-    if top_p is not None and not 0.0 <= top_p <= 1.0:
-        raise invalid(f"'top_p' must be between 0 and 1, got {top_p}", param="top_p")
     stop = string_list(obj.get("stop"), "stop")
     if len(stop) > MAX_STOP_SEQUENCES:
         raise invalid(
@@ -109,8 +105,8 @@ def parse_object(obj: dict[str, Any]) -> Request:
         tool_choice=tool_choice,
         parallel_tool_calls=opt(obj, "parallel_tool_calls", bool),
         max_tokens=max_completion_tokens if max_completion_tokens is not None else max_tokens,
-        temperature=temperature,
-        top_p=top_p,
+        temperature=opt(obj, "temperature", float),
+        top_p=opt(obj, "top_p", float),
         stop=stop,
         seed=opt(obj, "seed", int),
         stream=bool(opt(obj, "stream", bool)),
@@ -118,7 +114,7 @@ def parse_object(obj: dict[str, Any]) -> Request:
         reasoning=ReasoningConfig(effort=effort) if effort is not None else None,
         response_format=_response_format(obj),
         user=opt(obj, "user", str),
-        metadata=_metadata(obj),
+        metadata=opt(obj, "metadata", dict),
         store=opt(obj, "store", bool),
         extra=extra,
     )
@@ -133,15 +129,6 @@ def _check_n(obj: dict[str, Any]) -> None:
         )
 
 
-def _metadata(obj: dict[str, Any]) -> JsonObject | None:
-    metadata = opt(obj, "metadata", dict)
-    if metadata is not None:
-        for key, value in metadata.items():
-            if not isinstance(value, str):
-                raise invalid(f"'metadata.{key}' must be a string", param=f"metadata.{key}")
-    return metadata
-
-
 # --------------------------------------------------------------------- tools
 
 
@@ -151,9 +138,10 @@ def _tools(obj: dict[str, Any]) -> tuple[Tool, ...]:
         path = f"tools[{i}]"
         tool = as_object(item, path)
         kind = req(tool, "type", str, path)
+        CHAT_TOOL_TYPE(kind, f"{path}.type")  # no hosted tools in Chat Completions
         if kind == "function":
             tools.append(_function(req(tool, "function", dict, path), f"{path}.function", tool))
-        elif kind == "custom":
+        else:
             custom = req(tool, "custom", dict, path)
             where = f"{path}.custom"
             tools.append(
@@ -167,8 +155,6 @@ def _tools(obj: dict[str, Any]) -> tuple[Tool, ...]:
                     },
                 )
             )
-        else:
-            tools.append(HostedTool(type=kind, spec=tool, dialect=DIALECT))
     for i, item in enumerate(opt(obj, "functions", list) or ()):
         path = f"functions[{i}]"
         tools.append(_function(as_object(item, path), path, {}))
@@ -178,8 +164,10 @@ def _tools(obj: dict[str, Any]) -> tuple[Tool, ...]:
 def _function(fn: dict[str, Any], path: str, tool: dict[str, Any]) -> FunctionTool:
     # Unknown keys of the function object and of its wrapper both ride in
     # extra; the wrapper's only known keys are "type" and "function".
+    name = req(fn, "name", str, path)
+    CHAT_FUNCTION_NAME(name, f"{path}.name")
     return FunctionTool(
-        name=req(fn, "name", str, path),
+        name=name,
         description=opt(fn, "description", str, path),
         parameters=opt(fn, "parameters", dict, path),
         strict=opt(fn, "strict", bool, path),

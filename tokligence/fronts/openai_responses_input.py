@@ -52,15 +52,10 @@ from ..errors import invalid
 from ..wire.json_body import as_list, as_object, opt, req, rest
 from .openai_responses_proofs import carried
 from .openai_responses_tools import flat_name
+from .openai_rules import IMAGE_DETAIL, RESPONSES_ITEM_TYPE
+from .rules import quote
 
 _MESSAGE_ROLES: tuple[Role, ...] = ("user", "assistant", "system", "developer")
-
-# Longest client-supplied token quoted back in an error message.
-_QUOTE_LIMIT = 40
-
-
-def quote(value: str) -> str:
-    return repr(value if len(value) <= _QUOTE_LIMIT else value[:_QUOTE_LIMIT] + "...")
 
 
 def list_at(obj: dict[str, Any], key: str, path: str = "") -> list[Any]:
@@ -134,6 +129,7 @@ class _Walk:
         elif kind == "reasoning":
             self.to_assistant(_reasoning_item(item, path))
         else:
+            RESPONSES_ITEM_TYPE(kind, f"{path}.type")
             self.close_tools()
             self.carried.append({"index": len(self.assistant), "item": item})
 
@@ -294,6 +290,8 @@ def _image(part: dict[str, Any], path: str) -> ImagePart | DocumentPart:
     url = opt(part, "image_url", str, path)
     file_id = opt(part, "file_id", str, path)
     detail = opt(part, "detail", str, path)
+    if detail is not None:
+        IMAGE_DETAIL(detail, f"{path}.detail")
     if url is not None:
         extra = rest(part, frozenset({"type", "image_url", "detail"}))
         inline = _split_data_url(url)

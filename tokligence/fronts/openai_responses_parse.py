@@ -6,7 +6,12 @@ limits, reasoning and text format. Every top-level field without a typed
 canonical home is carried verbatim in ``Request.extra`` (``include``,
 ``prompt_cache_key``, ``previous_response_id``, ``truncation``,
 ``service_tier`` ...); ``text`` is modelled *and* carried whole, so
-``text.verbosity`` survives a same-dialect round trip.
+``text.verbosity`` survives a same-dialect round trip. The fields the API
+types, carried ones too, are checked against its rules first
+(``openai_rules.RESPONSES_FIELDS``); a field nobody knows yet passes.
+
+``input`` may be left out only when the conversation comes from elsewhere:
+``previous_response_id``, ``conversation`` or a stored ``prompt``.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from ..canonical import (
 )
 from ..errors import invalid
 from ..wire.json_body import as_object, load_object, opt, positive_int, req, rest
-from .openai_responses_input import list_at, parse_input, quote
+from .openai_responses_input import list_at, parse_input
 from .openai_responses_tools import flatten
+from .openai_rules import RESPONSES_FIELDS, RESPONSES_TOOL_CHOICE_TYPE, RESPONSES_TOOL_TYPE
+from .rules import check, quote
 
 DIALECT: Dialect = "openai_responses"
 
@@ -55,6 +62,8 @@ _MODELLED = frozenset(
 )
 
 _TOOL_CHOICE_MODES: tuple[Literal["auto", "none", "required"], ...] = ("auto", "none", "required")
+# Where a conversation comes from when the body has no ``input``.
+_INPUT_ELSEWHERE = ("previous_response_id", "conversation", "prompt")
 
 
 def parse_request(body: bytes) -> Request:
@@ -66,13 +75,13 @@ def parse_object(obj: dict[str, Any]) -> Request:
     the model first, so the JSON is not parsed twice)."""
     model = req(obj, "model", str)
     extra: dict[str, Any] = rest(obj, _MODELLED)
-    # Carried verbatim, but checked: a wrong type here would only fail later,
-    # upstream, with a less precise message.
-    for key in ("previous_response_id", "prompt_cache_key"):
-        opt(obj, key, str)
-    for i, entry in enumerate(list_at(obj, "include")):
-        if not isinstance(entry, str):
-            raise invalid(f"'include[{i}]' must be a string", param=f"include[{i}]")
+    check(obj, RESPONSES_FIELDS)
+    if obj.get("input") is None and all(obj.get(key) is None for key in _INPUT_ELSEWHERE):
+        raise invalid(
+            "'input' is required unless previous_response_id, conversation or prompt "
+            "supplies the conversation",
+            param="input",
+        )
     reasoning = _reasoning(opt(obj, "reasoning", dict))
     text = opt(obj, "text", dict)
     instructions = opt(obj, "instructions", str)
@@ -115,7 +124,6 @@ def _reasoning(obj: dict[str, Any] | None) -> ReasoningConfig | None:
 def _text_format(text: dict[str, Any] | None) -> ResponseFormat | None:
     if text is None:
         return None
-    opt(text, "verbosity", str, "text")
     fmt = opt(text, "format", dict, "text")
     if fmt is None:
         return None
@@ -173,6 +181,7 @@ def _tool(raw: Any, path: str) -> Tool:
     # web_search, file_search, mcp, local_shell, tool_search ...: run by the
     # provider (or by the client in a shape only OpenAI models know), so only
     # a Responses upstream can use them; other codecs drop them with a note.
+    RESPONSES_TOOL_TYPE(kind, f"{path}.type")
     return HostedTool(type=kind, spec=tool, dialect=DIALECT)
 
 
@@ -194,5 +203,6 @@ def _tool_choice(value: Any, extra: dict[str, Any]) -> ToolChoice | None:
         # Function and custom names share one namespace; the tool list tells
         # a Responses upstream which of the two to write back.
         return ToolChoice(mode="tool", name=req(value, "name", str, "tool_choice"))
+    RESPONSES_TOOL_CHOICE_TYPE(kind, "tool_choice.type")
     extra["tool_choice"] = value  # allowed_tools, hosted tool types, mcp ...
     return None

@@ -52,15 +52,28 @@ def load_object(body: bytes, limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, A
     # error can name the field it stands in (found by a walk, only then).
     refused: list[_Refused] = []
     try:
+        # JSON between systems is UTF-8 (RFC 8259 section 8.1): decoded here,
+        # strictly, because json.loads(bytes) would also take UTF-16 and
+        # UTF-32 (and UTF-8-encoded surrogates). A UTF-8 byte order mark may
+        # be ignored, as the RFC allows.
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise invalid("request body is not valid UTF-8") from None
+    try:
         value = json.loads(
-            body,
+            text,
             parse_int=partial(_integer, limits.max_integer_digits, refused),
             parse_float=partial(_number, refused) if not limits.allow_nonfinite else float,
             parse_constant=partial(_constant, refused) if not limits.allow_nonfinite else None,
         )
-    except UnicodeDecodeError:
-        raise invalid("request body is not valid UTF-8") from None
     except json.JSONDecodeError as exc:
+        if "\x00" in text:
+            # UTF-16 or UTF-32 text of ASCII is valid UTF-8, with NUL bytes
+            # between the characters (NUL is never legal JSON text).
+            raise invalid(
+                "request body is not valid JSON: it holds NUL bytes (UTF-16 or UTF-32 text? "
+                "JSON must be UTF-8)"
+            ) from None
         raise invalid(
             f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
@@ -76,7 +89,7 @@ def load_object(body: bytes, limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, A
             code=first.code,
         )
     if not isinstance(value, dict):
-        raise invalid(f"request body must be a JSON object, not {_describe(value)}")
+        raise invalid(f"request body must be a JSON object, not {describe(value)}")
     # Nesting can only be deeper than the limit if the body opens more
     # containers than that: a count (in C) spares most bodies the walk.
     if body.count(b"{") + body.count(b"[") > limits.max_depth and not _within_depth(
@@ -174,7 +187,8 @@ def dumps(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """The JSON type of ``value``, for an error message ("an integer")."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -185,16 +199,31 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _check(value: Any, kind: type[T], path: str) -> T:
-    # bool is an int in Python; JSON true is never a valid integer or number.
-    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+def type_name(kind: type) -> str:
+    """The JSON name of a Python type ("an object" for dict)."""
+    return _TYPE_NAMES.get(kind, kind.__name__)
+
+
+def is_json_type(value: Any, kind: type) -> bool:
+    """Whether ``value`` decoded from JSON is of ``kind``: bool is an int in
+    Python, but JSON true is never an integer or a number; an integer is a
+    number."""
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
+
+
+def expect(value: Any, kind: type[T], path: str) -> T:
+    """``value`` if it is of JSON type ``kind`` (an integer given for a
+    number becomes a float), else a 400 naming ``path``."""
+    if type(value) is kind:  # what decoded JSON almost always is: no further call
+        return value
+    if not is_json_type(value, kind):
+        raise invalid(f"'{path}' must be {type_name(kind)}, not {describe(value)}", param=path)
+    if kind is float and not isinstance(value, float):
         return float(value)  # type: ignore[return-value]
-    if not ok:
-        raise invalid(
-            f"'{path}' must be {_TYPE_NAMES.get(kind, kind.__name__)}, not {_describe(value)}",
-            param=path,
-        )
     return value  # type: ignore[no-any-return]
 
 
@@ -203,7 +232,7 @@ def req(obj: Mapping[str, Any], key: str, kind: type[T], path: str = "") -> T:
     where = f"{path}.{key}" if path else key
     if key not in obj or obj[key] is None:
         raise invalid(f"'{where}' is required", param=where)
-    return _check(obj[key], kind, where)
+    return expect(obj[key], kind, where)
 
 
 def opt(obj: Mapping[str, Any], key: str, kind: type[T], path: str = "") -> T | None:
@@ -211,15 +240,15 @@ def opt(obj: Mapping[str, Any], key: str, kind: type[T], path: str = "") -> T | 
     value = obj.get(key)
     if value is None:
         return None
-    return _check(value, kind, f"{path}.{key}" if path else key)
+    return expect(value, kind, f"{path}.{key}" if path else key)
 
 
 def as_object(value: Any, path: str) -> dict[str, Any]:
-    return _check(value, dict, path)
+    return expect(value, dict, path)
 
 
 def as_list(value: Any, path: str) -> list[Any]:
-    return _check(value, list, path)
+    return expect(value, list, path)
 
 
 def positive_int(obj: Mapping[str, Any], key: str, path: str = "") -> int | None:
@@ -237,7 +266,7 @@ def string_list(value: Any, path: str) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     items = as_list(value, path)
-    return tuple(_check(item, str, f"{path}[{i}]") for i, item in enumerate(items))
+    return tuple(expect(item, str, f"{path}[{i}]") for i, item in enumerate(items))
 
 
 def rest(obj: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
