@@ -593,3 +593,19 @@ def test_timeouts_per_provider_and_their_defaults(tmp_path: Path) -> None:
             "TOKLIGENCE_PROVIDER_LOCAL_RESPONSE_TIMEOUT": "-1",
         },
     )
+
+
+def test_inline_comments_and_the_readme_provider_example_as_pasted(tmp_path: Path) -> None:
+    readme = (Path(tokligence.__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```ini\n", 1)[1].split("```", 1)[0]
+    assert "; Chat Completions wire" in block  # the example keeps its inline comment
+    path = write(
+        tmp_path / "gw.ini",
+        block + "[server]\nhost = 127.0.0.4   # loopback only\nadmin_email = a#b@example.com\n",
+    )
+    config = load(tmp_path, config_file=path, env={"DEEPSEEK_API_KEY": KEY})
+    (deepseek,) = [p for p in config.providers if p.name == "deepseek"]
+    assert (deepseek.kind, deepseek.base_url) == ("openai", "https://api.deepseek.com/v1")
+    assert deepseek.models == ("deepseek-chat", "deepseek-reasoner")
+    assert config.host == "127.0.0.4"
+    assert config.admin_email == "a#b@example.com"  # no space before '#': part of the value

@@ -365,7 +365,7 @@ def _read_ini(
     section: str | None = None  # provider name while inside [provider.NAME]
     # Split on line breaks only: str.splitlines would also break on U+2028 etc.
     for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
-        line = line.strip()
+        line = _INLINE_COMMENT.sub("", line).strip()
         if not line or line[0] in "#;":
             continue
         if line.startswith("["):
@@ -393,6 +393,13 @@ def _read_ini(
         elif value.strip():  # an empty value means unset, as in the original
             out[key] = _Raw(value=value.strip(), source=f"ini {path}", where=where)
     return out
+
+
+# "kind = openai   ; the wire it speaks": a ';' or '#' after whitespace starts
+# a comment, as in the original gateway's INI reader and Python's configparser
+# with inline comments on. One with no space before it (a URL's '#fragment',
+# a password's '#') is part of the value.
+_INLINE_COMMENT = re.compile(r"\s[;#].*\Z")
 
 
 def _read_flags(flags: Mapping[str, object], table: Mapping[str, Setting]) -> dict[str, _Raw]:
