@@ -101,6 +101,16 @@ def default_rules(providers: Mapping[str, Upstream]) -> tuple[Rule, ...]:
     return parse_rules("\n".join(text))
 
 
+def listed_model_rules(config: Config) -> tuple[Rule, ...]:
+    """A provider's ``models`` are routable as listed (``/v1/models`` shows
+    them): an exact rule each, in the order the providers were declared."""
+    return tuple(
+        Rule(pattern=model, providers=(provider.name,))
+        for provider in config.providers
+        for model in provider.models
+    )
+
+
 def build_upstreams(config: Config) -> dict[str, Upstream]:
     upstreams: dict[str, Upstream] = {"loopback": LoopbackUpstream()}
     for provider in config.providers:
@@ -119,10 +129,12 @@ def build_router(config: Config, upstreams: Mapping[str, Upstream]) -> Router:
     if config.routes.strip() and config.model_provider_routes.strip():
         log.info("routes and model_provider_routes are both set: routes are tried first")
     try:
-        # First match wins: explicit routes, then provider routes, then defaults.
+        # First match wins: explicit routes, then provider routes, then the
+        # models providers list, then the defaults.
         rules = (
             parse_rules(config.routes)
             + parse_rules(config.model_provider_routes)
+            + listed_model_rules(config)
             + default_rules(upstreams)
         )
         aliases = parse_aliases(alias_text(config)[0])

@@ -59,11 +59,46 @@ def test_unrouted_model_is_a_clear_not_found_listing_routes() -> None:
     assert caught.value.status == 404
     assert caught.value.code == "model_not_found"
     assert "mystery-model" in caught.value.message and "gpt*=>a" in caught.value.message
+    # ... and says how to serve it.
+    assert "TOKLIGENCE_ROUTES='mystery-model=>PROVIDER'" in caught.value.message
 
 
-def test_rule_naming_an_unconfigured_provider_is_refused() -> None:
-    with pytest.raises(ValueError, match="'openai'"):
-        Router(rules=parse_rules("gpt*=>openai"), aliases=(), providers=set())
+@pytest.mark.parametrize(
+    ("provider", "fix"),
+    [
+        ("openai", "set TOKLIGENCE_OPENAI_API_KEY"),
+        ("anthropic", "set TOKLIGENCE_ANTHROPIC_API_KEY"),
+        (
+            "deep-seek",
+            "[provider.deep-seek] section with a base_url, or set "
+            "TOKLIGENCE_PROVIDER_DEEP_SEEK_BASE_URL",
+        ),
+    ],
+)
+def test_rule_naming_an_unconfigured_provider_is_refused_with_the_fix(
+    provider: str, fix: str
+) -> None:
+    with pytest.raises(ValueError, match=f"'{provider}'") as caught:
+        Router(rules=parse_rules(f"m*=>{provider}"), aliases=(), providers=set())
+    assert fix in str(caught.value)
+
+
+def test_an_alias_target_routes_a_name_no_rule_knows() -> None:
+    router = Router(
+        rules=parse_rules("gpt*=>a"),
+        aliases=parse_aliases("my-model=>gpt-4o, x=>loopback"),
+        providers={"a"},
+    )
+    route = router.resolve("my-model")
+    assert (route.providers, route.upstream_model) == (("a",), "gpt-4o")
+    assert router.resolve("x").providers == ("loopback",)
+    # A name a rule knows is routed by that rule, the alias renaming it only.
+    router = Router(
+        rules=parse_rules("claude*=>b, gpt*=>a"),
+        aliases=parse_aliases("claude-x=>gpt-4o"),
+        providers={"a", "b"},
+    )
+    assert router.resolve("claude-x").providers == ("b",)
 
 
 def test_aliases_rewrite_the_upstream_model_only() -> None:

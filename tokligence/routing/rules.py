@@ -11,6 +11,8 @@ Patterns are case-insensitive: exact, ``prefix*``, ``*suffix`` and
 Aliases rewrite the model name sent upstream (``claude-sonnet-4 =>
 gpt-4.1``); they are looked up with the same pattern rules after the
 provider is chosen by the client's model name, as in the original gateway.
+When no rule matches the client's model name, the alias's target is routed
+instead: ``gpt-4o=>loopback`` alone makes ``gpt-4o`` the loopback model.
 
 The ``loopback`` model always routes to the ``loopback`` provider, so a
 gateway with no keys still answers. A model no rule matches goes to the
@@ -89,6 +91,17 @@ def _entries(text: str) -> Iterable[tuple[str, str]]:
             yield key, value
 
 
+def how_to_configure(provider: str) -> str:
+    """The setting that makes ``provider`` exist, for error messages."""
+    if provider in ("openai", "anthropic"):
+        variable = f"TOKLIGENCE_{provider.upper()}_API_KEY"
+        return f"set {variable} ({provider}_api_key in an INI file) to configure it"
+    return (
+        f"declare it in a [provider.{provider}] section with a base_url, or set "
+        f"TOKLIGENCE_PROVIDER_{provider.upper().replace('-', '_')}_BASE_URL"
+    )
+
+
 def parse_rules(text: str) -> tuple[Rule, ...]:
     rules = []
     for pattern, value in _entries(text):
@@ -122,7 +135,8 @@ class Router:
                 configured = ", ".join(sorted(self.providers))
                 raise ValueError(
                     f"{where} names provider {provider!r}, "
-                    f"which is not configured (configured: {configured})"
+                    f"which is not configured (configured: {configured}); "
+                    + how_to_configure(provider)
                 )
 
     def set_aliases(self, aliases: tuple[Alias, ...]) -> None:
@@ -130,14 +144,17 @@ class Router:
         self.aliases = aliases
 
     def resolve(self, model: str) -> Route:
-        for rule in self.rules:
-            if rule.matches(model):
-                return Route(
-                    requested_model=model,
-                    upstream_model=self.alias(model),
-                    providers=rule.providers,
-                    rule=rule.pattern,
-                )
+        target = self.alias(model)
+        # The client's name first; then, for a name no rule knows, its alias's.
+        for name in (model, target) if target != model else (model,):
+            for rule in self.rules:
+                if rule.matches(name):
+                    return Route(
+                        requested_model=model,
+                        upstream_model=target,
+                        providers=rule.providers,
+                        rule=rule.pattern,
+                    )
         if self.fallback:
             return Route(
                 requested_model=model,
@@ -147,7 +164,9 @@ class Router:
             )
         raise ClientError(
             "not_found",
-            f"no provider for model {model!r}; routes configured: {self.describe_routes()}",
+            f"no provider for model {model!r}; routes configured: {self.describe_routes()}. "
+            f"To serve it, add a route (TOKLIGENCE_ROUTES='{model}=>PROVIDER'), list it in a "
+            "provider's models, or set fallback_adapter",
             code="model_not_found",
             param="model",
         )
