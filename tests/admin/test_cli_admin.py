@@ -112,6 +112,7 @@ def test_users_lifecycle(cli: Cli) -> None:
     assert err == "tokligence: error: a user with e-mail bo@example.com already exists\n"
     _, err = cli("users", "update", "nobody@example.com", "--name", "x", code=1)
     assert "no user with e-mail nobody@example.com" in err
+    assert "'tokligence users create nobody@example.com'" in err  # and how to fix it
     _, err = cli("users", "update", "ada", "--name", "x", code=2)
     assert "neither a user id nor an e-mail address" in err
 

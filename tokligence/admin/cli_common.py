@@ -136,7 +136,10 @@ def resolve_user(db: peewee.Database, text: str) -> int:
     if "@" in value:
         user = store.find_user(db, value)
         if user is None:
-            raise CommandFailed(f"no user with e-mail {value.lower()}")
+            raise CommandFailed(
+                f"no user with e-mail {value.lower()}; create one first with "
+                f"'tokligence users create {value.lower()}'"
+            )
         return user.id
     raise CommandFailed(f"{text!r} is neither a user id nor an e-mail address", EXIT_USAGE)
 
