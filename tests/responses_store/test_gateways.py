@@ -178,6 +178,45 @@ def test_one_user_cannot_read_anothers_turns(tmp_path: Path, database_url: str) 
         assert _without_id(raw.json()) == _without_id(unknown.json())
 
 
+def test_an_upstream_that_repeats_its_ids_never_overwrites_a_turn(
+    tmp_path: Path, database_url: str
+) -> None:
+    db = open_database(database_url)
+    try:
+        migrate_identity(db)
+        alice = identity_store.create_user(db, email="alice@example.com")
+        bob = identity_store.create_user(db, email="bob@example.com")
+        alice_key = identity_store.issue_key(db, alice.id)[1]
+        bob_key = identity_store.issue_key(db, bob.id)[1]
+    finally:
+        close_database(db)
+
+    def same_id(received: Received) -> Reply:
+        scenario = MessagesScenario(id="msg_always_the_same", blocks=[TextBlock(pieces=["ok"])])
+        return messages_stream(scenario) if received.json.get("stream") else messages_json(scenario)
+
+    for pair in start_pair(tmp_path, database_url, TOKLIGENCE_AUTH_DISABLED="false"):
+        pair.fake.set_default(MESSAGES_PATH, same_id)
+        alices = pair.client(pair.a, alice_key).responses.create(model=MODEL, input="alice's")
+        with pair.client(pair.b, bob_key).responses.stream(model=MODEL, input="bob's") as stream:
+            bobs = stream.get_final_response()
+        again = pair.client(pair.a, alice_key).responses.create(model=MODEL, input="again")
+        ids = {alices.id, bobs.id, again.id}
+        assert len(ids) == 3 and all(i.startswith("resp_") for i in ids)
+        assert not any("always_the_same" in i for i in ids)  # the gateway's own ids
+        # Each turn is still its owner's, with its own input.
+        kept = pair.client(pair.b, alice_key).responses.retrieve(alices.id)
+        assert kept.id == alices.id
+        assert pair.client(pair.a, bob_key).responses.retrieve(bobs.id).id == bobs.id
+        with pytest.raises(openai.NotFoundError):
+            pair.client(pair.a, bob_key).responses.retrieve(alices.id)
+        follow = pair.client(pair.a, alice_key).responses.create(
+            model=MODEL, input="and?", previous_response_id=alices.id
+        )
+        assert follow.id not in ids
+        assert sent_texts(pair.fake)[-1][0] == "user:alice's"  # its own history, not bob's
+
+
 def _without_id(body: dict[str, Any]) -> dict[str, Any]:
     error = dict(body["error"])
     error["message"] = error["message"].split("'")[0]

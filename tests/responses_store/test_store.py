@@ -55,11 +55,12 @@ def test_a_turn_round_trips_exactly(db: peewee.Database) -> None:
     assert load_turn(db, "resp_missing") is None
 
 
-def test_a_repeated_id_replaces_the_older_turn(db: peewee.Database) -> None:
+def test_a_repeated_id_never_replaces_the_older_turn(db: peewee.Database) -> None:
     save_turn(db, turn(text="first"))
-    save_turn(db, turn(text="second"))
+    with pytest.raises(peewee.IntegrityError):
+        save_turn(db, turn(text="second"))
     loaded = load_turn(db, "resp_1")
-    assert loaded is not None and loaded.response["note"] == "second"
+    assert loaded is not None and loaded.response["note"] == "first"
 
 
 async def test_only_the_owner_reads_a_turn(db: peewee.Database) -> None:

@@ -78,7 +78,7 @@ from ..wire.text import has_lone_surrogate, lone_surrogate_at
 from .passthrough import relay_call, relay_whole
 from .prepare import prepare
 from .targets import Target, plan_targets
-from .translated import answer_stream, answer_whole, first_event, renamed
+from .translated import answer_stream, answer_whole, first_event, restamped
 from .usage import EventMeter, RelayMeter
 
 log = logging.getLogger(__name__)
@@ -391,14 +391,17 @@ class ModelCall:
         upstream_request = request
         if route.upstream_model != request.model:
             upstream_request = dataclasses.replace(request, model=route.upstream_model)
+        own_id = secrets.token_hex(12)
         events = target.upstream.events(
-            upstream_request,
-            response_id=secrets.token_hex(12),
-            created=int(time.time()),
-            context=self.context,
+            upstream_request, response_id=own_id, created=int(time.time()), context=self.context
         )
-        if upstream_request.model != request.model:
-            events = renamed(events, request.model)
+        renaming = upstream_request.model != request.model
+        # A Responses id names a turn the gateway may store and serve back:
+        # it is the gateway's own, unique per turn, never the upstream's
+        # (some servers repeat theirs, which would overwrite another turn).
+        own = own_id if self.kind.dialect == "openai_responses" else None
+        if renaming or own is not None:
+            events = restamped(events, model=request.model if renaming else None, response_id=own)
         if self.shared.safety.shell_normalization and wants_argv(request):
             events = fixed_shell_calls(events)
         async with aclosing(events):  # type: ignore[type-var]

@@ -155,11 +155,16 @@ async def _stored(
     return chunk, None
 
 
-async def renamed(events: AsyncIterator[Event], model: str) -> AsyncIterator[Event]:
-    """The events with the model the client asked for: Claude Code derives
-    the context window and features from it (failure mode 20)."""
+async def restamped(
+    events: AsyncIterator[Event], *, model: str | None, response_id: str | None
+) -> AsyncIterator[Event]:
+    """The events with the model the client asked for (Claude Code derives
+    the context window and features from it, failure mode 20) and, where
+    given, the gateway's own response id instead of the upstream's."""
     async with aclosing(events):  # type: ignore[type-var]
         async for event in events:
             if isinstance(event, MessageStart):
-                event = dataclasses.replace(event, model=model)
+                event = dataclasses.replace(
+                    event, model=model or event.model, id=response_id or event.id
+                )
             yield event

@@ -66,20 +66,9 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-_UPDATED = (
-    StoredResponse.user_id,
-    StoredResponse.api_key_id,
-    StoredResponse.model,
-    StoredResponse.previous_response_id,
-    StoredResponse.input_items,
-    StoredResponse.response,
-    StoredResponse.created_at,
-)
-
-
 def save_turn(db: peewee.Database, turn: StoredTurn) -> None:
-    # The id is the upstream's; one that answers with a fixed id (a test
-    # fake, a toy server) replaces the older turn rather than failing this one.
+    # A plain insert: the id is the gateway's own (unique per turn), and an
+    # existing turn, perhaps another user's, is never replaced.
     with dbmod.connection(db), dbmod.backend_of(db).write_transaction(db):
         StoredResponse.insert(
             id=turn.id,
@@ -91,7 +80,7 @@ def save_turn(db: peewee.Database, turn: StoredTurn) -> None:
             input_items=dumps(list(turn.input_items)).decode(),
             response=dumps(dict(turn.response)).decode(),
             created_at=turn.created_at,
-        ).on_conflict(conflict_target=[StoredResponse.id], preserve=_UPDATED).execute(db)
+        ).execute(db)
 
 
 def load_turn(db: peewee.Database, response_id: str) -> StoredTurn | None:
