@@ -40,10 +40,15 @@ class Gatekeeper:
     tracker: LastUsedTracker | None = None
 
     async def admit(
-        self, request: HttpRequest, *, endpoint_key: str, action: str
+        self, request: HttpRequest, record: AccessRecord, *, endpoint_key: str, action: str
     ) -> Principal | None:
+        """The caller, once authorized and within its limits. The key's
+        owner goes into ``record`` as soon as the key resolves, so that the
+        ledger row of a refusal (an expired key, a 429) says whose it was."""
         presented = key_from_headers(request.headers)
         principal = await self.cache.resolve(presented) if presented else None
+        if principal is not None:
+            record.user_id, record.api_key_id = principal.user_id, principal.key_id
         caller = authorize(
             principal,
             presented_key=presented,
@@ -52,6 +57,7 @@ class Gatekeeper:
             now=datetime.now(timezone.utc),
         )
         if caller is None:
+            record.user_id = record.api_key_id = None  # not a usable key: nobody's call
             return None
         if self.tracker is not None:
             self.tracker.note(caller.key_id)

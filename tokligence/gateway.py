@@ -41,7 +41,7 @@ from .server.exchange import JSON_HEADERS, HttpRequest, Responder
 from .server.http import Handler
 from .supervise import Supervisor
 from .upstreams.base import Upstream
-from .wire.json_body import dumps
+from .wire.json_body import dumps, requested_model
 
 if TYPE_CHECKING:
     from .admin.api import AdminApi
@@ -105,11 +105,11 @@ class Gateway:
                 ledgered = match.endpoint.action in MODEL_ACTIONS
                 if self.gate is not None:
                     caller = await self.gate.admit(
-                        request, endpoint_key=match.endpoint.key, action=match.endpoint.action
+                        request,
+                        responder.record,
+                        endpoint_key=match.endpoint.key,
+                        action=match.endpoint.action,
                     )
-                    if caller is not None:
-                        responder.record.user_id = caller.user_id
-                        responder.record.api_key_id = caller.key_id
                 if match.endpoint.action == "admin":
                     await self._admin(request, responder, caller)
                 else:
@@ -117,6 +117,10 @@ class Gateway:
             except GatewayError as error:
                 if responder.started:
                     raise
+                if ledgered and not responder.record.model:
+                    # Refused before the call read its body: the row still
+                    # names the model asked for, for whoever audits it.
+                    responder.record.model = requested_model(request.body)
                 responder.record.error = responder.record.error or error.kind
                 status, headers, body = render_error(request.path, error)
                 await responder.respond(status, headers, body)

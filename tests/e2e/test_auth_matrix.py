@@ -5,6 +5,7 @@ client's own error envelope; plus per-key limits tripping exactly."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from tests.gateway_thread import GatewayThread, isolated_config
 from tokligence.identity import store
 from tokligence.identity.migrations import migrate_identity
 from tokligence.ledger.db import close_database, open_database, sqlite_url
+from tokligence.ledger.models import LedgerEntry
 from tokligence.limits import KeyLimits
 
 CHAT = {"model": "loopback", "messages": [{"role": "user", "content": "hi"}]}
@@ -170,3 +172,69 @@ def test_requests_per_minute_limit_trips_exactly_at_its_threshold(
     assert int(caught.value.headers["retry-after"]) in range(1, 61)
     body = json.loads(caught.value.read())
     assert "requests per minute" in body["error"]["message"]
+
+
+def refusal_row(running: GatewayThread, key: str, body: dict[str, Any]) -> Any:
+    """Send a chat request with ``key``; the refusal's status and ledger row."""
+    request_id = f"req_audit_{abs(hash((key, json.dumps(body)))):x}"
+    request = urllib.request.Request(
+        running.url() + "/v1/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={
+            "content-type": "application/json",
+            "authorization": f"Bearer {key}",
+            "x-request-id": request_id,
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=5)
+    db = open_database(sqlite_url(running.config.ledger_file()))
+    try:
+        for _ in range(200):
+            with db.connection_context():
+                entry = LedgerEntry.select().where(LedgerEntry.request_id == request_id).first(db)
+            if entry is not None:
+                return caught.value.code, entry
+            time.sleep(0.02)
+    finally:
+        close_database(db)
+    raise AssertionError(f"no ledger row for {request_id}")
+
+
+def test_refusals_are_audited_with_user_key_and_model(
+    gateway: tuple[GatewayThread, Keys],
+) -> None:
+    running, keys = gateway
+    ask = {**CHAT, "model": "audited-model"}
+    for _ in range(4):  # spend the limited key's three requests a minute
+        call(running, ROUTES[0], {"authorization": f"Bearer {keys.limited}"})
+    status, row = refusal_row(running, keys.limited, ask)
+    assert status == 429
+    limited = store_key(running, keys.limited)
+    assert (row.user_id, row.api_key_id, row.requested_model) == (
+        limited.user.id,
+        limited.id,
+        "audited-model",
+    )
+    assert row.error_kind == "rate_limit"
+    status, row = refusal_row(running, keys.expired, ask)  # a known key, refused
+    expired = store_key(running, keys.expired)
+    assert status == 401
+    assert (row.user_id, row.api_key_id, row.requested_model) == (
+        expired.user.id,
+        expired.id,
+        "audited-model",
+    )
+    status, row = refusal_row(running, "tok_" + "x" * 40, ask)  # nobody's key
+    assert status == 401
+    assert (row.user_id, row.api_key_id, row.requested_model) == (None, None, "audited-model")
+
+
+def store_key(running: GatewayThread, key: str) -> Any:
+    db = open_database(sqlite_url(running.config.identity_file()))
+    try:
+        found = store.lookup_key(db, key)
+        assert found is not None
+        return found
+    finally:
+        close_database(db)

@@ -149,7 +149,11 @@ def _keys(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     create.add_argument("--budget-monthly", type=MONEY, metavar="USD", help="USD per UTC month")
     _json_flag(create)
 
-    revoke = actions.add_parser("revoke", parents=[common], help="revoke a key now")
+    revoke = actions.add_parser(
+        "revoke",
+        parents=[common],
+        help="revoke a key (a running gateway refuses it within 5 s; the admin API at once)",
+    )
     revoke.add_argument("key", metavar="KEY_ID", type=KEY_ID)
     _json_flag(revoke)
 

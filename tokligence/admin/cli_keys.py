@@ -79,7 +79,10 @@ def run_keys(args: argparse.Namespace, config: Config) -> int:
             if args.json:
                 print_json({"key": key_json(key, now)})
             else:
-                print(f"revoked API key {key.id} ({key.prefix}…) of {key.user.email}")
+                print(
+                    f"revoked API key {key.id} ({key.prefix}…) of {key.user.email}; a running "
+                    "gateway refuses it within 5 seconds (its key cache), the admin API at once"
+                )
     return 0
 
 

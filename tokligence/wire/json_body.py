@@ -272,3 +272,21 @@ def string_list(value: Any, path: str) -> tuple[str, ...]:
 def rest(obj: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
     """The fields of ``obj`` a parser did not model, to carry in ``extra``."""
     return {k: v for k, v in obj.items() if k not in known}
+
+
+# A refused request's body is decoded only to name its model in the ledger,
+# and not at all past this size: a refusal must stay cheap.
+_MODEL_PEEK_LIMIT = 1 << 20
+
+
+def requested_model(body: bytes) -> str:
+    """The ``model`` a request body names; "" when it names none or cannot
+    be read. For the ledger row of a request refused before it was read."""
+    if len(body) > _MODEL_PEEK_LIMIT:
+        return ""
+    try:
+        value = load_object(body)
+    except ClientError:
+        return ""
+    model = value.get("model")
+    return model if isinstance(model, str) else ""
