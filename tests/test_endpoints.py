@@ -21,6 +21,9 @@ ALL = EndpointTable(ENDPOINT_KEYS)
         ("HEAD", "/v1/models", "models", ""),  # HEAD is served where GET is
         ("POST", "/v1/responses", "responses", ""),
         ("GET", "/v1/responses/resp_123", "responses_get", "resp_123"),
+        ("DELETE", "/v1/responses/resp_123", "responses_delete", "resp_123"),
+        ("GET", "/v1/models/loopback", "model_get", "loopback"),
+        ("GET", "/v1/models/vendor/some-model", "model_get", "vendor/some-model"),
         ("POST", "/v1/messages", "messages", ""),
         ("POST", "/anthropic/v1/messages", "messages", ""),
         ("POST", "/v1/messages/count_tokens", "count_tokens", ""),
@@ -41,7 +44,8 @@ def test_each_route_is_found(method: str, path: str, action: str, path_id: str) 
         ("GET", "/v1/chat/completions", "POST"),
         ("POST", "/v1/models", "GET"),
         ("POST", "/health", "GET"),
-        ("DELETE", "/v1/responses/resp_1", "GET"),
+        ("PATCH", "/v1/responses/resp_1", "DELETE, GET"),
+        ("POST", "/v1/models/loopback", "GET"),
     ],
 )
 def test_a_wrong_method_is_405_with_allow(method: str, path: str, allow: str) -> None:

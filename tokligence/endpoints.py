@@ -29,8 +29,10 @@ Action = Literal[
     "chat",
     "embeddings",
     "models",
+    "model_get",
     "responses",
     "responses_get",
+    "responses_delete",
     "messages",
     "count_tokens",
     "health",
@@ -60,9 +62,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(method="POST", path="/v1/chat/completions", key="openai_core", action="chat"),
     Endpoint(method="POST", path="/v1/embeddings", key="openai_core", action="embeddings"),
     Endpoint(method="GET", path="/v1/models", key="openai_core", action="models"),
+    # A prefix: model ids may hold '/' (provider/model, as routers name them).
+    Endpoint(method="GET", path="/v1/models/", key="openai_core", action="model_get"),
     Endpoint(method="POST", path="/v1/responses", key="openai_responses", action="responses"),
     Endpoint(
         method="GET", path="/v1/responses/{id}", key="openai_responses", action="responses_get"
+    ),
+    Endpoint(
+        method="DELETE",
+        path="/v1/responses/{id}",
+        key="openai_responses",
+        action="responses_delete",
     ),
     Endpoint(method="POST", path="/v1/messages", key="anthropic", action="messages"),
     Endpoint(method="POST", path="/anthropic/v1/messages", key="anthropic", action="messages"),

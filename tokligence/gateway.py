@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -169,8 +170,14 @@ class Gateway:
             await self.calls.run(action, request, responder)
         elif action == "models":
             await responder.respond(200, JSON_HEADERS, self._models(request))
+        elif action == "model_get":
+            # SDKs percent-encode an id's '/' (provider/model names).
+            model = urllib.parse.unquote(match.path_id)
+            await responder.respond(200, JSON_HEADERS, self._model(request, model))
         elif action == "responses_get":
             await self._stored_response(match.path_id, responder)
+        elif action == "responses_delete":
+            await self._delete_stored_response(match.path_id, responder)
         elif action == "health":
             healthy, body = self._health()
             # Red health is loud: a load balancer takes a gateway whose
@@ -185,12 +192,18 @@ class Gateway:
         if store is not None:
             turn = await store.load(response_id, user_id=responder.record.user_id)
         if turn is None:  # unknown, or another user's: the same answer
-            raise ClientError(
-                "not_found",
-                f"Response with id {response_id!r} not found.",
-                code="response_not_found",
-            )
+            raise _response_not_found(response_id)
         await responder.respond(200, JSON_HEADERS, dumps(turn.response))
+
+    async def _delete_stored_response(self, response_id: str, responder: Responder) -> None:
+        store = self.calls.responses
+        deleted = False
+        if store is not None:
+            deleted = await store.delete(response_id, user_id=responder.record.user_id)
+        if not deleted:  # unknown, or another user's: the same answer
+            raise _response_not_found(response_id)
+        body = {"id": response_id, "object": "response", "deleted": True}
+        await responder.respond(200, JSON_HEADERS, dumps(body))
 
     def _model_ids(self) -> list[str]:
         ids = [LOOPBACK, *self.router.exact_models()]
@@ -198,13 +211,35 @@ class Gateway:
             ids.extend(upstream.models)
         return list(dict.fromkeys(ids))
 
+    def _model(self, http: HttpRequest, model: str) -> bytes:
+        """One model, as listed or routable; 404 in the caller's shape otherwise."""
+        if model not in self._model_ids():
+            try:
+                self.router.resolve(model)
+            except GatewayError:
+                raise ClientError(
+                    "not_found",
+                    f"The model {model!r} does not exist or is not routed by this gateway.",
+                    code="model_not_found",
+                    param="model",
+                ) from None
+        if http.header("anthropic-version") is not None:
+            return dumps(self._anthropic_model(model))
+        return dumps(self._openai_model(model))
+
+    def _anthropic_model(self, model: str) -> dict[str, Any]:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(self.started_at)))
+        return {"type": "model", "id": model, "display_name": model, "created_at": stamp}
+
+    def _openai_model(self, model: str) -> dict[str, Any]:
+        owner = self._owner(model)
+        return {"id": model, "object": "model", "created": int(self.started_at), "owned_by": owner}
+
     def _models(self, http: HttpRequest) -> bytes:
-        created = int(self.started_at)
         ids = self._model_ids()
         if http.header("anthropic-version") is not None:
             # Claude Code's gateway model discovery reads Anthropic's shape.
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
-            data = [{"type": "model", "id": i, "display_name": i, "created_at": stamp} for i in ids]
+            data = [self._anthropic_model(i) for i in ids]
             return dumps(
                 {
                     "data": data,
@@ -213,15 +248,7 @@ class Gateway:
                     "last_id": ids[-1] if ids else None,
                 }
             )
-        return dumps(
-            {
-                "object": "list",
-                "data": [
-                    {"id": i, "object": "model", "created": created, "owned_by": self._owner(i)}
-                    for i in ids
-                ],
-            }
-        )
+        return dumps({"object": "list", "data": [self._openai_model(i) for i in ids]})
 
     def _owner(self, model: str) -> str:
         try:
@@ -272,3 +299,9 @@ class Gateway:
                 **self.facts,
             }
         )
+
+
+def _response_not_found(response_id: str) -> ClientError:
+    return ClientError(
+        "not_found", f"Response with id {response_id!r} not found.", code="response_not_found"
+    )

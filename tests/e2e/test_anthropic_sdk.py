@@ -115,3 +115,11 @@ def test_missing_max_tokens_is_a_bad_request(client: anthropic.Anthropic) -> Non
     with pytest.raises(anthropic.BadRequestError) as caught:
         client.post("/v1/messages", body={"model": "loopback", "messages": []}, cast_to=object)
     assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+
+
+def test_a_model_is_retrieved_in_anthropics_shape(gateway: GatewayThread) -> None:
+    client = anthropic.Anthropic(base_url=gateway.url(), api_key="unused", max_retries=0)
+    model = client.models.retrieve("loopback")
+    assert (model.id, model.type, model.display_name) == ("loopback", "model", "loopback")
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve("nobody-routes-this")

@@ -170,6 +170,14 @@ def test_models_lists_loopback(client: openai.OpenAI) -> None:
     assert "loopback" in [m.id for m in client.models.list()]
 
 
+def test_a_model_is_retrieved_by_its_id(client: openai.OpenAI) -> None:
+    model = client.models.retrieve("loopback")
+    assert (model.id, model.object, model.owned_by) == ("loopback", "model", "loopback")
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.models.retrieve("vendor/unrouted-model")
+    assert "vendor/unrouted-model" in caught.value.message
+
+
 def test_unknown_model_is_a_not_found_error(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(

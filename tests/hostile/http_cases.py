@@ -292,7 +292,13 @@ POST_ROUTES = (
     "/anthropic/v1/messages",
     "/anthropic/v1/messages/count_tokens",
 )
-GET_ROUTES = ("/health", "/v1/models", "/v1/responses/resp_unknown")
+# Path -> the methods it allows (a stored response may also be deleted).
+GET_ROUTES = {
+    "/health": ("GET",),
+    "/v1/models": ("GET",),
+    "/v1/models/loopback": ("GET",),
+    "/v1/responses/resp_unknown": ("DELETE", "GET"),
+}
 
 
 def _methods() -> list[Case]:
@@ -309,11 +315,16 @@ def _methods() -> list[Case]:
         out.append(
             raw_case(f"options-on-{name}", path, raw, frozenset({200, 204, 405}), allow="POST")
         )
-    for path in GET_ROUTES:
+    for path, allowed in GET_ROUTES.items():
         name = path.strip("/").replace("/", "-")
         for method in ("POST", "PUT", "DELETE", "PATCH"):
+            if method in allowed:
+                continue
             raw = http(method.encode(), path.encode(), body=b"{}")
             out.append(raw_case(f"{method.lower()}-on-{name}", path, raw, NOT_ALLOWED, allow="GET"))
+    # Nothing stored under that id: the same 404 as a GET gets.
+    raw = http(b"DELETE", b"/v1/responses/resp_unknown")
+    out.append(raw_case("delete-on-unknown-response", "/v1/responses", raw, frozenset({404})))
     out += [
         raw_case("head-on-health", "/health", http(b"HEAD", b"/health"), OK),
         raw_case("head-on-v1-models", "/v1/models", http(b"HEAD", b"/v1/models"), OK),

@@ -217,6 +217,33 @@ def test_an_upstream_that_repeats_its_ids_never_overwrites_a_turn(
         assert sent_texts(pair.fake)[-1][0] == "user:alice's"  # its own history, not bob's
 
 
+def test_a_turn_is_deleted_by_its_owner_only(tmp_path: Path, database_url: str) -> None:
+    db = open_database(database_url)
+    try:
+        migrate_identity(db)
+        alice = identity_store.create_user(db, email="alice@example.com")
+        bob = identity_store.create_user(db, email="bob@example.com")
+        alice_key = identity_store.issue_key(db, alice.id)[1]
+        bob_key = identity_store.issue_key(db, bob.id)[1]
+    finally:
+        close_database(db)
+    for pair in start_pair(tmp_path, database_url, TOKLIGENCE_AUTH_DISABLED="false"):
+        mine = pair.client(pair.a, alice_key).responses.create(model=MODEL, input="keep me")
+        with pytest.raises(openai.NotFoundError):
+            pair.client(pair.b, bob_key).responses.delete(mine.id)
+        assert pair.client(pair.b, alice_key).responses.retrieve(mine.id).id == mine.id
+        raw = httpx.delete(
+            pair.b.url() + f"/v1/responses/{mine.id}",
+            headers={"authorization": f"Bearer {alice_key}"},
+        )
+        assert raw.status_code == 200
+        assert raw.json() == {"id": mine.id, "object": "response", "deleted": True}
+        with pytest.raises(openai.NotFoundError):
+            pair.client(pair.a, alice_key).responses.retrieve(mine.id)
+        with pytest.raises(openai.NotFoundError):
+            pair.client(pair.a, alice_key).responses.delete(mine.id)
+
+
 def _without_id(body: dict[str, Any]) -> dict[str, Any]:
     error = dict(body["error"])
     error["message"] = error["message"].split("'")[0]

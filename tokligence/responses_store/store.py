@@ -100,6 +100,16 @@ def load_turn(db: peewee.Database, response_id: str) -> StoredTurn | None:
     )
 
 
+def delete_turn(db: peewee.Database, response_id: str, user_id: int | None) -> bool:
+    """Delete ``user_id``'s turn ``response_id``; False when there was none."""
+    owner = (
+        StoredResponse.user_id.is_null() if user_id is None else StoredResponse.user_id == user_id
+    )
+    with dbmod.connection(db), dbmod.backend_of(db).write_transaction(db):
+        query = StoredResponse.delete().where((StoredResponse.id == response_id) & owner)
+        return bool(query.execute(db))
+
+
 class ResponseStore:
     def __init__(self, db: peewee.Database) -> None:
         self.db = db
@@ -125,3 +135,15 @@ class ResponseStore:
         if turn is None or turn.user_id != user_id:
             return None
         return turn
+
+    async def delete(self, response_id: str, *, user_id: int | None) -> bool:
+        """Delete the turn if it exists and belongs to ``user_id``."""
+        try:
+            return await trio.to_thread.run_sync(
+                partial(delete_turn, self.db, response_id, user_id)
+            )
+        except _DB_ERRORS as exc:
+            log.error("stored response %s not deleted: %s", response_id, exc)
+            raise InternalError(
+                "unavailable", "stored responses cannot be changed right now; retry the request"
+            ) from None
