@@ -24,7 +24,7 @@ from .agents.guard import GuardPolicy
 from .agents.safety import AgentSafety
 from .call.model_call import ModelCalls, RetryPolicy
 from .codecs.registry import CODECS
-from .config import Config, ConfigError, alias_text
+from .config import AliasStamp, Config, ConfigError, alias_stamp, alias_text
 from .databases import close_all, open_identity, open_ledger, open_responses
 from .endpoints import EndpointTable
 from .gateway import Gateway, render_error
@@ -211,22 +211,21 @@ def model_calls(built: Built, responses: ResponseStore | None) -> ModelCalls:
     )
 
 
-Stamp = tuple[tuple[str, float], ...]
-
-
-def refresh_aliases(built: Built, stamp: Stamp) -> Stamp:
+def refresh_aliases(built: Built, stamp: AliasStamp) -> AliasStamp:
     """One reload check: swap the router's aliases if the alias files
     changed since ``stamp``; returns the new stamp. A file that cannot be
-    read or parsed keeps the aliases in force (and says why)."""
-    try:
-        text, new_stamp = alias_text(built.config)
-        if new_stamp != stamp:
-            built.router.set_aliases(parse_aliases(text))
-            log.info("model aliases reloaded")
-        return new_stamp
-    except (OSError, ValueError) as exc:
-        log.error("model aliases not reloaded: %s", exc)
+    read or parsed keeps the aliases in force and says why, once per change
+    (not on every check until it is fixed)."""
+    new_stamp = alias_stamp(built.config)
+    if new_stamp == stamp:
         return stamp
+    try:
+        built.router.set_aliases(parse_aliases(alias_text(built.config)[0]))
+    except (OSError, ValueError) as exc:
+        log.error("model aliases not reloaded, the ones in force stay: %s", exc)
+    else:
+        log.info("model aliases reloaded")
+    return new_stamp
 
 
 async def reload_aliases(
@@ -238,7 +237,7 @@ async def reload_aliases(
     config = built.config
     if config.model_aliases_file is None and config.model_aliases_dir is None:
         return
-    stamp = alias_text(config)[1]
+    stamp = alias_stamp(config)
     while True:
         await trio.sleep(config.model_aliases_reload_sec)
         stamp = refresh_aliases(built, stamp)

@@ -68,9 +68,10 @@ def pattern_matches(pattern: str, model: str) -> bool:
     return p == m
 
 
-def _entries(text: str) -> Iterable[tuple[str, str]]:
+def _entries(text: str, what: str) -> Iterable[tuple[str, str]]:
     """``key=>value`` (or ``key=value``) entries split on newlines and commas;
-    ``#``/``;`` comment lines skipped, as the original gateway parses them."""
+    ``#``/``;`` comment lines skipped, as the original gateway parses them.
+    ``what`` names them in errors ("route entry …", "alias entry … in FILE")."""
     for line in text.splitlines():
         stripped = line.strip()
         if not stripped or stripped[0] in "#;":
@@ -84,10 +85,10 @@ def _entries(text: str) -> Iterable[tuple[str, str]]:
             else:
                 key, sep, value = entry.partition("=")
                 if not sep:
-                    raise ValueError(f"route entry {entry!r} has no '=>'")
+                    raise ValueError(f"{what} {entry!r} has no '=>'")
             key, value = key.strip(), value.strip()
             if not key or not value:
-                raise ValueError(f"route entry {entry!r} has an empty side")
+                raise ValueError(f"{what} {entry!r} has an empty side")
             yield key, value
 
 
@@ -104,14 +105,16 @@ def how_to_configure(provider: str) -> str:
 
 def parse_rules(text: str) -> tuple[Rule, ...]:
     rules = []
-    for pattern, value in _entries(text):
+    for pattern, value in _entries(text, "route entry"):
         providers = tuple(p.strip().lower() for p in value.split("|") if p.strip())
         rules.append(Rule(pattern=pattern, providers=providers))
     return tuple(rules)
 
 
-def parse_aliases(text: str) -> tuple[Alias, ...]:
-    return tuple(Alias(pattern=k, target=v) for k, v in _entries(text))
+def parse_aliases(text: str, *, source: str = "") -> tuple[Alias, ...]:
+    """``source`` (a file, a setting) is named in an error."""
+    what = f"alias entry in {source}:" if source else "alias entry"
+    return tuple(Alias(pattern=k, target=v) for k, v in _entries(text, what))
 
 
 class Router:
