@@ -169,16 +169,23 @@ def test_config_show_table(
     assert main(["--port", "9400", "config", "show"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split() for line in out.splitlines()}
-    assert rows["NAME"] == ["NAME", "VALUE", "SOURCE"]
-    assert rows["anthropic_api_key"] == [
+    assert rows["NAME"] == ["NAME", "VALUE", "SOURCE", "ENV", "HELP"]
+    assert rows["anthropic_api_key"][:5] == [
         "anthropic_api_key",
         "****" + KEY[-4:],
         "env",
         "TOKLIGENCE_ANTHROPIC_API_KEY",
+        "TOKLIGENCE_ANTHROPIC_API_KEY",
     ]
-    assert rows["work_mode"][1:] == ["translation", "env", "TOKLIGENCE_WORK_MODE"]
-    assert rows["facade_port"][1:] == ["9400", "flag", "--port"]
-    assert rows["openai_api_key"] == ["openai_api_key", "default"]  # empty value
+    assert rows["work_mode"][1:5] == [
+        "translation",
+        "env",
+        "TOKLIGENCE_WORK_MODE",
+        "TOKLIGENCE_WORK_MODE",
+    ]
+    assert rows["facade_port"][1:5] == ["9400", "flag", "--port", "TOKLIGENCE_FACADE_PORT"]
+    assert " ".join(rows["facade_port"][5:]) == "port of the all-in-one facade (set by --port)"
+    assert rows["openai_api_key"][1:3] == ["default", "TOKLIGENCE_OPENAI_API_KEY"]  # empty
     assert KEY not in out
     assert "scheduler_enabled" not in rows
 
@@ -192,9 +199,10 @@ def test_config_show_json(
     assert main(["config", "show", "--json", "--config", "gw.ini"]) == 0
     out = capsys.readouterr().out
     rows = {row["name"]: row for row in json.loads(out)}
-    assert set(rows["facade_port"]) == {"name", "value", "source"}
+    assert set(rows["facade_port"]) == {"name", "value", "source", "env", "help"}
+    assert rows["facade_port"]["env"] == "TOKLIGENCE_FACADE_PORT"
     assert rows["facade_port"]["value"] == 8081
-    assert rows["multiport_mode"] == {
+    assert {k: rows["multiport_mode"][k] for k in ("name", "value", "source")} == {
         "name": "multiport_mode",
         "value": True,
         "source": f"ini {tmp_path / 'gw.ini'}",
@@ -203,6 +211,26 @@ def test_config_show_json(
     assert rows["openai_api_key"]["value"] == "****" + KEY[-4:]
     assert rows["scheduler_enabled"]["value"] == "true"  # legacy, listed because set
     assert KEY not in out
+
+
+def test_config_show_lists_provider_sections_masked_and_refuses_what_serve_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gw.ini").write_text(
+        "[provider.local]\nbase_url = http://127.0.0.1:9/v1\napi_key = " + KEY + "\n"
+        "models = local-chat\n",
+        encoding="utf-8",
+    )
+    assert main(["config", "show", "--json", "--config", "gw.ini"]) == 0
+    out = capsys.readouterr().out
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert rows["provider.local.models"]["value"] == ["local-chat"]
+    assert rows["provider.local.api_key"]["value"] == "****" + KEY[-4:]
+    assert rows["provider.local.base_url"]["env"] == "TOKLIGENCE_PROVIDER_LOCAL_BASE_URL"
+    assert KEY not in out
+    (tmp_path / "bad.ini").write_text("routes = x*=>anthropic\n", encoding="utf-8")
+    assert main(["config", "show", "--config", "bad.ini"]) == 2
+    assert "set TOKLIGENCE_ANTHROPIC_API_KEY" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

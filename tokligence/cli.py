@@ -25,7 +25,7 @@ from pathlib import Path
 from . import __version__
 from .admin import cli_commands
 from .config import Config, ConfigError, load_config
-from .config_view import describe, describe_values
+from .config_view import format_value, show_rows
 
 Runner = Callable[[Config], int]
 
@@ -198,19 +198,28 @@ def _version(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
 
 
 def _config_show(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
+    from .app import build
+
     try:
         config = _load(args)
+        build(config)  # what serve would refuse (routes, providers), refused here too
     except ConfigError as exc:
         return _config_error(prog, exc)
+    rows = show_rows(config)
     if args.json:
-        rows = [{"name": n, "value": v, "source": s} for n, v, s in describe_values(config)]
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    table = [("NAME", "VALUE", "SOURCE"), *describe(config)]
-    name_width = max(len(row[0]) for row in table)
-    value_width = min(max(len(row[1]) for row in table), 60)
-    for name, value, source in table:
-        print(f"{name:<{name_width}}  {value:<{value_width}}  {source}".rstrip())
+    table = [("NAME", "VALUE", "SOURCE", "ENV", "HELP")]
+    table += [
+        (str(r["name"]), format_value(r["value"]), str(r["source"]), str(r["env"]), str(r["help"]))
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    widths[1] = min(widths[1], 60)
+    widths[2] = min(widths[2], 40)
+    for row in table:
+        cells = [f"{cell:<{width}}" for cell, width in zip(row[:4], widths, strict=True)]
+        print("  ".join([*cells, row[4]]).rstrip())
     return 0
 
 

@@ -1,5 +1,7 @@
 """Showing the effective configuration (``tokligence config show``): every
-setting's value as a user would write it, with its source; secrets masked."""
+setting's value as a user would write it, with its source, its environment
+variable and its help, then each declared provider's fields; secrets
+masked."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from .config import Config
+from .providers import BUILT_IN, FIELD_HELP, PROVIDER_ENV_PREFIX, ProviderConfig
 from .settings_table import SETTINGS
 
 
@@ -65,3 +68,51 @@ def format_value(value: object) -> str:
     if isinstance(value, list | tuple):
         return ",".join(str(v) for v in value)
     return str(value)
+
+
+def show_rows(config: Config) -> list[dict[str, object]]:
+    """Every row ``config show`` prints: the settings (name, value, source,
+    env, help), then each declared provider's fields as
+    ``provider.NAME.FIELD``."""
+    helps = {setting.name: setting for setting in SETTINGS}
+    rows: list[dict[str, object]] = [
+        {
+            "name": name,
+            "value": value,
+            "source": source,
+            "env": helps[name].env_vars[0],
+            "help": helps[name].help,
+        }
+        for name, value, source in describe_values(config)
+    ]
+    for provider in config.providers:
+        if provider.name not in BUILT_IN:  # those are the settings above
+            rows.extend(_provider_rows(provider))
+    return rows
+
+
+def _provider_rows(provider: ProviderConfig) -> list[dict[str, object]]:
+    values: dict[str, object] = {
+        "kind": provider.kind,
+        "base_url": mask_url_password(provider.base_url),
+        "api_key": mask_secret(provider.api_key),
+        "headers": [f"{name}: {mask_secret(value)}" for name, value in provider.headers],
+        "models": list(provider.models),
+        "connect_timeout": provider.connect_timeout,
+        "response_timeout": provider.response_timeout,
+        "read_timeout": provider.read_timeout,
+        "responses": provider.responses,
+        "anthropic_version": provider.anthropic_version,
+        "drop_betas": list(provider.drop_betas),
+    }
+    prefix = PROVIDER_ENV_PREFIX + provider.name.upper().replace("-", "_") + "_"
+    return [
+        {
+            "name": f"provider.{provider.name}.{field}",
+            "value": value,
+            "source": f"provider {provider.name}",
+            "env": prefix + field.upper(),
+            "help": FIELD_HELP[field],
+        }
+        for field, value in values.items()
+    ]

@@ -36,20 +36,22 @@ PROVIDER_ENV_PREFIX = "TOKLIGENCE_PROVIDER_"
 BUILT_IN = ("openai", "anthropic")
 RESERVED = (*BUILT_IN, "loopback")
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}\Z")
-FIELDS = (
-    "kind",
-    "base_url",
-    "api_key",
-    "api_key_env",
-    "headers",
-    "models",
-    "connect_timeout",
-    "response_timeout",
-    "read_timeout",
-    "responses",
-    "anthropic_version",
-    "drop_betas",
-)
+# Each field of a [provider.NAME] section, with its help (config show).
+FIELD_HELP = {
+    "kind": "openai (Chat Completions wire, any compatible server) or anthropic",
+    "base_url": "the API's base URL (http:// or https://)",
+    "api_key": "the provider's API key",
+    "api_key_env": "an environment variable holding the API key",
+    "headers": "extra request headers, 'Name: value' separated by commas",
+    "models": "models it serves: listed by /v1/models and routed to it",
+    "connect_timeout": "upstream connect timeout (seconds)",
+    "response_timeout": "time for a streamed request's response head (seconds)",
+    "read_timeout": "upstream silence before giving up (seconds)",
+    "responses": "true when it serves /v1/responses natively (passthrough)",
+    "anthropic_version": "anthropic-version header sent upstream",
+    "drop_betas": "anthropic-beta flags this upstream rejects, removed from requests",
+}
+FIELDS = tuple(FIELD_HELP)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
