@@ -25,6 +25,7 @@ from .agents.safety import AgentSafety
 from .call.model_call import ModelCalls, RetryPolicy
 from .codecs.registry import CODECS
 from .config import AliasStamp, Config, ConfigError, alias_stamp, alias_text
+from .config_view import fingerprint
 from .databases import close_all, open_identity, open_ledger, open_responses
 from .endpoints import EndpointTable
 from .gateway import Gateway, render_error
@@ -270,7 +271,10 @@ async def run(
         upstreams=built.upstreams,
         calls=model_calls(built, responses),
         started_at=built.started_at,
-        facts={"anthropic_native": config.anthropic_native_enabled},
+        facts={
+            "anthropic_native": config.anthropic_native_enabled,
+            "config": fingerprint(config),  # launchers compare it (agents/background.py)
+        },
         ledger=ledger.writer if ledger is not None else None,
         gate=identity.gate,
         admin_factory=admin_api,

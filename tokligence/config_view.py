@@ -5,6 +5,8 @@ masked."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -116,3 +118,14 @@ def _provider_rows(provider: ProviderConfig) -> list[dict[str, object]]:
         }
         for field, value in values.items()
     ]
+
+
+def fingerprint(config: Config) -> str:
+    """A short digest of the effective configuration (secrets as masked)
+    and the version: a launcher compares it with a running gateway's
+    (``/health``) to tell whether that gateway runs what it would start."""
+    from . import __version__
+
+    values = [(row["name"], row["value"]) for row in show_rows(config)]
+    text = json.dumps([__version__, values], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:16]

@@ -241,6 +241,63 @@ def test_a_running_gateway_is_reused_not_doubled(setup: Setup) -> None:
     assert gateway_processes(setup.port) == [json.loads(recorded)["pid"]]
 
 
+def test_a_launchers_gateway_with_another_configuration_is_restarted(setup: Setup) -> None:
+    first = setup.launch("claude", "--model", "loopback", "-p", "one")
+    assert first.returncode == 0, first.stderr
+    before = json.loads(setup.pid_file.read_text())["pid"]
+    old = health(setup.port)
+    changed = {"TOKLIGENCE_MODEL_ALIASES": "gpt-4o=>loopback"}
+    second = setup.launch("claude", "--model", "loopback", "-p", "two", extra=changed)
+    assert second.returncode == 0, second.stderr
+    assert "restarted the gateway" in second.stderr and "configuration had changed" in second.stderr
+    after = json.loads(setup.pid_file.read_text())["pid"]
+    assert after != before and not alive(before)
+    new = health(setup.port)
+    assert old is not None and new is not None and new["config"] != old["config"]
+    third = setup.launch("claude", "--model", "loopback", "-p", "three", extra=changed)
+    assert "restarted" not in third.stderr and "started the gateway" not in third.stderr
+    assert gateway_processes(setup.port) == [after]
+
+
+def test_a_gateway_started_by_hand_is_used_with_a_note_not_stopped(setup: Setup) -> None:
+    data = setup.tmp / "data"
+    by_hand = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tokligence",
+            "serve",
+            "--port",
+            str(setup.port),
+            "--data-dir",
+            str(data),
+        ],
+        cwd=setup.tmp,
+        env={**setup.env, "TOKLIGENCE_WORK_MODE": "translation"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while health(setup.port) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        result = setup.launch("claude", "--model", "loopback", "-p", "hi")
+        assert result.returncode == 0, result.stderr
+        assert "runs another configuration" in result.stderr
+        assert by_hand.poll() is None  # not the launcher's to stop
+    finally:
+        by_hand.terminate()
+        by_hand.wait(timeout=30)
+
+
+def test_claude_without_a_routed_claude_model_says_so_first(setup: Setup) -> None:
+    result = setup.launch("claude", "-p", "hi")
+    assert "no provider on this gateway serves Claude models" in result.stderr
+    assert "--model loopback" in result.stderr
+    routed = setup.launch("claude", "--model", "loopback", "-p", "hi")
+    assert "serves Claude models" not in routed.stderr
+
+
 def test_codex_gets_a_provider_by_c_overrides(setup: Setup) -> None:
     result = setup.launch(
         "codex",

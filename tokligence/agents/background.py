@@ -4,10 +4,14 @@ Theory of operation
 -------------------
 ``tokligence claude`` and ``tokligence codex`` need a gateway answering on
 the configured port. :func:`ensure_gateway` first asks ``GET /health`` on
-that port: a Tokligence gateway that answers is reused as it is, whoever
-started it. Something else answering is an error (the agent would talk to a
-stranger). Nothing answering: the launcher starts ``tokligence serve`` with
-the same configuration flags as a detached process (its own session, no
+that port: a Tokligence gateway that answers is reused when it runs the
+configuration (and version) this launch would start, which its health
+document's ``config`` fingerprint tells. A launcher's own gateway running
+another one is restarted; one started by hand is reused with a warning
+(it is not the launcher's to stop). Something else answering is an error
+(the agent would talk to a stranger). Nothing answering: the launcher
+starts ``tokligence serve`` with the same configuration flags as a detached
+process (its own session, no
 terminal, stdio to the null device; it logs to the normal log file), waits
 until its health answers, and records its pid, host and port in
 ``<data_dir>/gateway.pid``. The gateway outlives the agent, so the next
@@ -31,11 +35,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..config import Config
+from ..config_view import fingerprint
 
 PID_FILE = "gateway.pid"
 # Variables the launcher's own environment may carry that must not reach a
@@ -160,13 +165,41 @@ def _log_tail(config: Config) -> str:
     return f"; last lines of {path}:\n" + "\n".join(lines)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Running:
+    """The gateway a launcher talks to, and what the launcher did about it."""
+
+    endpoint: Endpoint
+    started: bool  # this call started it
+    restarted: bool = False  # ... in place of a launcher's gateway with another configuration
+    # A gateway not started by a launcher runs another configuration: said, not touched.
+    differs: bool = False
+
+
 def ensure_gateway(
     config: Config, serve_flags: Sequence[str], environ: Mapping[str, str]
-) -> tuple[Endpoint, bool]:
-    """The endpoint of a running gateway, and whether this call started it."""
+) -> Running:
+    """A running gateway with ``config``: the one already on its port when
+    it runs that configuration (or was not started by a launcher, which
+    only gets a warning), else a new one; a launcher's own gateway with an
+    older configuration or version is restarted."""
     endpoint = endpoint_of(config)
-    if probe(endpoint) is not None:
-        return endpoint, False
+    health = probe(endpoint)
+    if health is not None:
+        if health.get("config") == fingerprint(config):
+            return Running(endpoint=endpoint, started=False)
+        record = read_pid(pid_file(config))
+        ours = record is not None and record.port == endpoint.port and alive(record.pid)
+        if not ours:
+            return Running(endpoint=endpoint, started=False, differs=True)
+        stop_gateway(config)
+        return replace(_start(config, endpoint, serve_flags, environ), restarted=True)
+    return _start(config, endpoint, serve_flags, environ)
+
+
+def _start(
+    config: Config, endpoint: Endpoint, serve_flags: Sequence[str], environ: Mapping[str, str]
+) -> Running:
     process = _spawn(gateway_command(serve_flags), gateway_env(environ))
     deadline = time.monotonic() + config.launcher_start_timeout
     while time.monotonic() < deadline:
@@ -176,8 +209,8 @@ def ensure_gateway(
                 _write_pid(
                     config, PidRecord(pid=process.pid, host=endpoint.host, port=endpoint.port)
                 )
-                return endpoint, True
-            return endpoint, False  # another launcher's gateway won the port
+                return Running(endpoint=endpoint, started=True)
+            return Running(endpoint=endpoint, started=False)  # another launcher's won the port
         if exited:
             raise LaunchError(
                 f"the gateway exited with status {process.returncode} while starting"

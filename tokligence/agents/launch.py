@@ -34,6 +34,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +44,7 @@ from typing import Any, TypeAlias
 
 from .. import lifeline
 from ..config import Config, ConfigError, load_config
-from .background import Endpoint, LaunchError, ensure_gateway
+from .background import PROBE_TIMEOUT, Endpoint, LaunchError, ensure_gateway
 
 AGENTS = ("claude", "codex")
 _Handler: TypeAlias = Any  # what signal.signal returns and accepts
@@ -328,6 +330,35 @@ def _forward_signals(child: subprocess.Popen[bytes]) -> dict[int, _Handler]:
     return previous
 
 
+# A Claude model Claude Code may pick by default; if the gateway routes none,
+# the agent would fail with its own message about "the selected model".
+_CLAUDE_PROBE_MODEL = "claude-sonnet-4-5"
+
+
+def _warn_if_claude_is_unrouted(prog: str, endpoint: Endpoint, key: str) -> None:
+    """Say so before Claude Code starts when no provider serves Claude models."""
+    request = urllib.request.Request(
+        f"{endpoint.base_url}/v1/models/{_CLAUDE_PROBE_MODEL}",
+        headers={"authorization": f"Bearer {key}"},
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=PROBE_TIMEOUT):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            return  # not a routing answer (auth, say): Claude Code will say what it is
+    except (urllib.error.URLError, OSError):
+        return
+    print(
+        f"{prog}: note: no provider on this gateway serves Claude models, so Claude Code's "
+        "own model will fail. Set TOKLIGENCE_ANTHROPIC_API_KEY, route them "
+        "(TOKLIGENCE_ROUTES='claude*=>PROVIDER'), or pass --model loopback (or any "
+        "routed model)",
+        file=sys.stderr,
+    )
+
+
 def launch_main(argv: Sequence[str], environ: Mapping[str, str], prog: str = "tokligence") -> int:
     index = find_agent_command(argv)
     assert index is not None
@@ -347,18 +378,34 @@ def launch_main(argv: Sequence[str], environ: Mapping[str, str], prog: str = "to
         configured = config.claude_bin if name == "claude" else config.codex_bin
         executable = find_agent(name, args.bin or configured, environ)
         key = agent_key(config)
-        endpoint, started = ensure_gateway(config, serve_flags(args.serve), environ)
+        running = ensure_gateway(config, serve_flags(args.serve), environ)
     except ConfigError as exc:
         print(f"{prog}: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except LaunchError as exc:
         print(f"{prog} {name}: {exc}", file=sys.stderr)
         return EXIT_LAUNCH_FAILED
-    if started:
+    endpoint = running.endpoint
+    if running.restarted:
+        print(
+            f"{prog}: restarted the gateway on {endpoint.base_url}: its configuration had "
+            f"changed ('{prog} stop' stops it)",
+            file=sys.stderr,
+        )
+    elif running.started:
         print(
             f"{prog}: started the gateway on {endpoint.base_url} ('{prog} stop' stops it)",
             file=sys.stderr,
         )
+    elif running.differs:
+        print(
+            f"{prog}: note: the gateway on {endpoint.base_url} runs another configuration "
+            "than this launch would start, and was not started by a launcher; using it as "
+            "it is (stop it, or choose another --port, to use this configuration)",
+            file=sys.stderr,
+        )
+    if name == "claude" and not args.model:
+        _warn_if_claude_is_unrouted(prog, endpoint, key)
     if name == "claude":
         env = claude_env(environ, endpoint, key, model=args.model, small_model=args.small_model)
         return run_agent([executable, *args.agent_args], env)
