@@ -714,6 +714,18 @@ def test_error_results_are_prefixed_once() -> None:
     assert [m["content"] for m in body["messages"][2:]] == ["Error: exit 1", "Error: no such file"]
 
 
+def test_a_results_text_parts_stay_separate_paragraphs() -> None:
+    # Anthropic tool_result blocks, or the repeated-tool-call guard's note
+    # after the tool's own output (docs/launchers.md: "after a blank line").
+    req = request(
+        HI,
+        assistant(call("a")),
+        tool(result("a", TextPart(text="a.txt"), TextPart(text="[tokligence gateway] Note"))),
+    )
+    body, _ = encode(req)
+    assert body["messages"][2]["content"] == "a.txt\n\n[tokligence gateway] Note"
+
+
 # ------------------------------------------------------------------ fm9
 
 

@@ -209,7 +209,8 @@ class _Walk:
                 if converted is not None:
                     media.append(converted)
         texts += _tool_references(part, self.notes)
-        text = "\n".join(texts)
+        # Separate parts stay separate paragraphs (the guard's note after a blank line, too).
+        text = "\n\n".join(texts)
         if media:
             label = f"Images returned by tool call {wire_id}:"
             self.hoisted += [{"type": "text", "text": label}, *media]
