@@ -42,6 +42,19 @@ def answer(request: Request):  # type: ignore[no-untyped-def]
         (ask("one STOP two", stop=("STOP",)), "one ", "stop_sequence", "STOP"),
         (ask("a b c d", stop=("c", "b")), "a ", "stop_sequence", "b"),
         (ask("x" * 300, max_tokens=10), "x" * 30, "max_tokens", None),
+        # Claude Code's injected reminders are not what the user wrote.
+        (
+            ask("<system-reminder>\nThe date is today.\n</system-reminder>\nhello there"),
+            "hello there",
+            "end_turn",
+            None,
+        ),
+        (
+            ask("<system-reminder>only this</system-reminder>"),
+            loopback.EMPTY_ANSWER,
+            "end_turn",
+            None,
+        ),
     ],
 )
 def test_text_answers(

@@ -61,6 +61,9 @@ EMPTY_ANSWER = "(loopback: the last user message has no text)"
 DEFAULT_EMBEDDING_DIMENSIONS = 256
 
 
+_SYSTEM_REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>\s*", re.DOTALL)
+
+
 def respond(request: Request, *, response_id: str, created: int) -> list[Event]:
     """The complete event sequence loopback answers ``request`` with."""
     events: list[Event] = [
@@ -115,6 +118,15 @@ def _wants_reasoning(request: Request) -> bool:
     return config.mode is None and config.effort not in (None, "none", "minimal")
 
 
+def _without_reminders(text: str) -> str:
+    """What the user (or the tool) wrote, without the ``<system-reminder>``
+    blocks Claude Code adds to user and tool-result turns: an echo of those
+    is noise, not an answer."""
+    if "<system-reminder>" not in text:
+        return text
+    return _SYSTEM_REMINDER.sub("", text).strip()
+
+
 def _scripted_calls(request: Request) -> str | list[tuple[str, str, ToolKind]]:
     """Either the text to answer with, or the tool calls to make."""
     last = request.messages[-1] if request.messages else None
@@ -123,8 +135,8 @@ def _scripted_calls(request: Request) -> str | list[tuple[str, str, ToolKind]]:
         for part in last.parts:
             if isinstance(part, ToolResultPart):
                 texts.append("".join(c.text for c in part.content if isinstance(c, TextPart)))
-        return "\n".join(texts) or EMPTY_ANSWER
-    text = request.last_user_text()
+        return _without_reminders("\n".join(texts)) or EMPTY_ANSWER
+    text = _without_reminders(request.last_user_text())
     custom = {tool.name for tool in request.tools if isinstance(tool, CustomTool)}
     calls: list[tuple[str, str, ToolKind]] = []
     for line in text.splitlines():
