@@ -609,3 +609,8 @@ def test_inline_comments_and_the_readme_provider_example_as_pasted(tmp_path: Pat
     assert deepseek.models == ("deepseek-chat", "deepseek-reasoner")
     assert config.host == "127.0.0.4"
     assert config.admin_email == "a#b@example.com"  # no space before '#': part of the value
+
+
+def test_the_alias_reload_interval_cannot_be_zero(tmp_path: Path) -> None:
+    message = error_of(tmp_path, env={"TOKLIGENCE_MODEL_ALIASES_RELOAD_SEC": "0"})
+    assert "model_aliases_reload_sec" in message

@@ -314,7 +314,14 @@ SETTINGS: tuple[Setting, ...] = (
     _str("model_aliases", "", "incoming=>target model renames"),
     _path("model_aliases_file", "file of alias lines, reloaded while running"),
     _path("model_aliases_dir", "directory of alias files, reloaded while running"),
-    _seconds("model_aliases_reload_sec", 5.0, "how often alias files are re-read"),
+    # Not 0: the reloader would check the files' timestamps without pause.
+    Setting(
+        name="model_aliases_reload_sec",
+        type="float",
+        default=5.0,
+        help="how often alias files are re-read (seconds, at least 0.1)",
+        minimum=0.1,
+    ),
     _str("fallback_adapter", "", "provider for models no route matches (empty: answer 404)"),
     # --- auth -----------------------------------------------------------------
     _bool("auth_disabled", True, "skip API-key checks (only honoured on loopback)"),

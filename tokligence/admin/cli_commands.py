@@ -152,7 +152,7 @@ def _keys(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     revoke = actions.add_parser(
         "revoke",
         parents=[common],
-        help="revoke a key (a running gateway refuses it within 5 s; the admin API at once)",
+        help="revoke a key (a running gateway refuses it within auth_cache_ttl; the API at once)",
     )
     revoke.add_argument("key", metavar="KEY_ID", type=KEY_ID)
     _json_flag(revoke)

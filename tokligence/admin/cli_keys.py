@@ -81,7 +81,8 @@ def run_keys(args: argparse.Namespace, config: Config) -> int:
             else:
                 print(
                     f"revoked API key {key.id} ({key.prefix}…) of {key.user.email}; a running "
-                    "gateway refuses it within 5 seconds (its key cache), the admin API at once"
+                    f"gateway refuses it within {config.auth_cache_ttl:g} seconds (its key "
+                    "cache, setting auth_cache_ttl), the admin API at once"
                 )
     return 0
 
