@@ -132,6 +132,25 @@ def test_import_upserts_by_email(identity_db: peewee.Database) -> None:
     assert len(store.list_users(identity_db)) == 4
 
 
+@pytest.mark.parametrize("change", [{"role": "gateway_admin"}, {"status": "disabled"}])
+def test_an_import_never_leaves_no_active_root_admin(
+    identity_db: peewee.Database, change: dict[str, str]
+) -> None:
+    root, _ = store.ensure_root_admin(identity_db, "admin@local")
+    with pytest.raises(GatewayError, match="no active root_admin"):
+        store.import_users(
+            identity_db, [{"email": "new@example.com"}, {"email": "admin@local", **change}]
+        )
+    assert [u.email for u in store.list_users(identity_db)] == ["admin@local"]  # rolled back
+    assert store.get_user(identity_db, root.id) == root
+    # With another root admin in the same import, the first may step down.
+    result = store.import_users(
+        identity_db,
+        [{"email": "ops@example.com", "role": "root_admin"}, {"email": "admin@local", **change}],
+    )
+    assert len(result.created) == 1 and len(result.updated) == 1
+
+
 @pytest.mark.parametrize(
     ("records", "fragment"),
     [

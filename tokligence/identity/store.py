@@ -241,6 +241,15 @@ def import_users(db: peewee.Database, records: Iterable[Mapping[str, Any]]) -> I
                 continue
             User.update(updated_at=now, **changes).where(User.id == row.id).execute(db)
             updated.append(user_record(user_row(db, row.id)))
+        # As update_user and delete_user refuse it one user at a time: an
+        # import never leaves the gateway without an active root admin
+        # (raising rolls the whole import back).
+        if _other_root_admins(db, 0) == 0 and any(
+            row.role == "root_admin" and row.status == "active" for row in existing.values()
+        ):
+            raise invalid(
+                "the import would leave no active root_admin: promote another user first"
+            )
     return ImportResult(created=tuple(created), updated=tuple(updated), unchanged=tuple(unchanged))
 
 
