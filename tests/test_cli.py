@@ -328,3 +328,15 @@ def test_a_port_in_use_is_one_line_naming_the_fix(tmp_path: Path, multiport: boo
     fix = "TOKLIGENCE_OPENAI_PORT" if multiport else "--port or TOKLIGENCE_FACADE_PORT"
     assert fix in errors[0]
     assert "Traceback" not in result.stderr
+
+
+def test_an_unwritable_log_file_is_one_line_naming_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the log's folder should be")
+    monkeypatch.setenv("TOKLIGENCE_LOG_FILE", str(blocker / "gateway.log"))
+    assert main(["serve"], runner=FakeRunner()) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tokligence: cannot open the log file: ")
+    assert "set log_file (TOKLIGENCE_LOG_FILE) to a writable path" in err

@@ -32,7 +32,7 @@ Runner = Callable[[Config], int]
 # Flag dest -> setting name handed to load_config (port is sugar for facade_port).
 _SETTING_FLAGS = ("host", "port", "data_dir", "log_level", "insecure")
 EXIT_CONFIG_ERROR = 2
-EXIT_CANNOT_START = 1
+EXIT_CANNOT_START = 2  # a start-up failure the user can fix, like a configuration error
 
 
 def main(argv: Sequence[str] | None = None, *, runner: Runner | None = None) -> int:
@@ -179,7 +179,11 @@ def _serve(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
     try:
         setup_logging(config)
     except OSError as exc:
-        print(f"{prog}: cannot open log file: {exc}", file=sys.stderr)
+        print(
+            f"{prog}: cannot open the log file: {exc}; set log_file (TOKLIGENCE_LOG_FILE) to a "
+            "writable path, or to '-' to log to stderr only",
+            file=sys.stderr,
+        )
         return EXIT_CANNOT_START
     log_ignored_legacy(config)
     if runner is None:

@@ -247,9 +247,7 @@ def import_users(db: peewee.Database, records: Iterable[Mapping[str, Any]]) -> I
         if _other_root_admins(db, 0) == 0 and any(
             row.role == "root_admin" and row.status == "active" for row in existing.values()
         ):
-            raise invalid(
-                "the import would leave no active root_admin: promote another user first"
-            )
+            raise invalid("the import would leave no active root_admin: promote another user first")
     return ImportResult(created=tuple(created), updated=tuple(updated), unchanged=tuple(unchanged))
 
 
