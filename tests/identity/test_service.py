@@ -66,6 +66,7 @@ async def test_every_change_fires_its_event_in_order(
     ada = await service.create_user(email="ada@example.com", display_name="Ada")
     key, plaintext = await service.issue_key(ada.id, name="laptop")
     await service.update_user(ada.id, role="gateway_admin")
+    await service.update_user(ada.id, role="gateway_admin")  # nothing changes: no event
     await service.revoke_key(key.id)
     await service.revoke_key(key.id)  # already revoked: no second event
     await service.import_users(

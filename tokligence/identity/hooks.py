@@ -5,7 +5,7 @@ Theory of operation
 After a change is committed, :meth:`HookRunner.emit` runs the script once
 with the event as one JSON object on stdin, waits for it up to ``timeout``
 seconds and kills it after that. A script that fails, hangs or cannot be
-started is logged on ``tokligence.hooks`` and the change stands: a hook
+started is logged on ``tokligence.identity.hooks`` and the change stands: a hook
 observes, it cannot veto. Runs are serialised, so a script sees a user's
 creation before its first key.
 

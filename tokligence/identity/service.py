@@ -131,8 +131,8 @@ class IdentityService:
         status: str | None = None,
         actor: Principal | None = None,
     ) -> UserRecord:
+        before = await self._call(store.get_user, user_id)
         if actor is not None:
-            before = await self._call(store.get_user, user_id)
             self._check(actor, before.role, f"change {before.role} users")
             if role is not None:
                 self._check(actor, store.check_role(role), f"give users the role {role}")
@@ -144,6 +144,8 @@ class IdentityService:
             role=role,
             status=status,
         )
+        if user == before:  # nothing changed: no event, nothing to forget
+            return user
         self._forget_user(user_id)
         await self._emit("user.updated", user, None, actor)
         return user
