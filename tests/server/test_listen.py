@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import pytest
 import trio
 
 from tokligence.server.http import HttpLimits
@@ -127,4 +128,37 @@ async def test_connection_cap_holds_newcomers_until_a_slot_frees() -> None:
         await first.aclose()  # frees the slot
         with trio.fail_after(5):
             assert (await read_to_eof(second)).endswith(b"ok")
+        server.shutdown()
+
+
+async def test_a_bug_that_escapes_one_connection_ends_only_that_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tokligence.server.listen as listen
+
+    real = listen.serve_connection
+    calls = {"n": 0}
+
+    async def first_one_breaks(stream: trio.abc.Stream, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug outside every handler")
+        await real(stream, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(listen, "serve_connection", first_one_breaks)
+    app = App()
+    server = make_server(app, max_connections=1)
+    async with trio.open_nursery() as nursery:
+        bound: list[Bound] = await nursery.start(serving(server, app))
+        port = bound[0].port
+        broken = await trio.open_tcp_stream("127.0.0.1", port)
+        with trio.fail_after(5):
+            assert await read_to_eof(broken) == b""  # closed, nothing served
+        # The server still serves, and the broken connection gave its slot back.
+        fine = await trio.open_tcp_stream("127.0.0.1", port)
+        await fine.send_all(
+            b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+        )
+        with trio.fail_after(5):
+            assert (await read_to_eof(fine)).endswith(b"ok")
         server.shutdown()

@@ -17,6 +17,7 @@ accepting sockets we cannot serve.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 from collections.abc import Callable
@@ -178,13 +179,13 @@ class Server:
             connections.start_soon(self._connection, stream, handler)
 
     async def _connection(self, accepted: trio.SocketStream, handler: Handler) -> None:
+        client = "-"
+        stream: FastSocketStream | None = None
         try:
             stream = FastSocketStream.take_over(accepted)
-            try:
+            with contextlib.suppress(OSError):
                 peer = stream.socket.getpeername()
                 client = f"{peer[0]}:{peer[1]}"
-            except OSError:
-                client = "-"
             await serve_connection(
                 stream,
                 handler=handler,
@@ -193,6 +194,15 @@ class Server:
                 tracker=self.tracker,
                 client=client,
             )
+        except Exception:
+            # Handlers' exceptions are answered inside serve_connection; one
+            # that escapes is a bug met by this connection. It ends this
+            # connection, never the nursery of all the others (and the server).
+            log.exception("connection from %s failed", client)
+            if stream is not None:
+                stream.close()  # the connection now owns the socket
+            else:
+                accepted.socket.close()
         finally:
             self._slots.release()
 
