@@ -22,7 +22,8 @@ import trio
 from . import lifeline
 from .agents.guard import GuardPolicy
 from .agents.safety import AgentSafety
-from .call.model_call import ModelCalls, RetryPolicy
+from .call.model_call import ModelCalls
+from .call.retry import RetryPolicy
 from .codecs.registry import CODECS
 from .config import AliasStamp, Config, ConfigError, alias_stamp, alias_text
 from .config_view import fingerprint

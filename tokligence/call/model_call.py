@@ -42,7 +42,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import random
 import secrets
 import time
 from collections.abc import Mapping
@@ -74,30 +73,17 @@ from ..routing import Route, Router, WorkMode
 from ..server.exchange import JSON_HEADERS, AccessRecord, HttpRequest, Responder
 from ..upstreams.base import CallContext, Upstream
 from ..wire.json_body import DEFAULT_LIMITS, JsonLimits, dumps, load_object
-from ..wire.text import has_lone_surrogate, lone_surrogate_at
+from ..wire.text import has_lone_surrogate, lone_surrogate_at, lone_surrogate_error
 from .passthrough import relay_call, relay_whole
 from .prepare import prepare
+from .retry import RetryPolicy
 from .targets import Target, plan_targets
 from .translated import answer_stream, answer_whole, first_event, restamped
-from .usage import EventMeter, RelayMeter
+from .usage import EventMeter, RelayMeter, input_tokens
 
 log = logging.getLogger(__name__)
 
 ESTIMATE_HEADER = "x-tokligence-token-estimate"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RetryPolicy:
-    max_retries: int = 2
-    backoff: float = 0.5  # seconds before the first retry (then doubled)
-    max_wait: float = 30.0  # a longer retry-after goes to the next target
-
-    def delay(self, error: GatewayError, attempt: int) -> float | None:
-        """Seconds before retrying after ``error``; None: not on this target."""
-        if error.retry_after is not None:
-            return error.retry_after if error.retry_after <= self.max_wait else None
-        # Full jitter keeps many clients from retrying in lock step.
-        return random.uniform(0, self.backoff * (2**attempt))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -253,13 +239,8 @@ class ModelCall:
         if not isinstance(model, str) or not model:
             raise invalid("'model' is required", param="model")
         self.facts.model = model
-        if has_lone_surrogate(model):
-            # The routing key must be text; no API has such a model.
-            raise invalid(
-                "model: the name holds a lone surrogate (\\ud800-\\udfff without its "
-                "pair), which is not valid text",
-                param="model",
-            )
+        if has_lone_surrogate(model):  # the routing key must be text
+            raise lone_surrogate_error("model")
         return model
 
     def _parse(self) -> Request:
@@ -323,8 +304,8 @@ class ModelCall:
                     remaining = self.context.head_deadline - trio.current_time()
                     if remaining <= 0:
                         raise  # the request's deadline is spent: no retry, no fallback
-                    delay = retry.delay(error, attempt)
-                    if delay is None or attempt == retry.max_retries or delay >= remaining:
+                    delay = retry.delay(error, attempt, remaining=remaining)
+                    if delay is None:
                         break  # to the next target
                     await trio.sleep(delay)
                     continue
@@ -492,23 +473,10 @@ class ModelCall:
         the client's bytes as they came, and its API answers for itself."""
         where = lone_surrogate_at(self.http.body, self.obj)
         if where is not None:
-            raise invalid(
-                f"{where or 'request body'}: a string holds a lone surrogate "
-                "(\\ud800-\\udfff without its pair), which is not valid text",
-                param=where or None,
-            )
+            raise lone_surrogate_error(where)
 
     def _renamed_body(self, route: Route) -> bytes:
         """The client's bytes, with the upstream's model name if it differs."""
         if route.upstream_model == route.requested_model:
             return self.http.body
         return dumps({**self.obj, "model": route.upstream_model})
-
-
-def input_tokens(front: Front, obj: dict[str, Any]) -> int:
-    """The local count of a request's input, for a relayed answer whose
-    upstream reported no usage."""
-    try:
-        return request_tokens(front.parse_object(obj))
-    except GatewayError:
-        return 0  # the upstream took a body we cannot read: no better guess

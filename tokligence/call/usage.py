@@ -22,6 +22,7 @@ cancels the stage, but the meter keeps what had been seen):
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..canonical import (
     Event,
@@ -37,6 +38,8 @@ from ..canonical import (
 )
 from ..canonical.tokens import request_tokens, text_tokens
 from ..codecs.usage_sniff import UsageReader, UsageSniffer
+from ..errors import GatewayError
+from ..fronts.base import Front
 
 
 def settle(reported: Usage | None, *, complete: bool, estimate: Callable[[], Usage]) -> Usage:
@@ -112,3 +115,12 @@ class RelayMeter:
                 estimated=True,
             ),
         )
+
+
+def input_tokens(front: Front, obj: dict[str, Any]) -> int:
+    """The local count of a request's input, for a relayed answer whose
+    upstream reported no usage."""
+    try:
+        return request_tokens(front.parse_object(obj))
+    except GatewayError:
+        return 0  # the upstream took a body we cannot read: no better guess

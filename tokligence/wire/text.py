@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..errors import ClientError, invalid
+
 # A JSON \u escape of a surrogate (a pair decodes to one character; only a
 # lone one is left as a surrogate in the decoded text).
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -32,6 +34,17 @@ def storable(text: str) -> str:
         return text
     escaped = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return escaped.replace("\x00", "\\x00")
+
+
+def lone_surrogate_error(where: str) -> ClientError:
+    """The 400 for a string with a lone surrogate at ``where`` (a dotted
+    path; "" for the body at large): legal JSON, but no text that OpenAI or
+    Anthropic take."""
+    return invalid(
+        f"{where or 'request body'}: a string holds a lone surrogate "
+        "(\\ud800-\\udfff without its pair), which is not valid text",
+        param=where or None,
+    )
 
 
 def has_lone_surrogate(text: str) -> bool:
