@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.gateway_thread import isolated_config
+from tokligence.alias_files import alias_stamp
 from tokligence.app import build, refresh_aliases
-from tokligence.config import ConfigError, alias_stamp, alias_text
+from tokligence.config import ConfigError
 
 
 def write(path: Path, text: str, mtime: float) -> None:
@@ -33,7 +34,7 @@ def test_files_override_the_inline_setting_and_reload_when_changed(tmp_path: Pat
     router = built.router
     assert router.resolve("claude-sonnet-4").upstream_model == "loopback-a"  # the file wins
     assert router.resolve("gpt-x").upstream_model == "loopback-g"  # inline still applies
-    stamp = alias_text(config)[1]
+    stamp = alias_stamp(config)
 
     assert refresh_aliases(built, stamp) == stamp  # unchanged: nothing happens
     write(alias_file, "claude-sonnet* => loopback-b\n", 2_000)

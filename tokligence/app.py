@@ -22,16 +22,17 @@ import trio
 from . import lifeline
 from .agents.guard import GuardPolicy
 from .agents.safety import AgentSafety
+from .alias_files import AliasStamp, alias_stamp, load_aliases
 from .call.model_call import ModelCalls
 from .call.retry import RetryPolicy
 from .codecs.registry import CODECS
-from .config import AliasStamp, Config, ConfigError, alias_stamp, alias_text
+from .config import Config, ConfigError
 from .config_view import fingerprint
 from .databases import close_all, open_identity, open_ledger, open_responses
 from .endpoints import EndpointTable
 from .gateway import Gateway, render_error
 from .ledger.writer import LedgerWriter
-from .routing import Router, Rule, WorkMode, parse_aliases, parse_rules
+from .routing import Router, Rule, WorkMode, parse_rules
 from .routing.breaker import CircuitBreaker
 from .server.http import Handler, HttpLimits
 from .server.listen import Bound, CannotListen, ListenerSpec, Server
@@ -139,7 +140,7 @@ def build_router(config: Config, upstreams: Mapping[str, Upstream]) -> Router:
             + listed_model_rules(config)
             + default_rules(upstreams)
         )
-        aliases = parse_aliases(alias_text(config)[0])
+        aliases = load_aliases(config)
         return Router(
             rules=rules, aliases=aliases, providers=upstreams, fallback=config.fallback_adapter
         )
@@ -222,7 +223,7 @@ def refresh_aliases(built: Built, stamp: AliasStamp) -> AliasStamp:
     if new_stamp == stamp:
         return stamp
     try:
-        built.router.set_aliases(parse_aliases(alias_text(built.config)[0]))
+        built.router.set_aliases(load_aliases(built.config))
     except (OSError, ValueError) as exc:
         log.error("model aliases not reloaded, the ones in force stay: %s", exc)
     else:

@@ -32,7 +32,6 @@ from typing import Any
 
 from .paths import default_config_dir
 from .providers import PROVIDER_ENV_PREFIX, ProviderConfig, provider_env_field, resolve_providers
-from .routing.rules import parse_aliases
 from .settings_table import (
     ENV_PREFIX,
     FLAG_ALIASES,
@@ -425,57 +424,3 @@ def _suggest(name: str, table: Mapping[str, Setting]) -> str | None:
 
 
 # --- model alias files ---------------------------------------------------------
-
-
-AliasStamp = tuple[tuple[str, float], ...]
-
-
-def _alias_files(config: Config) -> list[tuple[Path, str]]:
-    """The alias files, lowest precedence first, each with the setting that
-    named it (for errors)."""
-    files: list[tuple[Path, str]] = []
-    if config.model_aliases_file is not None:
-        files.append((config.model_aliases_file, "model_aliases_file"))
-    folder = config.model_aliases_dir
-    if folder is not None and folder.is_dir():
-        files.extend(
-            (path, "model_aliases_dir")
-            for path in sorted(folder.iterdir())
-            if path.is_file() and not path.name.startswith(".")
-        )
-    return files
-
-
-def alias_stamp(config: Config) -> AliasStamp:
-    """The alias files' modification times (-1: cannot be read), so a reload
-    can tell whether anything changed without reading them."""
-    stamp = []
-    for path, _ in _alias_files(config):
-        try:
-            stamp.append((str(path), path.stat().st_mtime))
-        except OSError:
-            stamp.append((str(path), -1.0))
-    return tuple(stamp)
-
-
-def alias_text(config: Config) -> tuple[str, AliasStamp]:
-    """All alias entries, highest precedence first (aliases match first-wins):
-    the alias dir's regular non-hidden files (a later name wins), then the
-    alias file, then ``model_aliases`` -- files override the inline setting
-    as in the original -- and the files' stamp. A file that cannot be read
-    or parsed raises ValueError naming the file and the setting."""
-    parts = []
-    for path, setting in reversed(_alias_files(config)):
-        variable = ENV_PREFIX + setting.upper()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
-            raise ValueError(
-                f"alias file {path} ({setting}, {variable}) cannot be read: {reason}"
-            ) from None
-        parse_aliases(text, source=f"alias file {path} ({setting})")  # says where it is wrong
-        parts.append(text)
-    parse_aliases(config.model_aliases, source="setting model_aliases")
-    parts.append(config.model_aliases)
-    return "\n".join(parts), alias_stamp(config)
