@@ -4,12 +4,14 @@ synchronous official SDK clients can talk to it from a test."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
 
 import trio
 
+from tests.fakes.wire import FakeServer
 from tokligence.app import build, run
 from tokligence.config import Config, load_config
 from tokligence.server.listen import Bound
@@ -83,3 +85,16 @@ class GatewayThread:
         self._thread.join(10)
         if self._error is not None:
             raise self._error
+
+
+@contextmanager
+def beside_fakes(
+    tmp: Path, *names: str, env: Callable[[Mapping[str, str]], Mapping[str, str]]
+) -> Iterator[tuple[GatewayThread, dict[str, FakeServer]]]:
+    """A gateway beside one fake upstream per name, configured by
+    ``env(urls)`` (name -> the fake's base URL)."""
+    fakes = {name: FakeServer() for name in names}
+    with ExitStack() as stack:
+        urls = {name: stack.enter_context(fake.running_in_thread()) for name, fake in fakes.items()}
+        gateway = stack.enter_context(GatewayThread(isolated_config(tmp, env=env(urls))))
+        yield gateway, fakes

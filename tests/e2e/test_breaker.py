@@ -10,8 +10,7 @@ against an upstream, however often it was retried there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from tests.fakes.anthropic import MessagesScenario, TextBlock, anthropic_error, messages_json
 from tests.fakes.openai_chat import ChatScenario, chat_json
 from tests.fakes.wire import FakeServer
-from tests.gateway_thread import GatewayThread, isolated_config
+from tests.gateway_thread import GatewayThread, beside_fakes
 
 MESSAGES = "/v1/messages"
 CHAT = "/v1/chat/completions"
@@ -45,14 +44,11 @@ class BreakerRig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[BreakerRig]:
-    anthropic, backup = FakeServer(), FakeServer()
-    with ExitStack() as stack:
-        anthropic_url = stack.enter_context(anthropic.running_in_thread())
-        backup_url = stack.enter_context(backup.running_in_thread())
-        env = {
+    def env(urls: Mapping[str, str]) -> dict[str, str]:
+        return {
             "TOKLIGENCE_ANTHROPIC_API_KEY": "k",
-            "TOKLIGENCE_ANTHROPIC_BASE_URL": anthropic_url,
-            "TOKLIGENCE_PROVIDER_BACKUP_BASE_URL": backup_url + "/v1",
+            "TOKLIGENCE_ANTHROPIC_BASE_URL": urls["anthropic"],
+            "TOKLIGENCE_PROVIDER_BACKUP_BASE_URL": urls["backup"] + "/v1",
             "TOKLIGENCE_PROVIDER_BACKUP_API_KEY": "b",
             "TOKLIGENCE_ROUTES": "claude-only*=>anthropic, claude-fb*=>anthropic|backup",
             "TOKLIGENCE_UPSTREAM_MAX_RETRIES": "2",
@@ -60,8 +56,9 @@ def rig(tmp_path: Path) -> Iterator[BreakerRig]:
             "TOKLIGENCE_BREAKER_THRESHOLD": "2",
             "TOKLIGENCE_BREAKER_COOLDOWN": "600",
         }
-        gateway = stack.enter_context(GatewayThread(isolated_config(tmp_path, env=env)))
-        yield BreakerRig(gateway=gateway, anthropic=anthropic, backup=backup)
+
+    with beside_fakes(tmp_path, "anthropic", "backup", env=env) as (gateway, fakes):
+        yield BreakerRig(gateway=gateway, anthropic=fakes["anthropic"], backup=fakes["backup"])
 
 
 def overloaded() -> object:

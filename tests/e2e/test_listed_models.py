@@ -3,8 +3,7 @@ routable model routes: what /v1/models shows, a client can call."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from tests.fakes.openai_chat import ChatScenario, chat_json
 from tests.fakes.wire import FakeServer
-from tests.gateway_thread import GatewayThread, isolated_config
+from tests.gateway_thread import GatewayThread, beside_fakes
 
 CHAT = "/v1/chat/completions"
 
@@ -31,19 +30,17 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    local, other = FakeServer(), FakeServer()
-    with ExitStack() as stack:
-        local_url = stack.enter_context(local.running_in_thread())
-        other_url = stack.enter_context(other.running_in_thread())
-        env = {
-            "TOKLIGENCE_PROVIDER_LOCAL_BASE_URL": local_url + "/v1",
+    def env(urls: Mapping[str, str]) -> dict[str, str]:
+        return {
+            "TOKLIGENCE_PROVIDER_LOCAL_BASE_URL": urls["local"] + "/v1",
             "TOKLIGENCE_PROVIDER_LOCAL_MODELS": "local-chat, shared-model",
-            "TOKLIGENCE_PROVIDER_OTHER_BASE_URL": other_url + "/v1",
+            "TOKLIGENCE_PROVIDER_OTHER_BASE_URL": urls["other"] + "/v1",
             "TOKLIGENCE_ROUTES": "shared-model=>other",
             "TOKLIGENCE_MODEL_ALIASES": "gpt-4o=>loopback, house-model=>local-chat",
         }
-        gateway = stack.enter_context(GatewayThread(isolated_config(tmp_path, env=env)))
-        yield Rig(gateway=gateway, local=local, other=other)
+
+    with beside_fakes(tmp_path, "local", "other", env=env) as (gateway, fakes):
+        yield Rig(gateway=gateway, local=fakes["local"], other=fakes["other"])
 
 
 def test_a_listed_model_is_routable_as_listed(rig: Rig) -> None:

@@ -11,8 +11,7 @@ bounded only by the silence between its bytes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from tests.fakes.anthropic import (
 )
 from tests.fakes.openai_chat import ChatScenario, chat_stream
 from tests.fakes.wire import FakeServer
-from tests.gateway_thread import GatewayThread, isolated_config
+from tests.gateway_thread import GatewayThread, beside_fakes
 from tokligence.ledger.db import close_database, open_database, sqlite_url
 from tokligence.ledger.models import LedgerEntry
 
@@ -75,14 +74,11 @@ class TimeoutRig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[TimeoutRig]:
-    anthropic, backup = FakeServer(), FakeServer()
-    with ExitStack() as stack:
-        anthropic_url = stack.enter_context(anthropic.running_in_thread())
-        backup_url = stack.enter_context(backup.running_in_thread())
-        env = {
+    def env(urls: Mapping[str, str]) -> dict[str, str]:
+        return {
             "TOKLIGENCE_ANTHROPIC_API_KEY": "k",
-            "TOKLIGENCE_ANTHROPIC_BASE_URL": anthropic_url,
-            "TOKLIGENCE_PROVIDER_BACKUP_BASE_URL": backup_url + "/v1",
+            "TOKLIGENCE_ANTHROPIC_BASE_URL": urls["anthropic"],
+            "TOKLIGENCE_PROVIDER_BACKUP_BASE_URL": urls["backup"] + "/v1",
             "TOKLIGENCE_PROVIDER_BACKUP_API_KEY": "b",
             "TOKLIGENCE_ROUTES": "claude-only*=>anthropic, claude-fb*=>anthropic|backup",
             "TOKLIGENCE_UPSTREAM_RESPONSE_TIMEOUT": str(RESPONSE_TIMEOUT_S),
@@ -92,8 +88,9 @@ def rig(tmp_path: Path) -> Iterator[TimeoutRig]:
             "TOKLIGENCE_BREAKER_THRESHOLD": "1000",
             "TOKLIGENCE_STREAM_KEEPALIVE": "0.3",
         }
-        gateway = stack.enter_context(GatewayThread(isolated_config(tmp_path, env=env)))
-        yield TimeoutRig(gateway=gateway, anthropic=anthropic, backup=backup)
+
+    with beside_fakes(tmp_path, "anthropic", "backup", env=env) as (gateway, fakes):
+        yield TimeoutRig(gateway=gateway, anthropic=fakes["anthropic"], backup=fakes["backup"])
 
 
 def text(words: str = "fine") -> MessagesScenario:

@@ -147,16 +147,22 @@ def test_loopback_turns_are_stored_too(pair: Pair) -> None:
     assert pair.client(pair.b).responses.retrieve(done.id).output_text == "echo me"
 
 
-def test_one_user_cannot_read_anothers_turns(tmp_path: Path, database_url: str) -> None:
+def two_users(database_url: str) -> tuple[str, str]:
+    """Gateway keys of two users, alice and bob, in the shared database."""
     db = open_database(database_url)
     try:
         migrate_identity(db)
-        alice = identity_store.create_user(db, email="alice@example.com")
-        bob = identity_store.create_user(db, email="bob@example.com")
-        alice_key = identity_store.issue_key(db, alice.id)[1]
-        bob_key = identity_store.issue_key(db, bob.id)[1]
+        keys = []
+        for email in ("alice@example.com", "bob@example.com"):
+            user = identity_store.create_user(db, email=email)
+            keys.append(identity_store.issue_key(db, user.id)[1])
     finally:
         close_database(db)
+    return keys[0], keys[1]
+
+
+def test_one_user_cannot_read_anothers_turns(tmp_path: Path, database_url: str) -> None:
+    alice_key, bob_key = two_users(database_url)
     for pair in start_pair(tmp_path, database_url, TOKLIGENCE_AUTH_DISABLED="false"):
         mine = pair.client(pair.a, alice_key).responses.create(model=MODEL, input="secret")
         assert pair.client(pair.b, alice_key).responses.retrieve(mine.id).id == mine.id
@@ -181,15 +187,7 @@ def test_one_user_cannot_read_anothers_turns(tmp_path: Path, database_url: str) 
 def test_an_upstream_that_repeats_its_ids_never_overwrites_a_turn(
     tmp_path: Path, database_url: str
 ) -> None:
-    db = open_database(database_url)
-    try:
-        migrate_identity(db)
-        alice = identity_store.create_user(db, email="alice@example.com")
-        bob = identity_store.create_user(db, email="bob@example.com")
-        alice_key = identity_store.issue_key(db, alice.id)[1]
-        bob_key = identity_store.issue_key(db, bob.id)[1]
-    finally:
-        close_database(db)
+    alice_key, bob_key = two_users(database_url)
 
     def same_id(received: Received) -> Reply:
         scenario = MessagesScenario(id="msg_always_the_same", blocks=[TextBlock(pieces=["ok"])])
@@ -218,15 +216,7 @@ def test_an_upstream_that_repeats_its_ids_never_overwrites_a_turn(
 
 
 def test_a_turn_is_deleted_by_its_owner_only(tmp_path: Path, database_url: str) -> None:
-    db = open_database(database_url)
-    try:
-        migrate_identity(db)
-        alice = identity_store.create_user(db, email="alice@example.com")
-        bob = identity_store.create_user(db, email="bob@example.com")
-        alice_key = identity_store.issue_key(db, alice.id)[1]
-        bob_key = identity_store.issue_key(db, bob.id)[1]
-    finally:
-        close_database(db)
+    alice_key, bob_key = two_users(database_url)
     for pair in start_pair(tmp_path, database_url, TOKLIGENCE_AUTH_DISABLED="false"):
         mine = pair.client(pair.a, alice_key).responses.create(model=MODEL, input="keep me")
         with pytest.raises(openai.NotFoundError):
