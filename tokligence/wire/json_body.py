@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -81,7 +81,7 @@ def load_object(body: bytes, limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, A
         raise _too_deep(limits.max_depth) from None
     if refused:
         first = refused[0]
-        where = _path_to(value, first) or None
+        where = path_where(value, lambda item: item is first) or None
         raise ClientError(
             "invalid_request",
             f"{where or 'request body'}: {first.reason}",
@@ -140,20 +140,23 @@ def _constant(refused: list[_Refused], text: str) -> _Refused:
     return marker
 
 
-def _path_to(value: Any, target: object) -> str:
-    """The dotted path (``messages[2].temperature``) of ``target`` in ``value``."""
+def path_where(value: Any, found: Callable[[Any], bool]) -> str | None:
+    """The dotted path (``messages[2].temperature``) of an item of decoded
+    JSON ``value`` that ``found`` accepts, object keys included (a key's
+    path is its object's; the top level's is ""); None when there is none."""
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         item, path = stack.pop()
-        if item is target:
+        if found(item):
             return path
         if type(item) is dict:
-            stack.extend(
-                (child, f"{path}.{key}" if path else str(key)) for key, child in item.items()
-            )
+            for key, child in item.items():
+                if found(key):
+                    return path
+                stack.append((child, f"{path}.{key}" if path else str(key)))
         elif type(item) is list:
             stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
-    return ""
+    return None
 
 
 def _too_deep(max_depth: int) -> ClientError:

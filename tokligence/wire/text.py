@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from ..errors import ClientError, invalid
+from .json_body import path_where
 
 # A JSON \u escape of a surrogate (a pair decodes to one character; only a
 # lone one is left as a surrogate in the decoded text).
@@ -57,17 +58,4 @@ def lone_surrogate_at(body: bytes, value: Any) -> str | None:
     A byte search spares almost every body the walk."""
     if _SURROGATE_ESCAPE.search(body) is None:
         return None
-    stack: list[tuple[Any, str]] = [(value, "")]
-    while stack:
-        item, path = stack.pop()
-        if isinstance(item, str):
-            if _SURROGATE.search(item):
-                return path
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if _SURROGATE.search(key):
-                    return path
-                stack.append((child, f"{path}.{key}" if path else key))
-        elif isinstance(item, list):
-            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
-    return None
+    return path_where(value, lambda item: type(item) is str and has_lone_surrogate(item))
