@@ -87,13 +87,17 @@ def endpoint_of(config: Config) -> Endpoint:
     return Endpoint(host=host, port=config.facade_port)
 
 
+def direct_opener() -> urllib.request.OpenerDirector:
+    """Requests straight to the gateway's port: a proxy from HTTP_PROXY must
+    not answer for it."""
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def probe(endpoint: Endpoint, timeout: float = PROBE_TIMEOUT) -> dict[str, Any] | None:
     """The gateway's health document, or None when nothing answers."""
     url = endpoint.base_url + "/health"
-    # Straight to the port: a proxy from HTTP_PROXY must not answer for it.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(url, timeout=timeout) as response:
+        with direct_opener().open(url, timeout=timeout) as response:
             body = response.read()
     except urllib.error.HTTPError as exc:
         body = exc.read()  # a red health (503) is still our gateway

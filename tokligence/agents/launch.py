@@ -44,7 +44,7 @@ from typing import Any, TypeAlias
 
 from .. import lifeline
 from ..config import Config, ConfigError, load_config
-from .background import PROBE_TIMEOUT, Endpoint, LaunchError, ensure_gateway
+from .background import PROBE_TIMEOUT, Endpoint, LaunchError, direct_opener, ensure_gateway
 
 AGENTS = ("claude", "codex")
 _Handler: TypeAlias = Any  # what signal.signal returns and accepts
@@ -341,9 +341,8 @@ def _warn_if_claude_is_unrouted(prog: str, endpoint: Endpoint, key: str) -> None
         f"{endpoint.base_url}/v1/models/{_CLAUDE_PROBE_MODEL}",
         headers={"authorization": f"Bearer {key}"},
     )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(request, timeout=PROBE_TIMEOUT):
+        with direct_opener().open(request, timeout=PROBE_TIMEOUT):
             return
     except urllib.error.HTTPError as exc:
         if exc.code != 404:
