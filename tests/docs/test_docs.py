@@ -1,0 +1,317 @@
+"""The commands and snippets of docs/*.md work as written (issue 17).
+
+Each page's ``sh`` blocks run in order, as one shell session, the way a
+reader follows the page: its variables carry from block to block. The only
+changes are the harness's and are the same for every page:
+
+- the address ``127.0.0.1:8081`` becomes a free port (also given to the
+  gateway as ``TOKLIGENCE_FACADE_PORT``);
+- ``tokligence serve`` runs as it would in a second terminal: in the
+  background, until the next ``tokligence serve`` (a restart) or the end of
+  the page, and the next command waits for it to be healthy;
+- the provider base URLs point at fake upstreams on 127.0.0.1, which answer
+  any key, and the data, config and home folders are the test's own;
+- ``claude`` and ``codex`` are fakes that call the gateway as the agents
+  would -- except in the quickstart, which runs the real, pinned agents.
+
+The other blocks are samples, each checked for what it claims: INI files
+load, JSON samples parse, the Codex TOML and ``-c`` list match what the launcher passes, the
+hook script handles the documented event. A block that is neither run nor
+checked fails :func:`test_every_block_is_run_or_checked`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.agents.fake_agents import VENV_BIN, free_port, install_fake_agents
+from tests.agents.npm_tools import CLAUDE_CODE, CODEX, install, offline_env
+from tests.fakes.anthropic import MessagesScenario, TextBlock, messages_json, messages_stream
+from tests.fakes.openai_chat import ChatScenario, chat_json, chat_stream
+from tests.fakes.openai_responses import (
+    MessageItem,
+    ResponsesScenario,
+    responses_json,
+    responses_stream,
+)
+from tests.fakes.wire import FakeServer, by_stream
+from tokligence.agents.background import Endpoint
+from tokligence.agents.launch import USAGE, codex_arguments
+from tokligence.config import load_config
+from tokligence.routing.rules import parse_aliases
+
+from .snippets import ROOT, Block, blocks
+
+DOCS = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "docs").glob("*.md"))
+DEFAULT_ADDRESS = "127.0.0.1:8081"
+REAL_AGENTS = {"docs/quickstart.md"}
+PAGE_TIMEOUT = 300
+
+# sh blocks that are not run, each with why and what runs it instead.
+NOT_RUN = {
+    "docs/quickstart.md: python3 -m venv .venv && . .venv/bin/activate && pip install .": (
+        "installs from the package index; tests/distribution/test_wheel.py installs the built "
+        "wheel with no index and serves"
+    ),
+}
+
+# What a page says its commands print, beyond succeeding.
+EXPECTED_OUTPUT = {
+    "docs/quickstart.md": (
+        '"content":"hello"',  # loopback's echo
+        '"model":"gpt-4o-mini',  # the provider's answer, in both dialects
+        '"type":"message"',
+        "\n401\n",  # no key, no entry
+        "Hello.\nHello.\n",  # Claude Code's and Codex's answers
+    ),
+}
+
+# The harness's part of each page's shell session (see the module docstring).
+PRELUDE = r"""
+set -euo pipefail
+_docs_serve_pid=""
+_docs_stop_serve() {
+  if [ -n "$_docs_serve_pid" ]; then
+    kill -TERM "$_docs_serve_pid" 2>/dev/null || true
+    wait "$_docs_serve_pid" 2>/dev/null || true
+    _docs_serve_pid=""
+  fi
+}
+_docs_finish() { _docs_stop_serve; command tokligence stop >/dev/null 2>&1 || true; }
+trap _docs_finish EXIT
+tokligence() {
+  if [ "${1-}" != serve ]; then command tokligence "$@"; return; fi
+  _docs_stop_serve
+  command tokligence "$@" >>"$DOCS_SERVE_LOG" 2>&1 &
+  _docs_serve_pid=$!
+  for _ in $(seq 300); do
+    if curl -s -o /dev/null "http://127.0.0.1:$TOKLIGENCE_FACADE_PORT/health"; then return 0; fi
+    if ! kill -0 "$_docs_serve_pid" 2>/dev/null; then
+      echo "tokligence serve exited:" >&2; cat "$DOCS_SERVE_LOG" >&2; return 1
+    fi
+    sleep 0.1
+  done
+  echo "tokligence serve did not become healthy" >&2; return 1
+}
+"""
+
+
+def _upstream() -> FakeServer:
+    """One fake for every provider: each dialect answers on its own path."""
+    chat = ChatScenario(text=["Hello."])
+    responses = ResponsesScenario(items=[MessageItem(pieces=["Hello."])])
+    messages = MessagesScenario(blocks=[TextBlock(pieces=["Hello."])])
+    return FakeServer(
+        defaults={
+            "/v1/chat/completions": by_stream(chat_stream(chat), chat_json(chat)),
+            "/v1/responses": by_stream(responses_stream(responses), responses_json(responses)),
+            "/v1/messages": by_stream(messages_stream(messages), messages_json(messages)),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def upstream_url() -> Iterator[str]:
+    with ExitStack() as stack:
+        yield stack.enter_context(_upstream().running_in_thread())
+
+
+def _agent_bin(page: str, tmp: Path) -> Path:
+    if page not in REAL_AGENTS:
+        return install_fake_agents(tmp / "bin")
+    real = tmp / "agents"
+    real.mkdir()
+    for agent in (CLAUDE_CODE, CODEX):
+        (real / agent.bin).symlink_to(install(agent))
+    return real
+
+
+def _page_env(page: str, tmp: Path, port: int, upstream: str) -> dict[str, str]:
+    env = offline_env(tmp / "home")
+    env.update(
+        PATH=os.pathsep.join([str(_agent_bin(page, tmp)), VENV_BIN, env.get("PATH", "")]),
+        XDG_DATA_HOME=str(tmp / "xdg-data"),
+        XDG_STATE_HOME=str(tmp / "state"),
+        TOKLIGENCE_FACADE_PORT=str(port),
+        TOKLIGENCE_OPENAI_BASE_URL=upstream + "/v1",
+        TOKLIGENCE_ANTHROPIC_BASE_URL=upstream,
+        DOCS_SERVE_LOG=str(tmp / "serve.log"),
+        FAKE_RECORD=str(tmp / "fake-agent.json"),
+        FAKE_CALL="1",
+    )
+    return env
+
+
+def _script(page: str, port: int) -> str:
+    parts = [PRELUDE]
+    for block in blocks(page):
+        if block.lang != "sh" or block.key in NOT_RUN:
+            continue
+        parts.append(f"echo '### {page} line {block.line}' >&2")
+        parts.append(block.text.replace(DEFAULT_ADDRESS, f"127.0.0.1:{port}"))
+    return "\n".join(parts)
+
+
+def _pages_with_commands() -> list[str]:
+    return [
+        page for page in DOCS if any(b.lang == "sh" and b.key not in NOT_RUN for b in blocks(page))
+    ]
+
+
+@pytest.mark.parametrize("page", _pages_with_commands())
+def test_each_pages_commands_run_as_written(page: str, tmp_path: Path, upstream_url: str) -> None:
+    port = free_port()
+    env = _page_env(page, tmp_path, port, upstream_url)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(
+        ["bash", "-c", _script(page, port)],
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=PAGE_TIMEOUT,
+        check=False,
+    )
+    report = f"{page}:\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    assert result.returncode == 0, report
+    # A command that printed an error answer failed, whatever curl's status.
+    assert '"error"' not in result.stdout, report
+    for expected in EXPECTED_OUTPUT.get(page, ()):
+        assert expected in result.stdout, f"{expected!r} not printed by {report}"
+
+
+# -- samples ------------------------------------------------------------------
+
+PROVIDER_KEYS = {
+    "TOKLIGENCE_OPENAI_API_KEY": "sk-test",
+    "TOKLIGENCE_ANTHROPIC_API_KEY": "sk-ant-test",
+    "DEEPSEEK_API_KEY": "sk-test",
+}
+
+
+def _load_ini(block: Block, tmp: Path) -> None:
+    path = tmp / "gateway.ini"
+    path.write_text(block.text, encoding="utf-8")
+    load_config(
+        env=PROVIDER_KEYS, flags={}, config_file=path, cwd=tmp, user_config_dir=tmp / "user"
+    )
+
+
+def _parse_json(block: Block, tmp: Path) -> None:
+    json.loads(block.text)
+
+
+def _codex_overrides() -> list[str]:
+    arguments = codex_arguments(
+        Endpoint(host="127.0.0.1", port=8081), model="gpt-5.5", agent_args=()
+    )
+    return arguments[1::2]
+
+
+def _codex_toml(block: Block, tmp: Path) -> None:
+    """The manual config.toml sets what the launcher's ``-c`` overrides set."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    documented = tomllib.loads(block.text)
+    for override in _codex_overrides():
+        dotted, value = override.split("=", 1)
+        node: object = documented
+        for part in dotted.split("."):
+            assert isinstance(node, dict) and part in node, f"config.toml lacks {dotted}"
+            node = node[part]
+        assert node == tomllib.loads(f"v = {value}")["v"], dotted
+
+
+def _codex_c_list(block: Block, tmp: Path) -> None:
+    """The documented ``-c`` list is the launcher's, in its order."""
+    documented = [
+        line.split(maxsplit=1)[1].split("  ")[0].strip()
+        for line in block.text.splitlines()
+        if line.startswith("-c ")
+    ]
+    expected = [
+        override.replace("127.0.0.1:8081", "127.0.0.1:PORT").replace("gpt-5.5", "MODEL")
+        for override in _codex_overrides()
+    ]
+    assert documented == expected
+
+
+def _launcher_synopsis(block: Block, tmp: Path) -> None:
+    """The synopsis is the first line of the launcher's own help."""
+    usage = USAGE.format(agent="claude|codex", title="", upper="", small="")
+    assert "usage: " + block.text.strip() == usage.splitlines()[0]
+
+
+def _alias_file(block: Block, tmp: Path) -> None:
+    aliases = parse_aliases(block.text, source="docs")
+    assert len(aliases) == 4, aliases
+
+
+def _hook_script(block: Block, tmp: Path) -> None:
+    """The example hook, given the documented event on stdin, logs it."""
+    event = next(b for b in blocks(block.file) if b.lang == "json" and '"event"' in b.text)
+    script = tmp / "hook.py"
+    script.write_text(block.text, encoding="utf-8")
+    log = tmp / "events.log"
+    subprocess.run(
+        [sys.executable, str(script)],
+        input=event.text,
+        text=True,
+        env={**os.environ, "HOOK_LOG": str(log)},
+        check=True,
+        timeout=30,
+    )
+    assert re.fullmatch(r"\S+ key\.issued user=carol@example\.com actor=1\n", log.read_text())
+
+
+BY_LANGUAGE: dict[str, Callable[[Block, Path], None]] = {
+    "ini": _load_ini,
+    "json": _parse_json,
+}
+BY_BLOCK: dict[str, Callable[[Block, Path], None]] = {
+    'docs/codex.md: model = "gpt-5.5"': _codex_toml,
+    'docs/launchers.md: -c model_providers.tokligence.name="Tokligence gateway"': _codex_c_list,
+    "docs/launchers.md: tokligence [gateway options] claude|codex [launcher options] [--] "
+    "[claude|codex arguments]": _launcher_synopsis,
+    "docs/configuration.md: # comment lines start with # or ;": _alias_file,
+    "docs/hooks.md: #!/usr/bin/env python3": _hook_script,
+}
+
+
+def _samples() -> list[object]:
+    return [
+        pytest.param(block, id=f"{block.file}:{block.line}")
+        for page in DOCS
+        for block in blocks(page)
+        if block.lang != "sh"
+    ]
+
+
+@pytest.mark.parametrize("block", _samples())
+def test_each_sample_is_what_it_claims(block: Block, tmp_path: Path) -> None:
+    check = BY_BLOCK.get(block.key) or BY_LANGUAGE.get(block.lang)
+    assert check is not None, f"{block.key} (line {block.line}): no check for this block"
+    check(block, tmp_path)
+
+
+def test_every_block_is_run_or_checked() -> None:
+    keys = {block.key for page in DOCS for block in blocks(page)}
+    assert set(NOT_RUN) <= keys, set(NOT_RUN) - keys  # a stale entry hides nothing
+    assert set(BY_BLOCK) <= keys, set(BY_BLOCK) - keys
+    unchecked = [
+        f"{block.file}:{block.line} ({block.lang or 'no language'})"
+        for page in DOCS
+        for block in blocks(page)
+        if block.lang != "sh" and block.key not in BY_BLOCK and block.lang not in BY_LANGUAGE
+    ]
+    assert not unchecked, unchecked
