@@ -22,6 +22,7 @@ ALL = EndpointTable(ENDPOINT_KEYS)
         ("POST", "/v1/responses", "responses", ""),
         ("GET", "/v1/responses/resp_123", "responses_get", "resp_123"),
         ("DELETE", "/v1/responses/resp_123", "responses_delete", "resp_123"),
+        ("GET", "/v1/responses/resp_123/input_items", "responses_input_items", "resp_123"),
         ("GET", "/v1/models/loopback", "model_get", "loopback"),
         ("GET", "/v1/models/vendor/some-model", "model_get", "vendor/some-model"),
         ("POST", "/v1/messages", "messages", ""),
@@ -56,7 +57,15 @@ def test_a_wrong_method_is_405_with_allow(method: str, path: str, allow: str) ->
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1/chat", "/v1/responsesx", "/v1/responses/a/b", "/v2/messages", "/"]
+    "path",
+    [
+        "/v1/chat",
+        "/v1/responsesx",
+        "/v1/responses/a/b",
+        "/v1/responses//input_items",
+        "/v2/messages",
+        "/",
+    ],
 )
 def test_an_unknown_path_is_404(path: str) -> None:
     with pytest.raises(GatewayError) as caught:

@@ -33,6 +33,7 @@ Action = Literal[
     "responses",
     "responses_get",
     "responses_delete",
+    "responses_input_items",
     "messages",
     "count_tokens",
     "health",
@@ -42,7 +43,7 @@ Action = Literal[
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Endpoint:
     method: str
-    path: str  # exact, or a prefix ending in "/{id}"
+    path: str  # exact, a prefix ending in "/", or with one "{id}" segment
     key: EndpointKey
     action: Action
 
@@ -51,9 +52,11 @@ class Endpoint:
         it does; for a prefix (a path ending in "/"), the rest of the path."""
         if self.path.endswith("/"):
             return path[len(self.path) :] if path.startswith(self.path) else None
-        if self.path.endswith("/{id}"):
-            prefix = self.path[: -len("{id}")]
-            rest = path[len(prefix) :] if path.startswith(prefix) else ""
+        if "{id}" in self.path:
+            prefix, suffix = self.path.split("{id}")
+            if not (path.startswith(prefix) and path.endswith(suffix)):
+                return None
+            rest = path[len(prefix) : len(path) - len(suffix)]
             return rest if rest and "/" not in rest else None
         return "" if path == self.path else None
 
@@ -73,6 +76,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         path="/v1/responses/{id}",
         key="openai_responses",
         action="responses_delete",
+    ),
+    Endpoint(
+        method="GET",
+        path="/v1/responses/{id}/input_items",
+        key="openai_responses",
+        action="responses_input_items",
     ),
     Endpoint(method="POST", path="/v1/messages", key="anthropic", action="messages"),
     Endpoint(method="POST", path="/anthropic/v1/messages", key="anthropic", action="messages"),
@@ -107,7 +116,7 @@ class EndpointTable:
         self._exact = {
             (e.method, e.path): Match(endpoint=e, path_id="")
             for e in self.endpoints
-            if e.method != "*" and not e.path.endswith(("/", "/{id}"))
+            if e.method != "*" and not e.path.endswith("/") and "{id}" not in e.path
         }
 
     def match(self, method: str, path: str) -> Match:

@@ -37,6 +37,7 @@ from .errors import ClientError, GatewayError, InternalError
 from .fronts.registry import FRONTS
 from .gatekeeper import Gatekeeper
 from .ledger.writer import LedgerWriter
+from .responses_store.input_items import input_item_page
 from .routing import LOOPBACK, Router
 from .server.exchange import JSON_HEADERS, HttpRequest, Responder
 from .server.http import Handler
@@ -46,6 +47,7 @@ from .wire.json_body import dumps, requested_model
 
 if TYPE_CHECKING:
     from .admin.api import AdminApi
+    from .responses_store.store import StoredTurn
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +180,8 @@ class Gateway:
             await self._stored_response(match.path_id, responder)
         elif action == "responses_delete":
             await self._delete_stored_response(match.path_id, responder)
+        elif action == "responses_input_items":
+            await self._stored_input_items(match.path_id, request.query, responder)
         elif action == "health":
             healthy, body = self._health()
             # Red health is loud: a load balancer takes a gateway whose
@@ -186,14 +190,23 @@ class Gateway:
 
     # ------------------------------------------------------------ small endpoints
 
-    async def _stored_response(self, response_id: str, responder: Responder) -> None:
+    async def _stored_turn(self, response_id: str, responder: Responder) -> StoredTurn:
         store = self.calls.responses
         turn = None
         if store is not None:
             turn = await store.load(response_id, user_id=responder.record.user_id)
         if turn is None:  # unknown, or another user's: the same answer
             raise _response_not_found(response_id)
+        return turn
+
+    async def _stored_response(self, response_id: str, responder: Responder) -> None:
+        turn = await self._stored_turn(response_id, responder)
         await responder.respond(200, JSON_HEADERS, dumps(turn.response))
+
+    async def _stored_input_items(self, response_id: str, query: str, responder: Responder) -> None:
+        turn = await self._stored_turn(response_id, responder)
+        page = input_item_page(response_id, turn.input_items, query)
+        await responder.respond(200, JSON_HEADERS, dumps(page))
 
     async def _delete_stored_response(self, response_id: str, responder: Responder) -> None:
         store = self.calls.responses
