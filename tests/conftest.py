@@ -20,8 +20,9 @@ BACKENDS = ("sqlite", "postgresql")
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A database on a real PostgreSQL server for the whole session. Never
-    skipped: without PostgreSQL the suite fails, saying what to install."""
+    """A database on a real PostgreSQL server for the whole session (see
+    ``pg_cluster`` for where it comes from). Never skipped: without PostgreSQL
+    the suite fails, saying what to install."""
     if not os.environ.get("TEST_POSTGRES_URL") and find_bin_dir() is None:
         pytest.fail(INSTALL_HINT, pytrace=False)
     with postgres_database() as url:

