@@ -581,3 +581,33 @@ def test_usage_reports_rows_kept_in_quarantine(usage: Cli, data_dir: Path) -> No
     out, err = usage("usage", "--by", "model", "--csv")
     assert "quarantine" not in out  # the CSV stays clean
     assert f"note: 2 ledger rows the database refused are kept in {kept}" in err
+
+
+def test_every_listing_prints_csv_with_the_json_fields(cli: Cli) -> None:
+    cli("users", "create", "ada@example.com", "--name", "Ada, Countess", "--role", "gateway_admin")
+    cli("keys", "create", "ada@example.com", "--rpm", "60", "--scopes", "model,admin")
+    cli("prices", "add", "csv-model*", "--input", "1.5", "--output", "2")
+    for argv, key in (
+        (["users", "list"], "users"),
+        (["keys", "list"], "api_keys"),
+        (["prices", "list"], "prices"),
+    ):
+        out, _ = cli(*argv, "--csv")
+        records = list(csv.DictReader(io.StringIO(out)))
+        listed = cli.json(*argv)[key]
+        assert len(records) == len(listed) >= 1, argv
+        for record, item in zip(records, listed):
+            for name, value in item.items():
+                if isinstance(value, dict):  # nested objects are dotted columns
+                    for inner, cell in value.items():
+                        expected = "" if cell is None else str(cell)
+                        assert record[f"{name}.{inner}"] == expected, (argv, name, inner)
+                elif isinstance(value, list):
+                    assert record[name] == ",".join(value), (argv, name)
+                else:
+                    assert record[name] == ("" if value is None else str(value)), (argv, name)
+    users = list(csv.DictReader(io.StringIO(cli("users", "list", "--csv")[0])))
+    assert "Ada, Countess" in {u["display_name"] for u in users}  # a comma stays in its cell
+    keys = list(csv.DictReader(io.StringIO(cli("keys", "list", "--csv")[0])))
+    assert keys[-1]["scopes"] == "model,admin" and keys[-1]["limits.rpm"] == "60"
+    cli("users", "list", "--csv", "--json", code=2)

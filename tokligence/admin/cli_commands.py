@@ -65,6 +65,13 @@ def _json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
+def _listing_flags(parser: argparse.ArgumentParser) -> None:
+    """A listing prints a table, JSON (--json) or CSV (--csv)."""
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON for scripts")
+    output.add_argument("--csv", action="store_true", help="print CSV for spreadsheets")
+
+
 def add_commands(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     """Add the management commands to ``tokligence``'s subcommands."""
     _users(commands, common)
@@ -79,7 +86,7 @@ def _users(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     actions = users.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", parents=[common], help="list users")
-    _json_flag(listing)
+    _listing_flags(listing)
 
     create = actions.add_parser("create", parents=[common], help="create a user")
     create.add_argument("email", metavar="EMAIL")
@@ -124,7 +131,7 @@ def _keys(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     actions = keys.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", parents=[common], help="list API keys")
     listing.add_argument("--user", metavar="USER", help=f"only this user's keys ({USER_HELP})")
-    _json_flag(listing)
+    _listing_flags(listing)
 
     create = actions.add_parser(
         "create",
@@ -179,9 +186,7 @@ def _usage(commands: Subparsers, common: argparse.ArgumentParser) -> None:
         metavar="N",
         help="list the N latest requests instead of totals",
     )
-    output = usage.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print JSON for scripts")
-    output.add_argument("--csv", action="store_true", help="print CSV for spreadsheets")
+    _listing_flags(usage)
 
 
 def _prices(commands: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -197,7 +202,7 @@ def _prices(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     listing.add_argument(
         "--at", type=TIME, metavar="TIME", help="only the prices in force at this time"
     )
-    _json_flag(listing)
+    _listing_flags(listing)
 
     add = actions.add_parser(
         "add",

@@ -16,10 +16,11 @@ configuration and usage errors, as everywhere in the CLI.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +150,38 @@ def resolve_user(db: peewee.Database, text: str) -> int:
 
 def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def csv_cells(value: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """One JSON object as CSV cells: a nested object becomes dotted columns
+    (``limits.rpm``), a list one comma-joined cell, null an empty cell."""
+    cells: dict[str, str] = {}
+    for name, item in value.items():
+        column = prefix + name
+        if isinstance(item, Mapping):
+            cells.update(csv_cells(item, column + "."))
+        elif isinstance(item, list):
+            cells[column] = ",".join(str(part) for part in item)
+        elif item is None:
+            cells[column] = ""
+        elif isinstance(item, bool):
+            cells[column] = "true" if item else "false"
+        else:
+            cells[column] = str(item)
+    return cells
+
+
+def print_csv(rows: Sequence[Mapping[str, Any]], fields: Sequence[str] | None = None) -> None:
+    """``rows`` (JSON objects, as ``--json`` prints them) as CSV with a header
+    row: ``fields`` in order, else the first row's columns."""
+    table = [csv_cells(row) for row in rows]
+    if fields is None:
+        fields = list(table[0]) if table else []
+    if not fields:
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(fields), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table)
 
 
 def print_table(

@@ -20,6 +20,7 @@ from .api_output import iso, key_json, money
 from .cli_common import (
     identity_database,
     identity_service,
+    print_csv,
     print_json,
     print_table,
     resolve_user,
@@ -37,6 +38,8 @@ def run_keys(args: argparse.Namespace, config: Config) -> int:
             keys = run_async(partial(service.list_keys, user_id))
             if args.json:
                 print_json({"api_keys": [key_json(key, now) for key in keys]})
+            elif args.csv:
+                print_csv([key_json(key, now) for key in keys])
             else:
                 _table(keys, now)
         elif args.action == "create":

@@ -20,6 +20,7 @@ from .cli_common import (
     EXIT_USAGE,
     CommandFailed,
     ledger_database,
+    print_csv,
     print_json,
     print_table,
     short_time,
@@ -33,6 +34,8 @@ def run_prices(args: argparse.Namespace, config: Config) -> int:
                 prices = list_prices(db, at=args.at)
             if args.json:
                 print_json({"prices": [price_json(price) for price in prices]})
+            elif args.csv:
+                print_csv([price_json(price) for price in prices])
             else:
                 _table(prices)
             return 0

@@ -11,7 +11,6 @@ precision.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -36,6 +35,7 @@ from .cli_common import (
     CommandFailed,
     identity_database,
     ledger_database,
+    print_csv,
     print_json,
     print_table,
     resolve_user,
@@ -71,7 +71,7 @@ def run_usage(args: argparse.Namespace, config: Config) -> int:
         print_json(usage_json(group_by, rows, since=args.since, until=args.until))
     elif args.csv:
         fields = [GROUP_FIELDS[group_by], *COUNT_FIELDS, "cost_usd"]
-        _csv(fields, [usage_row_json(group_by, row) for row in rows])
+        print_csv([usage_row_json(group_by, row) for row in rows], fields)
     else:
         _summary_table(group_by, rows, _labels(config, group_by, rows))
     _report_quarantine(config)
@@ -166,7 +166,7 @@ def _recent(args: argparse.Namespace, config: Config, entries: Sequence[LedgerRe
         print_json({"entries": [entry_json(entry) for entry in entries]})
         return
     if args.csv:
-        _csv(ENTRY_FIELDS, [entry_json(entry) for entry in entries])
+        print_csv([entry_json(entry) for entry in entries], ENTRY_FIELDS)
         return
     print_table(
         ("TIME (UTC)", "MODEL", "PROVIDER", "STATUS", "INPUT", "OUTPUT", "COST USD", "USER", "KEY"),
@@ -186,9 +186,3 @@ def _recent(args: argparse.Namespace, config: Config, entries: Sequence[LedgerRe
         ],
         right=frozenset({3, 4, 5, 6}),
     )
-
-
-def _csv(fields: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=list(fields), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)

@@ -25,6 +25,7 @@ from .cli_common import (
     CommandFailed,
     identity_database,
     identity_service,
+    print_csv,
     print_json,
     print_table,
     resolve_user,
@@ -43,6 +44,8 @@ def run_users(args: argparse.Namespace, config: Config) -> int:
             users = run_async(service.list_users)
             if args.json:
                 print_json({"users": [user_json(user) for user in users]})
+            elif args.csv:
+                print_csv([user_json(user) for user in users])
             else:
                 _table(users)
         elif args.action == "create":
