@@ -596,7 +596,7 @@ def test_every_listing_prints_csv_with_the_json_fields(cli: Cli) -> None:
         records = list(csv.DictReader(io.StringIO(out)))
         listed = cli.json(*argv)[key]
         assert len(records) == len(listed) >= 1, argv
-        for record, item in zip(records, listed):
+        for record, item in zip(records, listed, strict=True):
             for name, value in item.items():
                 if isinstance(value, dict):  # nested objects are dotted columns
                     for inner, cell in value.items():
