@@ -90,6 +90,20 @@ async def test_every_change_fires_its_event_in_order(
     assert plaintext not in text and hash_key(plaintext) not in text
 
 
+async def test_promoting_an_existing_account_to_root_admin_is_an_update(
+    service: IdentityService, events_file: Path
+) -> None:
+    boss = await service.create_user(email="boss@example.com")
+    root = await service.ensure_root_admin("boss@example.com")
+    assert root.id == boss.id and root.role == "root_admin"
+    seen = events(events_file)
+    assert [(e["event"], e["user"]["email"]) for e in seen] == [
+        ("user.created", "boss@example.com"),
+        ("user.updated", "boss@example.com"),  # not a second user.created
+    ]
+    assert seen[1]["user"]["role"] == "root_admin"
+
+
 async def test_revoking_through_the_service_invalidates_at_once(
     service: IdentityService, cache: KeyCache
 ) -> None:

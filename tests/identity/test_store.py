@@ -90,10 +90,10 @@ def test_missing_users_and_keys_are_404(identity_db: peewee.Database) -> None:
 
 
 def test_the_root_admin_is_created_once_and_never_lost(identity_db: peewee.Database) -> None:
-    root, created = store.ensure_root_admin(identity_db, "Admin@Local")
-    assert created and (root.email, root.role) == ("admin@local", "root_admin")
-    again, created = store.ensure_root_admin(identity_db, "someone-else@local")
-    assert (again, created) == (root, False)
+    root, outcome = store.ensure_root_admin(identity_db, "Admin@Local")
+    assert outcome == "created" and (root.email, root.role) == ("admin@local", "root_admin")
+    again, outcome = store.ensure_root_admin(identity_db, "someone-else@local")
+    assert (again, outcome) == (root, "existing")
     for change in ({"role": "gateway_user"}, {"status": "disabled"}):
         with pytest.raises(GatewayError, match="only active root_admin"):
             store.update_user(identity_db, root.id, **change)
@@ -102,13 +102,13 @@ def test_the_root_admin_is_created_once_and_never_lost(identity_db: peewee.Datab
     # With a second root admin, the first may step down.
     other = store.create_user(identity_db, email="ops@local", role="root_admin")
     assert store.update_user(identity_db, root.id, role="gateway_admin").role == "gateway_admin"
-    assert store.ensure_root_admin(identity_db, "admin@local") == (other, False)
+    assert store.ensure_root_admin(identity_db, "admin@local") == (other, "existing")
 
 
 def test_the_root_admin_email_may_name_an_existing_user(identity_db: peewee.Database) -> None:
     user = store.create_user(identity_db, email="boss@example.com")
-    root, created = store.ensure_root_admin(identity_db, "boss@example.com")
-    assert created and root.id == user.id and root.role == "root_admin"
+    root, outcome = store.ensure_root_admin(identity_db, "boss@example.com")
+    assert outcome == "promoted" and root.id == user.id and root.role == "root_admin"
 
 
 def test_import_upserts_by_email(identity_db: peewee.Database) -> None:

@@ -100,9 +100,11 @@ class IdentityService:
     # --------------------------------------------------------------- users
 
     async def ensure_root_admin(self, email: str) -> UserRecord:
-        user, created = await self._call(store.ensure_root_admin, email)
-        if created:
+        user, outcome = await self._call(store.ensure_root_admin, email)
+        if outcome == "created":
             await self._emit("user.created", user, None, None)
+        elif outcome == "promoted":  # an existing account changed role
+            await self._emit("user.updated", user, None, None)
         return user
 
     async def create_user(

@@ -18,7 +18,7 @@ This module holds the user functions and re-exports the key functions of
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import peewee
 
@@ -251,10 +251,15 @@ def import_users(db: peewee.Database, records: Iterable[Mapping[str, Any]]) -> I
     return ImportResult(created=tuple(created), updated=tuple(updated), unchanged=tuple(unchanged))
 
 
-def ensure_root_admin(db: peewee.Database, email: str) -> tuple[UserRecord, bool]:
+RootAdminOutcome = Literal["existing", "created", "promoted"]
+
+
+def ensure_root_admin(db: peewee.Database, email: str) -> tuple[UserRecord, RootAdminOutcome]:
     """The root admin, created from ``admin_email`` when there is none.
 
-    Returns (user, created). An existing root admin is left as it is, even
+    Returns the user and what happened: ``existing`` (there was a root
+    admin), ``created`` (a new account) or ``promoted`` (the account with
+    that address became the root admin). An existing root admin is left as it is, even
     when ``admin_email`` names someone else: renaming accounts from a config
     file would let whoever edits it take one over.
     """
@@ -262,7 +267,7 @@ def ensure_root_admin(db: peewee.Database, email: str) -> tuple[UserRecord, bool
     with writing(db):
         row = User.select().where(User.role == "root_admin").order_by(User.id).first(db)
         if row is not None:
-            return user_record(row), False
+            return user_record(row), "existing"
         taken = User.select().where(User.email == address).first(db)
         now = now_utc()
         if taken is not None:
@@ -270,7 +275,7 @@ def ensure_root_admin(db: peewee.Database, email: str) -> tuple[UserRecord, bool
             User.update(role="root_admin", status="active", updated_at=now).where(
                 User.id == taken.id
             ).execute(db)
-            return user_record(user_row(db, taken.id)), True
+            return user_record(user_row(db, taken.id)), "promoted"
         user_id = User.insert(
             email=address,
             display_name="",
@@ -279,4 +284,4 @@ def ensure_root_admin(db: peewee.Database, email: str) -> tuple[UserRecord, bool
             created_at=now,
             updated_at=now,
         ).execute(db)
-        return user_record(user_row(db, int(user_id))), True
+        return user_record(user_row(db, int(user_id))), "created"
