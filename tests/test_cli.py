@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 import tokligence
+from tokligence.app import build
 from tokligence.cli import gatewayd_main, main
-from tokligence.config import Config
+from tokligence.config import Config, ConfigError, load_config
 from tokligence.logs import LOGGER_NAME, shutdown_logging
 
 KEY = "sk-ant-api03-" + "k" * 40
@@ -231,6 +232,32 @@ def test_config_show_lists_provider_sections_masked_and_refuses_what_serve_refus
     (tmp_path / "bad.ini").write_text("routes = x*=>anthropic\n", encoding="utf-8")
     assert main(["config", "show", "--config", "bad.ini"]) == 2
     assert "set TOKLIGENCE_ANTHROPIC_API_KEY" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("ini", "message"),
+    [
+        ("hooks_enabled = true\n", "hooks_enabled is true but hooks_script_path is empty"),
+        (
+            "hooks_enabled = true\nhooks_script_path = hook.py\nhooks_timeout = soon\n",
+            "hooks: ",
+        ),
+        (
+            "hooks_enabled = true\nhooks_script_path = hook.py\nhooks_script_env = NOEQUALS\n",
+            "hooks: ",
+        ),
+    ],
+)
+def test_config_show_refuses_the_hook_settings_serve_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ini: str, message: str
+) -> None:
+    (tmp_path / "gw.ini").write_text(ini, encoding="utf-8")
+    assert main(["config", "show", "--config", "gw.ini"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    # serve refuses it in the same check, before opening anything
+    with pytest.raises(ConfigError, match=message):
+        build(load_config(flags={}, env={}, config_file=tmp_path / "gw.ini", cwd=tmp_path))
 
 
 @pytest.mark.parametrize(

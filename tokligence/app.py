@@ -28,7 +28,7 @@ from .call.retry import RetryPolicy
 from .codecs.registry import CODECS
 from .config import Config, ConfigError
 from .config_view import fingerprint
-from .databases import close_all, open_identity, open_ledger, open_responses
+from .databases import close_all, hook_runner, open_identity, open_ledger, open_responses
 from .endpoints import EndpointTable
 from .gateway import Gateway, render_error
 from .ledger.writer import LedgerWriter
@@ -44,6 +44,7 @@ from .wire.json_body import JsonLimits
 
 if TYPE_CHECKING:
     from .admin.api import AdminApi
+    from .identity.hooks import HookRunner
     from .responses_store.store import ResponseStore
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Built:
     server: Server
     started_at: float
     supervisor: Supervisor  # the background tasks' failures, for /health
+    hooks: HookRunner | None  # the lifecycle hook, checked here, run by the identity service
 
 
 def listener_specs(config: Config) -> list[ListenerSpec]:
@@ -180,6 +182,7 @@ def build(config: Config, *, started_at: float | None = None) -> Built:
         server=server,
         started_at=started_at if started_at is not None else time.time(),
         supervisor=supervisor,
+        hooks=hook_runner(config),
     )
 
 
@@ -256,7 +259,7 @@ async def run(
     config = built.config
     ledger = await open_ledger(config)
     ledger_db = ledger.db if ledger is not None else None
-    identity = await open_identity(config, ledger_db)
+    identity = await open_identity(config, ledger_db, built.hooks)
     responses = await open_responses(config, ledger_db)
 
     def admin_api() -> AdminApi:

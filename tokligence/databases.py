@@ -133,9 +133,12 @@ class Identity:
     tracker: LastUsedTracker
 
 
-async def open_identity(config: Config, ledger_db: peewee.Database | None) -> Identity:
+async def open_identity(
+    config: Config, ledger_db: peewee.Database | None, hooks: HookRunner | None
+) -> Identity:
     """The identity database, migrated, with the root admin ensured, and the
-    gatekeeper that authenticates and limits every request."""
+    gatekeeper that authenticates and limits every request; ``hooks`` is
+    :func:`hook_runner`'s, made when the configuration was checked."""
     _, url = urls(config)
     db = await open_migrated(url, "identity", migrate_identity)
 
@@ -154,7 +157,7 @@ async def open_identity(config: Config, ledger_db: peewee.Database | None) -> Id
     tracker = LastUsedTracker(
         partial(store.touch_last_used, db), interval=config.key_last_used_interval
     )
-    service = IdentityService(db, hooks=hook_runner(config), cache=cache, limiter=limiter)
+    service = IdentityService(db, hooks=hooks, cache=cache, limiter=limiter)
     await service.ensure_root_admin(config.admin_email)
     # Auth may be off only on a loopback address (or with --insecure): build()
     # refuses a public bind without it.
