@@ -480,11 +480,14 @@ SETTINGS: tuple[Setting, ...] = (
 LEGACY_ENV_PREFIXES = ("TOKLIGENCE_PROMPT_FIREWALL_", "TOKLIGENCE_TIME_RULES_")
 
 # TOKLIGENCE_* variables that are not settings: read by load_config, by
-# lifeline.py (set by the npm launcher), or by the npm launcher and the
-# installers (harmless if left exported when the gateway starts).
+# lifeline.py and update/sources.py (set by the npm launcher), or by the npm
+# launcher and the installers (harmless if left exported when the gateway
+# starts; the update check of the single-file binary reads the download one).
 NON_SETTING_ENV = (
     "TOKLIGENCE_CONFIG",
     "TOKLIGENCE_LAUNCHER_PID",
+    "TOKLIGENCE_INSTALLED_BY",
+    "TOKLIGENCE_NPM_REGISTRY",
     "TOKLIGENCE_DOWNLOAD_BASE_URL",
     "TOKLIGENCE_INSTALL_DIR",
     "TOKLIGENCE_VERSION",
