@@ -464,6 +464,18 @@ SETTINGS: tuple[Setting, ...] = (
     _seconds(
         "launcher_start_timeout", 20.0, "how long a launcher waits for the gateway it started"
     ),
+    # --- update check (docs/configuration.md, "Update check") ----------------
+    _bool(
+        "update_check_enabled",
+        True,
+        "once a day, ask the registry this copy came from whether a newer version exists",
+    ),
+    _str(
+        "update_check_url",
+        "",
+        "registry asked instead of the installation's own (pip index, npm registry or "
+        "release feed)",
+    ),
     # --- legacy: accepted, unused ---------------------------------------------
     _legacy("environment", env="TOKLIGENCE_ENV"),
     _legacy(

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.agents.npm_tools import CLAUDE_CODE, CODEX, install, offline_env
+from tests.update_check_off import OFF
 from tokligence.agents.background import Endpoint, alive
 from tokligence.agents.launch import (
     PLACEHOLDER_KEY,
@@ -161,6 +162,7 @@ class Setup:
 
 def isolated_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
+    env.update(OFF)
     env.update(
         HOME=str(tmp / "home"),
         XDG_CONFIG_HOME=str(tmp / "cfg"),
