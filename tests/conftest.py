@@ -14,7 +14,10 @@ import pytest
 from tokligence.ledger import db as dbmod
 
 from .pg_cluster import INSTALL_HINT, find_bin_dir, postgres_database, scratch_schema
+from .update_check_off import OFF
 
+# Before any gateway or CLI starts: none of them may ask a real registry.
+os.environ.update(OFF)
 BACKENDS = ("sqlite", "postgresql")
 
 

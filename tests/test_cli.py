@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import tokligence
+from tests.update_check_off import OFF
 from tokligence.app import build
 from tokligence.cli import gatewayd_main, main
 from tokligence.config import Config, ConfigError, load_config
@@ -34,6 +35,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("TOKLIGENCE_"):
             monkeypatch.delenv(name)
+    for name, value in OFF.items():
+        monkeypatch.setenv(name, value)
     for xdg in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(xdg, str(tmp_path / xdg.lower()))
     monkeypatch.setenv("TOKLIGENCE_LOG_DIR", str(tmp_path / "logs"))

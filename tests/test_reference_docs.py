@@ -32,6 +32,7 @@ SETTING_PAGES = {
     "hooks_": HOOKS_PAGE,
     "model_aliases": CONFIG_PAGE,
     "log_": CONFIG_PAGE,
+    "update_check_": CONFIG_PAGE,
 }
 
 

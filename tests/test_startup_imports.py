@@ -1,4 +1,5 @@
-"""What serving imports at start-up: the admin API waits for its first request."""
+"""What serving imports at start-up: the admin API waits for its first request,
+the update check until the gateway is listening."""
 
 from __future__ import annotations
 
@@ -20,3 +21,4 @@ def test_serving_does_not_import_the_admin_api_until_it_is_used() -> None:
     assert "tokligence.app" in loaded  # the probe did import the server
     lazy = {"tokligence.admin.api", "tokligence.admin.api_input", "tokligence.ledger.queries"}
     assert not loaded & lazy
+    assert not [m for m in loaded if m.startswith("tokligence.update")]

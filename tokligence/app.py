@@ -4,13 +4,15 @@
 everything of a gateway that needs no I/O (router, upstreams, listeners);
 ``run`` opens the databases, makes the finished
 :class:`~tokligence.gateway.Gateway` and serves it until the server shuts
-down; ``serve`` adds the signals; ``run_gateway`` is what the CLI calls.
+down; ``serve`` adds the signals and, once listening, the daily update
+check; ``run_gateway`` is what the CLI calls.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import time
 from collections.abc import Mapping
@@ -351,6 +353,23 @@ async def serve(
             for b in bound:
                 log.info("listening on http://%s:%d (%s)", b.host, b.port, b.name)
             task_status.started(bound)
+            # Only now, and in the background: start-up never waits for it,
+            # and the end of serving cancels it wherever it is.
+            nursery.start_soon(
+                supervised,
+                "update check",
+                functools.partial(check_for_updates, config),
+                built.supervisor,
+            )
+
+
+async def check_for_updates(
+    config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """The daily update check of a serving gateway (update/check.py)."""
+    from .update.check import background  # imported when used: start-up never pays
+
+    await background(config, os.environ, task_status=task_status)
 
 
 async def close_upstreams(built: Built) -> None:

@@ -33,6 +33,7 @@ Runner = Callable[[Config], int]
 _SETTING_FLAGS = ("host", "port", "data_dir", "log_level", "insecure")
 EXIT_CONFIG_ERROR = 2
 EXIT_CANNOT_START = 2  # a start-up failure the user can fix, like a configuration error
+EXIT_NO_ANSWER = 1  # version --check could not ask (off, offline, a registry's garbage)
 
 
 def main(argv: Sequence[str] | None = None, *, runner: Runner | None = None) -> int:
@@ -120,7 +121,18 @@ def _build_parser() -> argparse.ArgumentParser:
         help="run the gateway in the foreground (default)",
         description="Run the gateway in the foreground until SIGINT/SIGTERM.",
     )
-    commands.add_parser("version", help="print the version", description="Print the version.")
+    version = commands.add_parser(
+        "version",
+        parents=[common],
+        help="print the version",
+        description="Print the version; with --check, also whether a newer one exists.",
+    )
+    version.add_argument(
+        "--check",
+        action="store_true",
+        help="ask the registry this copy came from for the latest version now "
+        "(exit status 1 when it cannot be asked)",
+    )
     config = commands.add_parser(
         "config", help="inspect the configuration", description="Inspect the configuration."
     )
@@ -198,6 +210,24 @@ def _serve(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
 
 def _version(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
     print(f"tokligence {__version__}")
+    if not args.check:
+        return 0
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        return _config_error(prog, exc)
+    import trio
+
+    from .update.check import check_now
+    from .update.sources import CannotCheck
+
+    try:
+        answer = trio.run(check_now, config, os.environ)
+    except CannotCheck as exc:
+        print(f"{prog}: could not check for updates: {exc}", file=sys.stderr)
+        return EXIT_NO_ANSWER
+    print(f"latest: {answer.latest} (asked {answer.url})")
+    print(f"upgrade: {answer.upgrade}" if answer.newer else "up to date")
     return 0
 
 

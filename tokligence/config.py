@@ -144,6 +144,8 @@ class Config:
     codex_bin: str
     agent_api_key: str
     launcher_start_timeout: float
+    update_check_enabled: bool
+    update_check_url: str
     # Raw strings of legacy settings that were set (they have no effect).
     legacy_values: Mapping[str, str]
     # Legacy settings / env families a user set; start-up warns about each.

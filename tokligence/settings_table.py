@@ -464,6 +464,18 @@ SETTINGS: tuple[Setting, ...] = (
     _seconds(
         "launcher_start_timeout", 20.0, "how long a launcher waits for the gateway it started"
     ),
+    # --- update check (docs/configuration.md, "Update check") ----------------
+    _bool(
+        "update_check_enabled",
+        True,
+        "once a day, ask the registry this copy came from whether a newer version exists",
+    ),
+    _str(
+        "update_check_url",
+        "",
+        "registry asked instead of the installation's own (pip index, npm registry or "
+        "release feed)",
+    ),
     # --- legacy: accepted, unused ---------------------------------------------
     _legacy("environment", env="TOKLIGENCE_ENV"),
     _legacy(
@@ -480,11 +492,14 @@ SETTINGS: tuple[Setting, ...] = (
 LEGACY_ENV_PREFIXES = ("TOKLIGENCE_PROMPT_FIREWALL_", "TOKLIGENCE_TIME_RULES_")
 
 # TOKLIGENCE_* variables that are not settings: read by load_config, by
-# lifeline.py (set by the npm launcher), or by the npm launcher and the
-# installers (harmless if left exported when the gateway starts).
+# lifeline.py and update/sources.py (set by the npm launcher), or by the npm
+# launcher and the installers (harmless if left exported when the gateway
+# starts; the update check of the single-file binary reads the download one).
 NON_SETTING_ENV = (
     "TOKLIGENCE_CONFIG",
     "TOKLIGENCE_LAUNCHER_PID",
+    "TOKLIGENCE_INSTALLED_BY",
+    "TOKLIGENCE_NPM_REGISTRY",
     "TOKLIGENCE_DOWNLOAD_BASE_URL",
     "TOKLIGENCE_INSTALL_DIR",
     "TOKLIGENCE_VERSION",

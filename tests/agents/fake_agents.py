@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.update_check_off import OFF
 from tokligence.agents.background import alive
 
 VENV_BIN = str(Path(sys.executable).parent)
@@ -94,6 +95,7 @@ def gateway_processes(port: int) -> list[int]:
 
 def isolated_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
+    env.update(OFF)  # the suite's gateways never ask a registry
     env.update(
         HOME=str(tmp / "home"),
         XDG_CONFIG_HOME=str(tmp / "cfg"),

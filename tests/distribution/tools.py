@@ -20,6 +20,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from tests.update_check_off import OFF
+
 ROOT = Path(__file__).resolve().parents[2]
 HEALTH_WAIT = 30.0  # generous: a first onefile start unpacks ~25 MB on a busy CI machine
 GONE_WAIT = 10.0  # a launcher's death is noticed within lifeline.POLL_INTERVAL
@@ -57,6 +59,7 @@ def clean_env(tmp: Path, extra: Mapping[str, str] | None = None) -> dict[str, st
         npm_config_fund="false",
         npm_config_audit="false",
     )
+    env.update(OFF)
     env.update(extra or {})
     return env
 

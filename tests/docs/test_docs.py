@@ -44,6 +44,7 @@ from tests.fakes.openai_responses import (
     responses_stream,
 )
 from tests.fakes.wire import FakeServer, by_stream
+from tests.update_check_off import OFF
 from tokligence.agents.background import Endpoint
 from tokligence.agents.launch import USAGE, codex_arguments
 from tokligence.config import load_config
@@ -137,6 +138,7 @@ def _agent_bin(page: str, tmp: Path) -> Path:
 
 def _page_env(page: str, tmp: Path, port: int, upstream: str) -> dict[str, str]:
     env = offline_env(tmp / "home")
+    env.update(OFF)  # the suite's gateways never ask a registry
     env.update(
         PATH=os.pathsep.join([str(_agent_bin(page, tmp)), VENV_BIN, env.get("PATH", "")]),
         XDG_DATA_HOME=str(tmp / "xdg-data"),

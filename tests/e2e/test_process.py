@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.update_check_off import OFF
+
 HEALTH_WAIT = 20.0  # generous: CI machines can be slow to import a fresh venv
 
 
@@ -27,7 +29,7 @@ def clean_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
     env.update(HOME=str(tmp), XDG_CONFIG_HOME=str(tmp / "cfg"), XDG_DATA_HOME=str(tmp / "data"))
     env["XDG_STATE_HOME"] = str(tmp / "state")
-    return env
+    return env | OFF
 
 
 def start(tmp: Path, *args: str) -> tuple[subprocess.Popen[str], int]:

@@ -15,6 +15,12 @@
 // signals it gets and mirrors the child's exit code or signal, and it passes
 // its own pid in TOKLIGENCE_LAUNCHER_PID so that the gateway shuts down if the
 // launcher is killed outright (SIGKILL cannot be forwarded).
+//
+// It also tells the gateway's update check that npm installed it
+// (TOKLIGENCE_INSTALLED_BY: npx when npm runs us, npm otherwise) and, when npm
+// said which registry it uses (npm exports npm_config_registry to what it runs
+// only when it is not npm's default), that registry (TOKLIGENCE_NPM_REGISTRY);
+// otherwise the gateway asks `npm config get` later, in the background.
 
 const { spawn } = require("child_process");
 const path = require("path");
@@ -47,7 +53,11 @@ function run(binary, name, args) {
     stdio: "inherit",
     // The binary acts as gatewayd when invoked under that name.
     argv0: name,
-    env: { ...process.env, TOKLIGENCE_LAUNCHER_PID: String(process.pid) },
+    env: {
+      ...process.env,
+      ...gatewayEnv(process.env),
+      TOKLIGENCE_LAUNCHER_PID: String(process.pid),
+    },
     windowsHide: false,
   });
   const forwarders = new Map();
@@ -82,6 +92,12 @@ function run(binary, name, args) {
   });
 }
 
+function gatewayEnv(env) {
+  const extra = { TOKLIGENCE_INSTALLED_BY: env.npm_command === "exec" ? "npx" : "npm" };
+  if (env.npm_config_registry) extra.TOKLIGENCE_NPM_REGISTRY = env.npm_config_registry;
+  return extra;
+}
+
 // Under `npx` or `npm run`, npm runs the launcher through `sh -c`; told to
 // stop, npm signals that shell, which dies without passing the signal on and
 // leaves the launcher re-parented. Re-parenting is the launcher's cue to stop
@@ -97,4 +113,4 @@ function watchParent(child) {
   timer.unref();
 }
 
-module.exports = { main, run };
+module.exports = { main, run, gatewayEnv };
