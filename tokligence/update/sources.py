@@ -148,12 +148,16 @@ def pip_index() -> str:
     try:
         configuration = Configuration(isolated=False)
         configuration.load()
-        values = dict(configuration.items())
         default = PyPI.simple_url
     except Exception as error:  # pip's internals, or a broken pip.conf
         raise CannotCheck(f"cannot read pip's configuration: {error}") from None
     for key in ("install.index-url", "global.index-url"):
-        value = values.get(key)
+        # get_value, not items(): items() changed shape in pip 26 (values
+        # grouped by file), get_value answers alike in every version.
+        try:
+            value = configuration.get_value(key)
+        except Exception:  # pip's ConfigurationError: not set
+            continue
         if isinstance(value, str) and value.strip():
             return value.strip()
     if not isinstance(default, str):
