@@ -212,6 +212,11 @@ async def test_recent_entries(usage: Admin) -> None:
         "estimated": False,
         "latency_ms": 12.5,
         "ttfb_ms": None,
+        "gateway_ms": None,
+        "upstream_ms": None,
+        "counted_input_tokens": None,
+        "counted_output_tokens": None,
+        "session_id": None,
         "cost_usd": None,
     }
     everything = (await usage.call("GET", "usage/recent")).body["entries"]

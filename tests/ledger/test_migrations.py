@@ -29,10 +29,10 @@ def price_rows(db: peewee.Database) -> int:
 def test_migrate_builds_the_schema_once(database: peewee.Database) -> None:
     first = migrate(database, "ledger")
     second = migrate(database, "ledger")
-    assert first == MigrationResult(role="ledger", applied=(1, 2), version=2)
-    assert second == MigrationResult(role="ledger", applied=(), version=2)
+    assert first == MigrationResult(role="ledger", applied=(1, 2, 3), version=3)
+    assert second == MigrationResult(role="ledger", applied=(), version=3)
     with dbmod.connection(database):
-        assert applied_versions(database, "ledger") == [1, 2]
+        assert applied_versions(database, "ledger") == [1, 2, 3]
     assert price_rows(database) == len(load_seed())
 
 
@@ -50,6 +50,8 @@ def test_the_migrated_tables_match_the_models(ledger_db: peewee.Database) -> Non
         ("user_id", "created_at"),
         ("api_key_id", "created_at"),
         ("upstream_model", "created_at"),
+        ("provider", "created_at"),
+        ("session_id", "created_at"),
     } <= indexed
 
 
@@ -77,9 +79,9 @@ def test_concurrent_migrations_apply_each_step_once(database_url: str) -> None:
         for thread in threads:
             thread.join(timeout=60)
         assert not errors, errors
-        assert sorted(result.applied for result in results) == [(), (1, 2)]
+        assert sorted(result.applied for result in results) == [(), (1, 2, 3)]
         with dbmod.connection(databases[0]):
-            assert applied_versions(databases[0], "ledger") == [1, 2]
+            assert applied_versions(databases[0], "ledger") == [1, 2, 3]
         assert price_rows(databases[0]) == len(load_seed())
     finally:
         for db in databases:
@@ -111,7 +113,7 @@ def test_roles_are_tracked_separately(ledger_db: peewee.Database) -> None:
     other = (Migration(version=1, name="noop", apply=lambda db: None),)
     assert migrate(ledger_db, "identity-test", other).applied == (1,)
     with dbmod.connection(ledger_db):
-        assert applied_versions(ledger_db, "ledger") == [1, 2]
+        assert applied_versions(ledger_db, "ledger") == [1, 2, 3]
         assert applied_versions(ledger_db, "identity-test") == [1]
 
 

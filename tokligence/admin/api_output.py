@@ -70,6 +70,11 @@ ENTRY_FIELDS = (
     "estimated",
     "latency_ms",
     "ttfb_ms",
+    "gateway_ms",
+    "upstream_ms",
+    "counted_input_tokens",
+    "counted_output_tokens",
+    "session_id",
     "cost_usd",
 )
 

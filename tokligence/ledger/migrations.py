@@ -130,9 +130,34 @@ def _ledger_2_seed_prices(db: peewee.Database) -> None:
     log.info("seeded %d prices", added)
 
 
+def _ledger_3_timing_counts_sessions(db: peewee.Database) -> None:
+    """The gateway's and the upstream's time, the gateway's own token count
+    (the billing audit), the agent session; indexes for the per-provider
+    audit and the per-session status line."""
+    from playhouse.migrate import SchemaMigrator
+    from playhouse.migrate import migrate as alter
+
+    migrator = SchemaMigrator.from_database(db)
+    table = "ledger_entries"
+    alter(
+        migrator.add_column(table, "gateway_ms", peewee.DoubleField(null=True)),
+        migrator.add_column(table, "upstream_ms", peewee.DoubleField(null=True)),
+        migrator.add_column(table, "counted_input_tokens", peewee.BigIntegerField(null=True)),
+        migrator.add_column(table, "counted_output_tokens", peewee.BigIntegerField(null=True)),
+        migrator.add_column(table, "session_id", peewee.TextField(null=True)),
+        migrator.add_index(table, ("provider", "created_at"), False),
+        migrator.add_index(table, ("session_id", "created_at"), False),
+    )
+
+
 LEDGER_MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, name="ledger_entries and prices tables", apply=_ledger_1_tables),
     Migration(version=2, name="seed prices", apply=_ledger_2_seed_prices),
+    Migration(
+        version=3,
+        name="timing, counted tokens and session columns",
+        apply=_ledger_3_timing_counts_sessions,
+    ),
 )
 
 

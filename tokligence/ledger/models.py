@@ -55,6 +55,11 @@ class LedgerEntry(peewee.Model):
     cost_usd = peewee.DecimalField(max_digits=24, decimal_places=COST_PLACES, null=True)
     latency_ms = peewee.DoubleField()
     ttfb_ms = peewee.DoubleField(null=True)
+    gateway_ms = peewee.DoubleField(null=True)
+    upstream_ms = peewee.DoubleField(null=True)
+    counted_input_tokens = peewee.BigIntegerField(null=True)
+    counted_output_tokens = peewee.BigIntegerField(null=True)
+    session_id = peewee.TextField(null=True)
 
     class Meta:
         table_name = "ledger_entries"
@@ -131,4 +136,9 @@ def row_of(entry: LedgerEntry) -> LedgerRow:
         estimated=bool(entry.estimated),
         latency_ms=entry.latency_ms,
         ttfb_ms=entry.ttfb_ms,
+        gateway_ms=entry.gateway_ms,
+        upstream_ms=entry.upstream_ms,
+        counted_input_tokens=entry.counted_input_tokens,
+        counted_output_tokens=entry.counted_output_tokens,
+        session_id=entry.session_id,
     )

@@ -29,6 +29,7 @@ TOKEN_FIELDS = (
 )
 # BIGINT columns hold the counts on both back-ends.
 MAX_TOKENS = 2**63 - 1
+MAX_SESSION_ID = 128  # agents send UUIDs; anything longer is not kept
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,6 +55,15 @@ class LedgerRow:
     estimated: bool = False
     latency_ms: float = 0.0
     ttfb_ms: float | None = None
+    # The gateway's own share of the time to the response head, and the
+    # upstream's time (every attempt); None when no upstream was called.
+    gateway_ms: float | None = None
+    upstream_ms: float | None = None
+    # The gateway's own count of what it relayed, independent of the
+    # upstream's report (the billing audit compares the two); None: not counted.
+    counted_input_tokens: int | None = None
+    counted_output_tokens: int | None = None
+    session_id: str | None = None  # the agent session the request belongs to
 
     def __post_init__(self) -> None:
         offset = self.created_at.utcoffset()
@@ -73,8 +83,18 @@ class LedgerRow:
                 raise ValueError(f"LedgerRow.{name} must be between 0 and {MAX_TOKENS}")
         if self.reasoning_tokens > self.output_tokens:
             raise ValueError("LedgerRow.reasoning_tokens are part of output_tokens")
-        if self.latency_ms < 0 or (self.ttfb_ms is not None and self.ttfb_ms < 0):
+        for name in ("ttfb_ms", "gateway_ms", "upstream_ms"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError("LedgerRow latencies must not be negative")
+        if self.latency_ms < 0:
             raise ValueError("LedgerRow latencies must not be negative")
+        for name in ("counted_input_tokens", "counted_output_tokens"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= MAX_TOKENS:
+                raise ValueError(f"LedgerRow.{name} must be between 0 and {MAX_TOKENS}")
+        if self.session_id is not None and len(self.session_id) > MAX_SESSION_ID:
+            raise ValueError(f"LedgerRow.session_id is at most {MAX_SESSION_ID} characters")
 
     @property
     def model(self) -> str:
