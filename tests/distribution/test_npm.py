@@ -41,6 +41,18 @@ def test_main_package_has_both_bins_no_install_script_and_exact_platform_package
     assert main["name"] == "@tokligence/gateway" and main["version"] == __version__
     assert main["bin"] == {"tokligence": "bin/tokligence.js", "gatewayd": "bin/gatewayd.js"}
     assert "scripts" not in main  # no postinstall: nothing runs at install time
+    with tarfile.open(tarballs.main) as tar:
+        files = sorted(m.name.removeprefix("package/") for m in tar.getmembers() if m.isfile())
+    # The launcher and nothing else: not its tests (npm-wrapper/gateway/test/).
+    assert files == [
+        "README.md",
+        "bin/gatewayd.js",
+        "bin/tokligence.js",
+        "lib/download.js",
+        "lib/launcher.js",
+        "lib/platform.js",
+        "package.json",
+    ]
     optional = main["optionalDependencies"]
     assert isinstance(optional, dict)
     assert optional == {

@@ -81,6 +81,8 @@ def test_sdist_carries_the_sources_and_no_build_output(built: Built) -> None:
     assert {"pyproject.toml", "README.md", "tokligence/ledger/prices.json"} <= names
     assert "tokligence/cli.py" in names
     assert not {n for n in names if n.startswith(("tests/", "dist/", ".venv/", "build/", "npm-"))}
+    # Nor the npm side's workspace root.
+    assert not {n for n in names if n.startswith(("package.json", ".npmrc", "node_modules/"))}
 
 
 def serve_and_stop(command: list[str], tmp: Path) -> None:

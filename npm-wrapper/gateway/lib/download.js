@@ -24,16 +24,16 @@ const MAX_REDIRECTS = 5;
 // No byte for this long means a dead connection (a whole download may take longer).
 const STALL_TIMEOUT_MS = 30000;
 
-function cacheRoot(env) {
-  const home = os.homedir();
-  if (process.platform === "win32") {
+// The per-user cache folder; platform and home are parameters for the tests.
+function cacheRoot(env, platform = process.platform, home = os.homedir()) {
+  if (platform === "win32") {
     return env.LOCALAPPDATA || path.join(home, "AppData", "Local");
   }
-  if (process.platform === "darwin") return path.join(home, "Library", "Caches");
+  if (platform === "darwin") return path.join(home, "Library", "Caches");
   return env.XDG_CACHE_HOME || path.join(home, ".cache");
 }
 
-function get(url, onProgress, redirects = 0) {
+function get(url, { onProgress, stallTimeoutMs = STALL_TIMEOUT_MS, redirects = 0 } = {}) {
   return new Promise((resolve, reject) => {
     const client = url.startsWith("https:") ? https : url.startsWith("http:") ? http : null;
     if (client === null) {
@@ -49,7 +49,7 @@ function get(url, onProgress, redirects = 0) {
           return;
         }
         const next = new URL(res.headers.location, url).toString();
-        resolve(get(next, onProgress, redirects + 1));
+        resolve(get(next, { onProgress, stallTimeoutMs, redirects: redirects + 1 }));
         return;
       }
       if (status !== 200) {
@@ -68,8 +68,8 @@ function get(url, onProgress, redirects = 0) {
       res.on("end", () => resolve(Buffer.concat(chunks)));
       res.on("error", reject);
     });
-    request.setTimeout(STALL_TIMEOUT_MS, () => {
-      request.destroy(new Error(`no data from ${url} for ${STALL_TIMEOUT_MS / 1000} s`));
+    request.setTimeout(stallTimeoutMs, () => {
+      request.destroy(new Error(`no data from ${url} for ${stallTimeoutMs / 1000} s`));
     });
     request.on("error", reject);
   });
@@ -126,7 +126,14 @@ function offlineHelp(key, target, base) {
   ].join("\n");
 }
 
-async function ensureBinary({ key, version, env, stderr = process.stderr }) {
+// stallTimeoutMs is for the tests (a stalled server fails them in a moment).
+async function ensureBinary({
+  key,
+  version,
+  env,
+  stderr = process.stderr,
+  stallTimeoutMs = STALL_TIMEOUT_MS,
+}) {
   const asset = assetName(key);
   const folder = path.join(cacheRoot(env), "tokligence", version);
   const target = path.join(folder, asset);
@@ -141,10 +148,10 @@ async function ensureBinary({ key, version, env, stderr = process.stderr }) {
   let sums;
   let binary;
   try {
-    sums = await get(`${release}/${CHECKSUMS}`);
+    sums = await get(`${release}/${CHECKSUMS}`, { stallTimeoutMs });
     const bar = progressBar(stderr, `${asset} ${version}`);
     try {
-      binary = await get(`${release}/${asset}`, bar.update);
+      binary = await get(`${release}/${asset}`, { onProgress: bar.update, stallTimeoutMs });
     } finally {
       bar.done();
     }

@@ -32,6 +32,10 @@ const PACKAGE = require("../package.json");
 const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGBREAK"];
 // How often a launcher started by npm checks that its parent is still there.
 const PARENT_POLL_MS = 250;
+// Signals the launcher mirrors with an exit code instead of raising them.
+const NOT_RERAISED = new Set(["SIGPIPE", "SIGUSR1"]);
+// A raised signal ends the launcher at once; this is only a backstop.
+const RERAISE_GRACE_MS = 100;
 
 async function main(name) {
   const key = platformKey();
@@ -84,8 +88,13 @@ function run(binary, name, args) {
   child.on("exit", (code, signal) => {
     for (const [sig, forward] of forwarders) process.removeListener(sig, forward);
     if (signal !== null) {
-      // Die of the same signal, so that our parent sees what happened.
-      process.kill(process.pid, signal);
+      // Die of the same signal, so that our parent sees what happened. Node
+      // does not die of every signal: it ignores SIGPIPE, and SIGUSR1 starts
+      // its debugger (so that one is not raised). Still alive, exit as a
+      // shell reports a death by signal n: 128+n.
+      if (!NOT_RERAISED.has(signal)) process.kill(process.pid, signal);
+      const number = require("os").constants.signals[signal] || 0;
+      setTimeout(() => process.exit(128 + number), RERAISE_GRACE_MS);
       return;
     }
     process.exit(code === null ? 1 : code);

@@ -14,8 +14,8 @@ const SUPPORTED = [
   "win32-x64",
 ];
 
-function isMusl() {
-  if (process.platform !== "linux") return false;
+function isMusl(platform = process.platform) {
+  if (platform !== "linux") return false;
   // Fast path, read at every start: ldd is a script naming its C library
   // (a diagnostic report, below, takes ~5 ms to build).
   try {
@@ -34,8 +34,9 @@ function isMusl() {
   }
 }
 
-function platformKey() {
-  return `${process.platform}-${process.arch}${isMusl() ? "-musl" : ""}`;
+// This machine's key; the parameters are for the tests.
+function platformKey(platform = process.platform, arch = process.arch, musl = isMusl(platform)) {
+  return `${platform}-${arch}${musl ? "-musl" : ""}`;
 }
 
 function binaryFile(key) {
@@ -49,10 +50,12 @@ function assetName(key) {
 
 // The platform package carries the onedir build: bin/tokligence/ holds the
 // executable and its _internal/ folder (it starts without unpacking).
-function installedBinary(key) {
+// `paths` (for the tests) replaces the folders searched for node_modules.
+function installedBinary(key, paths) {
   let manifest;
   try {
-    manifest = require.resolve(`@tokligence/gateway-${key}/package.json`);
+    const id = `@tokligence/gateway-${key}/package.json`;
+    manifest = paths ? require.resolve(id, { paths }) : require.resolve(id);
   } catch {
     return null;
   }
@@ -60,4 +63,4 @@ function installedBinary(key) {
   return fs.existsSync(binary) ? binary : null;
 }
 
-module.exports = { SUPPORTED, platformKey, binaryFile, assetName, installedBinary };
+module.exports = { SUPPORTED, isMusl, platformKey, binaryFile, assetName, installedBinary };
