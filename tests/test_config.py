@@ -108,6 +108,7 @@ def test_defaults(tmp_path: Path) -> None:
         "anthropic",
         "admin",
         "health",
+        "metrics",
     )
     assert set(config.sources.values()) == {"default"}
     assert config.config_files == () and config.ignored_legacy == ()
@@ -566,7 +567,7 @@ def test_describe_values_are_json_ready(tmp_path: Path) -> None:
     values = {name: value for name, value, _ in describe_values(load(tmp_path))}
     assert values["facade_port"] == 8081
     assert values["multiport_mode"] is False
-    assert values["admin_endpoints"] == ["admin", "health"]
+    assert values["admin_endpoints"] == ["admin", "health", "metrics"]
     assert values["model_aliases_file"] is None
     assert isinstance(values["data_dir"], str)
 

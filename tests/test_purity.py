@@ -102,6 +102,17 @@ def test_the_checker_catches_an_impure_module() -> None:
     assert "h11" not in imported_modules(PACKAGE / "gateway.py")
 
 
+# Deliberate exceptions, each with its reason.
+PRIVATE_IMPORTS_ALLOWED = {
+    # The update check asks the index pip installs from. pip has no public
+    # API for its configuration or its default index, and naming a registry
+    # in our code is what the check must not do; the import is guarded
+    # (no pip, or a pip that moved these: no check).
+    "update/sources.py imports pip._internal.configuration",
+    "update/sources.py imports pip._internal.models.index",
+}
+
+
 def test_no_private_module_is_imported_from_outside_its_package() -> None:
     """A module whose name starts with ``_`` is its package's own business."""
     offenders = []
@@ -113,6 +124,7 @@ def test_no_private_module_is_imported_from_outside_its_package() -> None:
             if not private or parts[private[0]] == "__version__":
                 continue
             owner = ".".join(parts[: private[0]])
-            if not package.startswith(owner):
-                offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
+            found = f"{path.relative_to(PACKAGE)} imports {name}"
+            if not package.startswith(owner) and found not in PRIVATE_IMPORTS_ALLOWED:
+                offenders.append(found)
     assert offenders == []

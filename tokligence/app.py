@@ -34,7 +34,8 @@ from .databases import close_all, hook_runner, open_identity, open_ledger, open_
 from .endpoints import EndpointTable
 from .gateway import Gateway, render_error
 from .ledger.writer import LedgerWriter
-from .routing import Router, Rule, WorkMode, parse_rules
+from .metrics import GatewayMetrics, Gauge
+from .routing import LOOPBACK, Router, Rule, WorkMode, parse_rules
 from .routing.breaker import CircuitBreaker
 from .server.http import Handler, HttpLimits
 from .server.listen import Bound, CannotListen, ListenerSpec, Server
@@ -188,9 +189,66 @@ def build(config: Config, *, started_at: float | None = None) -> Built:
     )
 
 
-def model_calls(built: Built, responses: ResponseStore | None) -> ModelCalls:
+BREAKER_STATES = ("closed", "half_open", "open")
+
+
+def gateway_metrics(built: Built, writer: LedgerWriter | None) -> GatewayMetrics:
+    """The metric families, with the values read at scrape time: each
+    upstream's circuit breaker, and the ledger writer's queue and totals."""
+    metrics = GatewayMetrics()
+    upstreams = [u for name, u in built.upstreams.items() if name != LOOPBACK]
+
+    def breakers() -> list[tuple[tuple[str, ...], float]]:
+        return [
+            ((upstream.name, state), float(upstream.breaker.state == state))
+            for upstream in upstreams
+            for state in BREAKER_STATES
+        ]
+
+    metrics.add_gauge(
+        Gauge(
+            "tokligence_upstream_breaker_state",
+            "Each upstream's circuit breaker: 1 for the state it is in.",
+            ("provider", "state"),
+            breakers,
+        )
+    )
+    if writer is None:
+        return metrics
+    for name, help_text, field, kind in (
+        ("tokligence_ledger_queue_depth", "Ledger rows waiting to be written.", "queued", "gauge"),
+        ("tokligence_ledger_rows_written_total", "Ledger rows written.", "rows_written", "counter"),
+        (
+            "tokligence_ledger_write_errors_total",
+            "Failed ledger commits (each is retried; rows are never dropped).",
+            "failures",
+            "counter",
+        ),
+        (
+            "tokligence_ledger_rows_quarantined_total",
+            "Rows the database refused, kept in the quarantine file.",
+            "quarantined",
+            "counter",
+        ),
+    ):
+        metrics.add_gauge(
+            Gauge(
+                name,
+                help_text,
+                (),
+                functools.partial(lambda f: [((), float(getattr(writer.stats, f)))], field),
+                type=kind,
+            )
+        )
+    return metrics
+
+
+def model_calls(
+    built: Built, responses: ResponseStore | None, metrics: GatewayMetrics | None = None
+) -> ModelCalls:
     config = built.config
     return ModelCalls(
+        metrics=metrics,
         router=built.router,
         upstreams=built.upstreams,
         work_mode=cast(WorkMode, config.work_mode),  # a choice setting
@@ -273,19 +331,22 @@ async def run(
             on_prices_changed=ledger.writer.invalidate_prices if ledger is not None else None,
         )
 
+    writer = ledger.writer if ledger is not None else None
+    metrics = gateway_metrics(built, writer) if config.metrics_enabled else None
     gateway = Gateway(
         router=built.router,
         upstreams=built.upstreams,
-        calls=model_calls(built, responses),
+        calls=model_calls(built, responses, metrics),
         started_at=built.started_at,
         facts={
             "anthropic_native": config.anthropic_native_enabled,
             "config": fingerprint(config),  # launchers compare it (agents/background.py)
         },
-        ledger=ledger.writer if ledger is not None else None,
+        ledger=writer,
         gate=identity.gate,
         admin_factory=admin_api,
         supervisor=built.supervisor,
+        metrics=metrics,
     )
 
     def make_handler(keys: frozenset[str]) -> Handler:

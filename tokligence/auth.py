@@ -89,6 +89,7 @@ ENDPOINT_SCOPES: Mapping[str, Scope | None] = {
     "anthropic": "model",
     "admin": "admin",
     "health": None,
+    "metrics": "admin",  # what the gateway serves, to whom, and its costs
 }
 
 

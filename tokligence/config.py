@@ -75,6 +75,7 @@ class Config:
     anthropic_endpoints: tuple[str, ...]
     admin_endpoints: tuple[str, ...]
     anthropic_native_enabled: bool
+    metrics_enabled: bool
     max_body_bytes: int
     max_json_depth: int
     max_json_integer_digits: int

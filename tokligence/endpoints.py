@@ -15,17 +15,19 @@ from typing import Literal
 
 from .errors import ClientError
 
-EndpointKey = Literal["openai_core", "openai_responses", "anthropic", "admin", "health"]
+EndpointKey = Literal["openai_core", "openai_responses", "anthropic", "admin", "health", "metrics"]
 ENDPOINT_KEYS: tuple[EndpointKey, ...] = (
     "openai_core",
     "openai_responses",
     "anthropic",
     "admin",
     "health",
+    "metrics",
 )
 
 Action = Literal[
     "admin",
+    "metrics",
     "chat",
     "embeddings",
     "models",
@@ -95,6 +97,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         action="count_tokens",
     ),
     Endpoint(method="GET", path="/health", key="health", action="health"),
+    Endpoint(method="GET", path="/metrics", key="metrics", action="metrics"),
     # The admin API routes its own sub-paths and methods (404/405 inside).
     Endpoint(method="*", path="/api/v1/admin/", key="admin", action="admin"),
 )

@@ -31,17 +31,20 @@ from . import __version__
 from .admin import PREFIX as ADMIN_PREFIX
 from .auth import Principal
 from .call.accounting import ledger_row
-from .call.model_call import ModelCalls
+from .call.model_call import CALL_KINDS, ModelCalls
 from .endpoints import EndpointTable, Match, dialect_for_path
 from .errors import ClientError, GatewayError, InternalError
 from .fronts.registry import FRONTS
 from .gatekeeper import Gatekeeper
 from .ledger.writer import LedgerWriter
+from .metrics import CONTENT_TYPE as METRICS_TYPE
+from .metrics import GatewayMetrics
 from .responses_store.input_items import input_item_page
 from .routing import LOOPBACK, Router
 from .server.exchange import JSON_HEADERS, HttpRequest, Responder
 from .server.http import Handler
 from .supervise import Supervisor
+from .timing import UpstreamClock
 from .upstreams.base import Upstream
 from .wire.json_body import dumps, requested_model
 
@@ -85,6 +88,7 @@ class Gateway:
         gate: Gatekeeper | None = None,
         admin_factory: Callable[[], AdminApi] | None = None,
         supervisor: Supervisor | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.router = router
         self.upstreams = upstreams
@@ -98,6 +102,7 @@ class Gateway:
         self.started_at = started_at
         self.facts = dict(facts or {})
         self.supervisor = supervisor or Supervisor()
+        self.metrics = metrics
 
     def handler_for(self, table: EndpointTable) -> Handler:
         async def handle(request: HttpRequest, responder: Responder) -> None:
@@ -106,6 +111,9 @@ class Gateway:
             try:
                 match = table.match(request.method, request.path)
                 ledgered = match.endpoint.action in MODEL_ACTIONS
+                if ledgered:  # known before any refusal, for its row and its timing
+                    responder.record.dialect = CALL_KINDS[match.endpoint.action].dialect
+                    responder.record.clock = UpstreamClock()
                 if self.gate is not None:
                     caller = await self.gate.admit(
                         request,
@@ -125,6 +133,8 @@ class Gateway:
                     # names the model asked for, for whoever audits it.
                     responder.record.model = requested_model(request.body)
                 responder.record.error = responder.record.error or error.kind
+                if error.kind == "rate_limit":  # a rate limit's code, or a budget's
+                    responder.record.refusal = error.code
                 status, headers, body = render_error(request.path, error)
                 await responder.respond(status, headers, body)
             finally:
@@ -146,22 +156,35 @@ class Gateway:
     async def _account(
         self, request: HttpRequest, responder: Responder, caller: Principal | None
     ) -> None:
-        if self.ledger is None:
+        record = responder.record
+        if self.ledger is None and self.metrics is None:
             if caller is not None and self.gate is not None:
-                self.gate.settle(caller, responder.record, None)
+                self.gate.settle(caller, record, None)
             return
         row = ledger_row(
             request_id=request.request_id,
             path=request.path,
-            record=responder.record,
+            record=record,
             finished_at=time.perf_counter(),
-            disconnected=responder.disconnected,
+            # A client that closed after the whole answer (the normal end of
+            # a keep-alive-less client) did not go away from this request.
+            disconnected=responder.disconnected and not responder.ended,
         )
+        cost = self.ledger.cost(row) if self.ledger is not None else None
+        if caller is not None and self.gate is not None:
+            self.gate.settle(caller, record, cost)
+        if self.metrics is not None:
+            self.metrics.observe(
+                row,
+                cost,
+                upstream_ttfb_ms=record.upstream_first_byte_ms(),
+                refusal=record.refusal,
+            )
+        if self.ledger is None:
+            return
         # Shielded: a client that went away (our task is being cancelled)
         # still gets its row. The writer's bounded queue may make this wait;
         # that wait is the backpressure that keeps rows from being lost.
-        if caller is not None and self.gate is not None:
-            self.gate.settle(caller, responder.record, self.ledger.cost(row))
         if not self.ledger.try_submit(row):
             with trio.CancelScope(shield=True):
                 await self.ledger.submit(row)
@@ -182,6 +205,13 @@ class Gateway:
             await self._delete_stored_response(match.path_id, responder)
         elif action == "responses_input_items":
             await self._stored_input_items(match.path_id, request.query, responder)
+        elif action == "metrics":
+            if self.metrics is None:
+                raise ClientError(
+                    "not_found", "metrics are off here (metrics_enabled)", code="unknown_url"
+                )
+            exposition = self.metrics.exposition()
+            await responder.respond(200, [("content-type", METRICS_TYPE)], exposition)
         elif action == "health":
             healthy, body = self._health()
             # Red health is loud: a load balancer takes a gateway whose

@@ -257,7 +257,12 @@ SETTINGS: tuple[Setting, ...] = (
     _endpoints("facade_endpoints", ENDPOINT_KEYS, "facade"),
     _endpoints("openai_endpoints", ("openai_core", "health"), "OpenAI"),
     _endpoints("anthropic_endpoints", ("anthropic", "health"), "Anthropic"),
-    _endpoints("admin_endpoints", ("admin", "health"), "admin"),
+    _endpoints("admin_endpoints", ("admin", "health", "metrics"), "admin"),
+    _bool(
+        "metrics_enabled",
+        True,
+        "serve Prometheus metrics at /metrics (behind admin auth when auth is on)",
+    ),
     _bool("anthropic_native_enabled", True, "serve /v1/messages"),
     _count("max_body_bytes", 32 * 1024 * 1024, "largest accepted request body (bytes)"),
     _count(

@@ -49,6 +49,7 @@ from tokligence.agents.background import Endpoint
 from tokligence.agents.launch import USAGE, codex_arguments
 from tokligence.config import load_config
 from tokligence.routing.rules import parse_aliases
+from tokligence.timing import server_timing
 
 from .snippets import ROOT, Block, blocks
 
@@ -276,6 +277,18 @@ def _hook_script(block: Block, tmp: Path) -> None:
     assert re.fullmatch(r"\S+ key\.issued user=carol@example\.com actor=1\n", log.read_text())
 
 
+def _server_timing_sample(block: Block, tmp: Path) -> None:
+    """The sample header is what the gateway writes for those figures."""
+    assert block.text.strip() == "Server-Timing: " + server_timing(0.412, 812.304, stream=False)
+
+
+def _scrape_config(block: Block, tmp: Path) -> None:
+    """The scrape target is the gateway's default address, its path the default."""
+    default = load_config(env={}, flags={}, cwd=tmp, user_config_dir=tmp / "user")
+    assert f'targets: ["127.0.0.1:{default.facade_port}"]' in block.text
+    assert "metrics_path" not in block.text  # /metrics, Prometheus's default
+
+
 BY_LANGUAGE: dict[str, Callable[[Block, Path], None]] = {
     "ini": _load_ini,
     "json": _parse_json,
@@ -287,6 +300,9 @@ BY_BLOCK: dict[str, Callable[[Block, Path], None]] = {
     "[claude|codex arguments]": _launcher_synopsis,
     "docs/configuration.md: # comment lines start with # or ;": _alias_file,
     "docs/hooks.md: #!/usr/bin/env python3": _hook_script,
+    'docs/observability.md: Server-Timing: gateway;dur=0.412;desc="added by the gateway", '
+    'upstream;dur=812.304;desc="upstream"': _server_timing_sample,
+    "docs/observability.md: scrape_configs:": _scrape_config,
 }
 
 

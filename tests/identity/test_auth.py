@@ -130,7 +130,8 @@ def test_every_route_for_every_caller(
     if endpoint_key == "health":
         expected = (200, "")
     else:
-        expected = (ADMIN_EXPECTED if endpoint_key == "admin" else MODEL_EXPECTED)[caller]
+        admin_scope = endpoint_key in ("admin", "metrics")
+        expected = (ADMIN_EXPECTED if admin_scope else MODEL_EXPECTED)[caller]
     status, fragment = expected
     call = {"presented_key": presented, "endpoint_key": endpoint_key, "now": T0}
     if status == 200:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tokligence.errors import GatewayError
+from tokligence.timing import UpstreamClock
 from tokligence.upstreams.client import _chunks
 
 BODY = b'{"id":"chatcmpl-1","choices":[]}'
@@ -29,7 +30,7 @@ class Pieces(httpx.AsyncByteStream):
 
 
 async def read(response: httpx.Response) -> list[bytes]:
-    return [chunk async for chunk in _chunks("up", response)]
+    return [chunk async for chunk in _chunks("up", response, UpstreamClock())]
 
 
 async def test_an_uncompressed_body_arrives_as_the_transport_gave_it() -> None:

@@ -67,6 +67,11 @@ def ledger_row(
         estimated=usage.estimated,
         latency_ms=max((finished_at - record.started_at) * 1000, 0.0),
         ttfb_ms=max(ttfb, 0.0) if ttfb is not None else None,
+        gateway_ms=record.gateway_ms,
+        upstream_ms=record.upstream_ms(),
+        counted_input_tokens=record.counted_input_tokens,
+        counted_output_tokens=record.counted_output_tokens,
+        session_id=record.session_id,
     )
 
 

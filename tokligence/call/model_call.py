@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -67,10 +68,12 @@ from ..fronts.openai_embeddings import (
     render_embeddings,
 )
 from ..fronts.registry import FRONTS
+from ..metrics import GatewayMetrics
 from ..responses_store.store import ResponseStore
 from ..responses_store.turns import sink_for
 from ..routing import Route, Router, WorkMode
 from ..server.exchange import JSON_HEADERS, AccessRecord, HttpRequest, Responder
+from ..timing import UpstreamClock
 from ..upstreams.base import CallContext, Upstream
 from ..wire.json_body import DEFAULT_LIMITS, JsonLimits, dumps, load_object
 from ..wire.text import has_lone_surrogate, lone_surrogate_at, lone_surrogate_error
@@ -84,6 +87,19 @@ from .usage import EventMeter, RelayMeter, input_tokens
 log = logging.getLogger(__name__)
 
 ESTIMATE_HEADER = "x-tokligence-token-estimate"
+# The agent session a request belongs to, as each agent names it: Claude
+# Code's header, then Codex's. Kept when it looks like an id (a UUID, say).
+SESSION_HEADERS = ("x-claude-code-session-id", "session_id")
+_SESSION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def agent_session(headers: tuple[tuple[str, str], ...]) -> str | None:
+    """The request's agent session id, if it names one that looks like an id."""
+    for wanted in SESSION_HEADERS:
+        for name, value in headers:
+            if name == wanted:
+                return value if _SESSION_ID.fullmatch(value) else None
+    return None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -149,6 +165,7 @@ class ModelCalls:
         safety: AgentSafety | None = None,
         responses: ResponseStore | None = None,
         json_limits: JsonLimits = DEFAULT_LIMITS,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.router = router
         self.upstreams = upstreams
@@ -159,6 +176,7 @@ class ModelCalls:
         self.safety = safety or AgentSafety()
         self.responses = responses  # stored Responses turns
         self.json_limits = json_limits
+        self.metrics = metrics
 
     async def run(self, action: str, http: HttpRequest, responder: Responder) -> None:
         await ModelCall(self, CALL_KINDS[action], http, responder).run()
@@ -179,18 +197,28 @@ class ModelCall:
         self.request: Request | None = None  # canonical, when a target needs it
         self.embeddings: EmbeddingsRequest | None = None
         self.meter: EventMeter | RelayMeter | None = None  # the current attempt's
+        record = responder.record
+        self.clock = record.clock = record.clock or UpstreamClock()
+        record.session_id = agent_session(http.headers)
 
     async def run(self) -> None:
+        metrics = self.shared.metrics
+        streaming = False
         try:
-            await self._run()
+            model = self._read()
+            if metrics is not None and self.facts.stream:
+                streaming = True
+                metrics.streams_in_flight += 1
+            await self._run(model)
         finally:
+            if streaming and metrics is not None:
+                metrics.streams_in_flight -= 1
             if self.meter is not None:
                 self.facts.usage = self.meter.usage()
                 self.facts.error = self.facts.error or self.meter.error
             self.facts.write_to(self.responder.record)
 
-    async def _run(self) -> None:
-        model = self._read()
+    async def _run(self, model: str) -> None:
         route = self.shared.router.resolve(model)
         targets = plan_targets(
             route,
@@ -213,6 +241,7 @@ class ModelCall:
             # target and shared by every retry and fallback.
             head_deadline=trio.current_time()
             + (targets[0].upstream.head_timeout(self.facts.stream) if targets else 0.0),
+            clock=self.clock,
         )
         await self._attempts(route, targets)
 
@@ -234,6 +263,8 @@ class ModelCall:
             model = self.obj.get("model")
             if self.kind.action != "count_tokens":
                 self.facts.stream = self.obj.get("stream") is True
+                # Known before the head goes out, which says what it timed.
+                self.responder.record.stream = self.facts.stream
             if not isinstance(model, str) or not model:
                 self._parse()  # raises the dialect's precise error
         if not isinstance(model, str) or not model:
@@ -269,7 +300,7 @@ class ModelCall:
     # ------------------------------------------------------------ attempts
 
     async def _attempts(self, route: Route, targets: list[Target]) -> None:
-        retry = self.shared.retry
+        retry, metrics = self.shared.retry, self.shared.metrics
         last: GatewayError | None = None
         final_index = len(targets) - 1
         counted: set[str] = set()  # upstreams this request already counted against
@@ -288,9 +319,13 @@ class ModelCall:
                     )
                     break
                 last_try = index == final_index and attempt == retry.max_retries
+                if index and not attempt and metrics is not None:
+                    metrics.fallback(targets[index - 1].upstream.name, target.upstream.name)
                 try:
                     relayed_error = await self._answer(route, target, last_try)
                 except GatewayError as error:
+                    if metrics is not None:
+                        metrics.attempt(target.upstream.name, ok=False, retry=attempt > 0)
                     self._tell_breaker(target, error, counted)
                     if not fault_rule(error).retry or self.responder.started:
                         raise
@@ -309,6 +344,10 @@ class ModelCall:
                         break  # to the next target
                     await trio.sleep(delay)
                     continue
+                if metrics is not None:
+                    metrics.attempt(
+                        target.upstream.name, ok=relayed_error is None, retry=attempt > 0
+                    )
                 if relayed_error is None:
                     breaker.success()
                 else:  # the upstream's own error answer went to the client

@@ -18,6 +18,7 @@ from typing import Protocol
 import h11
 
 from ..canonical import Usage
+from ..timing import UpstreamClock, server_timing
 from ..wire.text import storable
 
 JSON_HEADERS = [("content-type", "application/json")]
@@ -80,6 +81,22 @@ class AccessRecord:
     started_at: float = field(default_factory=time.perf_counter)
     first_byte_at: float | None = None
     notes: dict[str, str] = field(default_factory=dict)
+    # A model call's: its upstream's time, and the gateway's own share of the
+    # time to the response head (set when the head goes out).
+    clock: UpstreamClock | None = None
+    gateway_ms: float | None = None
+    session_id: str | None = None
+    counted_input_tokens: int | None = None
+    counted_output_tokens: int | None = None
+    refusal: str | None = None  # a policy refusal's code (a rate limit's or a budget's)
+
+    def upstream_ms(self) -> float | None:
+        seconds = self.clock.seconds() if self.clock is not None else None
+        return seconds * 1000 if seconds is not None else None
+
+    def upstream_first_byte_ms(self) -> float | None:
+        seconds = self.clock.first_byte_seconds() if self.clock is not None else None
+        return seconds * 1000 if seconds is not None else None
 
 
 class Responder:
@@ -111,6 +128,13 @@ class Responder:
         self.record.status = status
         out = [(k.encode(), v.encode()) for k, v in headers]
         out.append((b"x-request-id", self._request.request_id.encode()))
+        record = self.record
+        if record.clock is not None:  # a model call: where its time went
+            upstream_ms = record.upstream_ms()
+            elapsed_ms = (time.perf_counter() - record.started_at) * 1000
+            record.gateway_ms = max(elapsed_ms - (upstream_ms or 0.0), 0.0)
+            timing = server_timing(record.gateway_ms, upstream_ms, stream=record.stream)
+            out.append((b"server-timing", timing.encode()))
         out.append(NOSNIFF)
         if self._conn.closing:
             out.append((b"connection", b"close"))
@@ -176,7 +200,11 @@ def log_access(
         if usage is not None
         else ""
     )
+    upstream_ms = record.upstream_ms()
     fields = {
+        "gateway_ms": f"{record.gateway_ms:.2f}" if record.gateway_ms is not None else None,
+        "upstream_ms": f"{upstream_ms:.2f}" if upstream_ms is not None else None,
+        "session": record.session_id,
         "provider": record.provider,
         "mode": record.mode,
         "upstream": record.upstream_model if record.upstream_model != record.model else None,

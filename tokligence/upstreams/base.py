@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..canonical import Event, Request, Usage
@@ -34,6 +34,7 @@ from ..codecs.base import DEFAULT_MAX_TOKENS
 from ..codecs.usage_sniff import UsageReader
 from ..errors import GatewayError
 from ..routing.breaker import CircuitBreaker
+from ..timing import UpstreamClock
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -48,6 +49,9 @@ class CallContext:
     # attempt of the client's request: a timeout is never multiplied by the
     # retry count.
     head_deadline: float = math.inf
+    # Marked as each attempt is sent and answered: the upstream's share of
+    # the request's time (timing.py).
+    clock: UpstreamClock = field(default_factory=UpstreamClock)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -49,6 +49,7 @@ from ..errors import (
 )
 from ..providers import ProviderConfig
 from ..routing.breaker import CircuitBreaker
+from ..timing import UpstreamClock
 from ..wire.sse_read import SseDecoder, SseEvent
 from .base import CallContext, Embeddings, Relayed
 from .transport import PooledTransport, ResponseStream
@@ -176,9 +177,9 @@ class ProviderClient:
 
     @asynccontextmanager
     async def _open(
-        self, path: str, body: bytes, headers: list[tuple[str, Any]], *, deadline: float
+        self, path: str, body: bytes, headers: list[tuple[str, Any]], context: CallContext
     ) -> AsyncIterator[httpx.Response]:
-        response = await self._send(path, body, headers, deadline=deadline)
+        response = await self._send(path, body, headers, context)
         try:
             yield response
         finally:
@@ -189,12 +190,13 @@ class ProviderClient:
         path: str,
         body: bytes,
         headers: list[tuple[str, Any]],
+        context: CallContext,
         query: str = "",
-        *,
-        deadline: float,
     ) -> httpx.Response:
-        """The upstream's response, begun by ``deadline`` (trio clock), its
-        body still to read; the caller closes it."""
+        """The upstream's response, begun by the request's deadline (trio
+        clock), its body still to read; the caller closes it. The call's
+        clock is marked as it goes out and as its head comes back."""
+        deadline, clock = context.head_deadline, context.clock
         url, host = self._url(path, query)
         # The whole head is listed here, so httpx is handed a finished
         # request (``stream=``) and adds nothing of its own: one header list
@@ -209,6 +211,7 @@ class ProviderClient:
             stream=httpx.ByteStream(body),
             extensions={"timeout": self._timeouts},
         )
+        clock.sent()
         try:
             with trio.move_on_at(deadline) as head_wait:
                 response = await self._transport.handle_async_request(request)
@@ -234,6 +237,7 @@ class ProviderClient:
                 f"upstream {self.name} did not begin its response by the request's deadline "
                 "(upstream_response_timeout for a stream, upstream_read_timeout otherwise)",
             )
+        clock.heard()
         response.request = request
         return response
 
@@ -279,7 +283,7 @@ class ProviderClient:
             encoded.path,
             encoded.body,
             self._auth_headers(context),
-            deadline=context.head_deadline,
+            context,
         ) as response:
             if response.status_code >= 400:
                 raise await self._error(response)
@@ -291,6 +295,7 @@ class ProviderClient:
                     body = await response.aread()
                 except httpx.HTTPError as exc:
                     raise _mid_body_error(self.name, exc) from None
+                context.clock.heard()
                 for event in replay(self.codec.decode_response(body, encoded)):
                     yield _stamp(event, response_id, created)
                 return
@@ -305,14 +310,19 @@ class ProviderClient:
                 )
             decoder = self.codec.stream_decoder(encoded)
             sse = SseDecoder()
+            clock, heard = context.clock, False
             try:
                 async for chunk in response.aiter_bytes():
+                    if not heard:  # its first bytes: the upstream's time to first byte
+                        clock.heard()
+                        heard = True
                     for item in sse.feed(chunk):
                         if isinstance(item, SseEvent):
                             for event in decoder.feed(item):
                                 yield _stamp(event, response_id, created)
             except httpx.HTTPError as exc:
                 raise _mid_body_error(self.name, exc) from None
+            clock.heard()
             for event in decoder.close():
                 yield _stamp(event, response_id, created)
 
@@ -327,9 +337,7 @@ class ProviderClient:
         request's path, and the context-manager layers cost more than the
         rest of it.)"""
         headers = self._passthrough_headers(context)
-        response = await self._send(
-            path, body, headers, context.query, deadline=context.head_deadline
-        )
+        response = await self._send(path, body, headers, context, context.query)
         # Every header line kept as it came (names lower-cased), repeated
         # ones too: items() would fold them into one comma-joined line.
         kept = tuple(
@@ -339,7 +347,7 @@ class ProviderClient:
         return Relayed(
             status=response.status_code,
             headers=kept,
-            chunks=_chunks(self.name, response),
+            chunks=_chunks(self.name, response, context.clock),
             # Our own transport's stream is closed directly; httpx's
             # Response.aclose adds only a context manager around that.
             aclose=stream.aclose if isinstance(stream, ResponseStream) else response.aclose,
@@ -392,7 +400,9 @@ def _without_betas(headers: list[tuple[str, Any]], drop: tuple[str, ...]) -> lis
     return out
 
 
-async def _chunks(name: str, response: httpx.Response) -> AsyncIterator[bytes]:
+async def _chunks(
+    name: str, response: httpx.Response, clock: UpstreamClock
+) -> AsyncIterator[bytes]:
     # An uncompressed body is read straight from the transport's stream:
     # httpx's decoder and chunker layers would only copy it along. (Nothing
     # asks for compression, but a server may send it anyway: then decode.)
@@ -402,12 +412,17 @@ async def _chunks(name: str, response: httpx.Response) -> AsyncIterator[bytes]:
         if encoding in ("", "identity")
         else response.aiter_bytes()
     )
+    heard = False
     try:
         async for chunk in source:
             if chunk:
+                if not heard:  # its first bytes: the upstream's time to first byte
+                    clock.heard()
+                    heard = True
                 yield chunk
     except httpx.HTTPError as exc:
         raise _mid_body_error(name, exc) from None
+    clock.heard()
 
 
 async def _read_limited(response: httpx.Response, limit: int) -> bytes:
