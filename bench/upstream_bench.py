@@ -8,6 +8,10 @@ same requests sent directly to the upstream and through the gateway:
   for passthrough and translation, non-stream and stream (time to first
   byte for streams);
 * throughput at concurrency 16 and 64 through the gateway;
+* the ``Server-Timing`` figures (the gateway's own time and the
+  upstream's) beside the client's own clock: their sum, and what no clock
+  inside the gateway can see (the extra network hop and the process
+  wake-ups around it);
 * a 400 KB prompt (passthrough, non-stream): added p50;
 * the gateway's RSS idle and after the load.
 
@@ -31,9 +35,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from statistics import median
@@ -138,6 +145,32 @@ def _runs(
             measured[index] = load(gateway_ports[index], wire, concurrency, seconds)
         out.append((direct, [measured[i] for i in range(len(gateway_ports))]))
     return out
+
+
+def server_timing_figures(port: int, wire: bytes, count: int) -> list[tuple[float, float, float]]:
+    """(gateway ms, upstream ms, client's total ms) for ``count`` sequential
+    requests on one keep-alive connection, from the Server-Timing header."""
+    figures = []
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        reader = conn.makefile("rb")
+        for _ in range(count):
+            started = time.perf_counter()
+            conn.sendall(wire)
+            length = 0
+            timing = ""
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+                elif name.lower() == "server-timing":
+                    timing = value
+            reader.read(length)
+            total = (time.perf_counter() - started) * 1000
+            gateway = re.search(r"gateway;dur=([\d.]+)", timing)
+            upstream = re.search(r"upstream;dur=([\d.]+)", timing)
+            if gateway is not None and upstream is not None:  # (an older gateway has none)
+                figures.append((float(gateway.group(1)), float(upstream.group(1)), total))
+    return figures
 
 
 def main() -> None:
@@ -250,6 +283,27 @@ def _measure(
                         f"{label:<26}{mode:<11}{name:<5}{concurrency:>5}{direct_rps:>13.0f}"
                         f"{_spread([g[i].rps for _, g in runs], best=max, digits=0):>16}{shown}"
                     )
+    print()
+    print(
+        "Server-Timing against the client's clock, non-stream, c=1 (p50s, ms): the header's "
+        "gateway + upstream, the client's total, and what no clock in the gateway can see "
+        "(the extra hop and the process wake-ups)"
+    )
+    for label, path, body, headers, direct_path, direct_body in PATHS:
+        direct = load(upstream_port, request_bytes(direct_path, direct_body(False), headers), 1, 1)
+        for name, port in zip(names, ports, strict=True):
+            figures = server_timing_figures(port, request_bytes(path, body(False), headers), 500)
+            if not figures:
+                print(f"{label:<26}{name:<5} (no Server-Timing header)")
+                continue
+            gateway = median(f[0] for f in figures)
+            upstream = median(f[1] for f in figures)
+            total = median(f[2] for f in figures)
+            print(
+                f"{label:<26}{name:<5} header gateway {gateway:.3f} + upstream {upstream:.3f}; "
+                f"client total {total:.3f} (direct {direct.p50_ms:.3f}, added "
+                f"{total - direct.p50_ms:.3f}); unseen {total - gateway - upstream:.3f}"
+            )
     big = "x" * 400_000
     runs = _runs(
         upstream_port,

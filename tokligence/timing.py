@@ -19,7 +19,12 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["UpstreamClock", "server_timing"]
+__all__ = ["CLOCK", "UpstreamClock", "server_timing"]
+
+# The httpx request extension that carries a call's clock to the transport,
+# which marks it as the request's bytes go out and the answer's come in:
+# building the request and parsing the answer are the gateway's own time.
+CLOCK = "tokligence.clock"
 
 
 class UpstreamClock:

@@ -218,6 +218,7 @@ class _Connection:
     async def _wait_for_request(self) -> h11.Request | None:
         """The next request head, or None if the connection should close."""
         self._head_seen = b""
+        self.arrived_at = time.perf_counter()  # a pipelined request is here already
         event = self.conn.next_event()
         if event is h11.NEED_DATA:
             # Idle between requests: wait for a first byte, but let shutdown
@@ -230,6 +231,7 @@ class _Connection:
                 data = await self._first_bytes()
             finally:
                 self.tracker.busy(scope)
+            self.arrived_at = time.perf_counter()  # the request's first bytes
             if scope.cancel_called:
                 return None  # the bytes came just as the wait was ended
             scope.deadline = math.inf
@@ -279,7 +281,9 @@ class _Connection:
         if head is None:
             return False
         self._method = head.method
-        started_at = time.perf_counter()
+        # The request's time starts with its first bytes: reading and
+        # parsing it is part of what the gateway does for it.
+        started_at = self.arrived_at
         # h11 bounds only a head that is still incomplete; one that arrived
         # whole in a single read is measured here.
         head_size = len(head.target) + sum(len(k) + len(v) + 4 for k, v in head.headers)
@@ -335,6 +339,7 @@ class _Connection:
         if self.tracker.shutting_down:
             self.closing = True
         responder = Responder(self, request)
+        responder.record.started_at = started_at
         try:
             await self._run_handler(request, responder)
         finally:

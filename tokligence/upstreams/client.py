@@ -49,7 +49,7 @@ from ..errors import (
 )
 from ..providers import ProviderConfig
 from ..routing.breaker import CircuitBreaker
-from ..timing import UpstreamClock
+from ..timing import CLOCK, UpstreamClock
 from ..wire.sse_read import SseDecoder, SseEvent
 from .base import CallContext, Embeddings, Relayed
 from .transport import PooledTransport, ResponseStream
@@ -194,9 +194,10 @@ class ProviderClient:
         query: str = "",
     ) -> httpx.Response:
         """The upstream's response, begun by the request's deadline (trio
-        clock), its body still to read; the caller closes it. The call's
-        clock is marked as it goes out and as its head comes back."""
-        deadline, clock = context.head_deadline, context.clock
+        clock), its body still to read; the caller closes it. The transport
+        marks the call's clock as the request goes out and the answer comes
+        in (``CLOCK``)."""
+        deadline = context.head_deadline
         url, host = self._url(path, query)
         # The whole head is listed here, so httpx is handed a finished
         # request (``stream=``) and adds nothing of its own: one header list
@@ -209,9 +210,8 @@ class ProviderClient:
             url,
             headers=[*own, *headers, ("content-length", str(len(body)))],
             stream=httpx.ByteStream(body),
-            extensions={"timeout": self._timeouts},
+            extensions={"timeout": self._timeouts, CLOCK: context.clock},
         )
-        clock.sent()
         try:
             with trio.move_on_at(deadline) as head_wait:
                 response = await self._transport.handle_async_request(request)
@@ -237,7 +237,6 @@ class ProviderClient:
                 f"upstream {self.name} did not begin its response by the request's deadline "
                 "(upstream_response_timeout for a stream, upstream_read_timeout otherwise)",
             )
-        clock.heard()
         response.request = request
         return response
 

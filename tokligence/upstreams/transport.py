@@ -44,6 +44,7 @@ import trio
 
 from ..net.sizes import READ_SIZE
 from ..net.sockstream import FastSocketStream
+from ..timing import CLOCK, UpstreamClock
 from . import http1
 from .transport_pool import Connection, Origin
 
@@ -105,6 +106,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         if self._closed:
             raise RuntimeError("PooledTransport is closed")
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout") or {}
+        clock: UpstreamClock | None = request.extensions.get(CLOCK)
         body = await request.aread()
         origin = self._origin(request)
         await self._acquire(origin, timeouts.get("pool"), request)
@@ -112,13 +114,16 @@ class PooledTransport(httpx.AsyncBaseTransport):
         try:
             conn = origin.take(trio.current_time())
             if conn is None:
+                if clock is not None:  # a new connection is the upstream's time
+                    clock.sent()
+                    clock = None
                 conn = await self._connect(origin, timeouts.get("connect"), request)
             try:
-                head = await _exchange(conn, request, body, timeouts)
+                head = await _exchange(conn, request, body, timeouts, clock)
             except _StaleConnection:
                 conn.close()
                 conn = await self._connect(origin, timeouts.get("connect"), request)
-                head = await _exchange(conn, request, body, timeouts)
+                head = await _exchange(conn, request, body, timeouts, None)
         except BaseException:
             # Any failure, cancellation included: the socket is in an unknown
             # state, so it is closed, never pooled.
@@ -229,8 +234,11 @@ async def _exchange(
     request: httpx.Request,
     body: bytes,
     timeouts: Mapping[str, float | None],
+    clock: UpstreamClock | None,
 ) -> http1.ResponseHead:
-    """Send the request and read the response head on ``conn``."""
+    """Send the request and read the response head on ``conn``; ``clock``
+    (if not marked already) is marked as the bytes go out and the first
+    bytes of the answer come in."""
     reused = conn.reused
     conn.reused = True
     machine = conn.http
@@ -245,6 +253,8 @@ async def _exchange(
     # exchange whose bytes move at once sets no timer at all.
     conn.tcp.write_timeout = timeouts.get("write")
     conn.tcp.read_timeout = timeouts.get("read")
+    if clock is not None:
+        clock.sent()
     try:
         for data in wire:
             await conn.stream.send_all(data)
@@ -275,6 +285,8 @@ async def _exchange(
                 raise httpx.RemoteProtocolError(
                     "server disconnected without sending a response", request=request
                 )
+            if not started:
+                heard_from(request)
             started = True
             machine.receive_data(chunk)
         elif type(event) is http1.ResponseHead:
@@ -282,6 +294,13 @@ async def _exchange(
                 return event
         else:
             raise httpx.RemoteProtocolError(f"unexpected {event!r}", request=request)
+
+
+def heard_from(request: httpx.Request) -> None:
+    """The upstream's first bytes of its answer to ``request`` came in."""
+    clock: UpstreamClock | None = request.extensions.get(CLOCK)
+    if clock is not None:
+        clock.heard()
 
 
 async def _receive(conn: Connection, request: httpx.Request) -> bytes:
