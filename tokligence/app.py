@@ -66,9 +66,10 @@ class Built:
     hooks: HookRunner | None  # the lifecycle hook, checked here, run by the identity service
 
 
-def listener_specs(config: Config) -> list[ListenerSpec]:
+def listener_specs(config: Config, *, reuse_port: bool = False) -> list[ListenerSpec]:
     """One listener in single-port mode; in multi-port mode one per port
-    whose endpoint list is not empty (a port of 0 disables a listener)."""
+    whose endpoint list is not empty (a port of 0 disables a listener).
+    ``reuse_port``: the ports are shared with other worker processes."""
     anthropic_ok = config.anthropic_native_enabled
 
     def keys(names: tuple[str, ...]) -> frozenset[str]:
@@ -81,6 +82,7 @@ def listener_specs(config: Config) -> list[ListenerSpec]:
                 host=config.host,
                 port=config.facade_port,
                 keys=keys(config.facade_endpoints),
+                reuse_port=reuse_port,
             )
         ]
     specs = []
@@ -92,7 +94,11 @@ def listener_specs(config: Config) -> list[ListenerSpec]:
     ]
     for name, port, names, enabled in candidates:
         if enabled and port and keys(names):
-            specs.append(ListenerSpec(name=name, host=config.host, port=port, keys=keys(names)))
+            specs.append(
+                ListenerSpec(
+                    name=name, host=config.host, port=port, keys=keys(names), reuse_port=reuse_port
+                )
+            )
     if not specs:
         raise ConfigError("multiport_mode is on but no listener has a port and endpoints")
     return specs
@@ -153,7 +159,7 @@ def build_router(config: Config, upstreams: Mapping[str, Upstream]) -> Router:
         raise ConfigError(str(exc)) from None
 
 
-def build(config: Config, *, started_at: float | None = None) -> Built:
+def build(config: Config, *, started_at: float | None = None, reuse_port: bool = False) -> Built:
     """Check ``config`` and make the gateway's parts that need no I/O;
     raises ConfigError on any problem."""
     if not config.is_loopback_host() and config.auth_disabled and not config.insecure:
@@ -166,7 +172,7 @@ def build(config: Config, *, started_at: float | None = None) -> Built:
     supervisor = Supervisor()
     server = Server(
         supervisor=supervisor,
-        specs=listener_specs(config),
+        specs=listener_specs(config, reuse_port=reuse_port),
         render_error=render_error,
         limits=HttpLimits(
             max_body_bytes=config.max_body_bytes,
@@ -387,10 +393,15 @@ async def flush_ledger(writer: LedgerWriter, grace: float) -> None:
 
 
 async def serve(
-    config: Config, *, task_status: trio.TaskStatus[list[Bound]] = trio.TASK_STATUS_IGNORED
+    config: Config,
+    *,
+    reuse_port: bool = False,
+    check_updates: bool = True,
+    task_status: trio.TaskStatus[list[Bound]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the gateway until SIGINT or SIGTERM (a second one skips the grace period)."""
-    built = build(config)
+    """Run the gateway until SIGINT or SIGTERM (a second one skips the grace
+    period); ``reuse_port`` when it is one of several worker processes."""
+    built = build(config, reuse_port=reuse_port)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
 
@@ -416,12 +427,13 @@ async def serve(
             task_status.started(bound)
             # Only now, and in the background: start-up never waits for it,
             # and the end of serving cancels it wherever it is.
-            nursery.start_soon(
-                supervised,
-                "update check",
-                functools.partial(check_for_updates, config),
-                built.supervisor,
-            )
+            if check_updates:
+                nursery.start_soon(
+                    supervised,
+                    "update check",
+                    functools.partial(check_for_updates, config),
+                    built.supervisor,
+                )
 
 
 async def check_for_updates(
@@ -452,12 +464,18 @@ def _start_failure(raised: BaseException) -> ConfigError | OSError | None:
     return None
 
 
-def run_gateway(config: Config) -> int:
-    """Blocking entry point for the CLI; returns the process exit code."""
+def run_gateway(config: Config, *, worker: int | None = None) -> int:
+    """Blocking entry point for the CLI; returns the process exit code.
+    ``worker``: this process's number among ``serve --workers N``'s
+    (workers.py): its ports are shared, and only worker 0 checks for updates."""
     line = lifeline.current()
     lifeline.tidy_unpack_dirs(line)
     try:
-        trio.run(serve, config)
+        trio.run(
+            functools.partial(
+                serve, config, reuse_port=worker is not None, check_updates=worker in (None, 0)
+            )
+        )
     except BaseException as raised:
         # Raised inside the gateway's nurseries, a start-up failure comes
         # wrapped in exception groups: one line for it, never a traceback.

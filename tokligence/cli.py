@@ -30,7 +30,8 @@ from .config_view import format_value, show_rows
 Runner = Callable[[Config], int]
 
 # Flag dest -> setting name handed to load_config (port is sugar for facade_port).
-_SETTING_FLAGS = ("host", "port", "data_dir", "log_level", "insecure")
+_SETTING_FLAGS = ("host", "port", "data_dir", "log_level", "insecure", "workers")
+_SERVE_OPTION_NAMES = (*_SETTING_FLAGS, "config")
 EXIT_CONFIG_ERROR = 2
 EXIT_CANNOT_START = 2  # a start-up failure the user can fix, like a configuration error
 EXIT_NO_ANSWER = 1  # version --check could not ask (off, offline, a registry's garbage)
@@ -97,6 +98,11 @@ def _serve_options() -> argparse.ArgumentParser:
         "--insecure",
         action="store_true",
         help="allow binding a non-loopback address without authentication",
+    )
+    group.add_argument(
+        "--workers",
+        metavar="N",
+        help="run N gateway processes on the same ports (default 1: this process)",
     )
     return common
 
@@ -176,6 +182,16 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(flags=flags, config_file=config_file)
 
 
+def serve_flags(args: argparse.Namespace) -> list[str]:
+    """The gateway options this command was given, as ``serve`` arguments."""
+    flags: list[str] = []
+    for name, value in sorted(vars(args).items()):
+        if name in _SERVE_OPTION_NAMES:
+            flag = "--" + name.replace("_", "-")
+            flags += [flag] if value is True else [flag, str(value)]
+    return flags
+
+
 def _config_error(prog: str, exc: ConfigError) -> int:
     print(f"{prog}: configuration error: {exc}", file=sys.stderr)
     return EXIT_CONFIG_ERROR
@@ -188,8 +204,11 @@ def _serve(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
         config = _load(args)
     except ConfigError as exc:
         return _config_error(prog, exc)
+    from .workers import worker_index
+
+    worker = worker_index(os.environ)
     try:
-        setup_logging(config)
+        setup_logging(config, worker=worker)
     except OSError as exc:
         print(
             f"{prog}: cannot open the log file: {exc}; set log_file (TOKLIGENCE_LOG_FILE) to a "
@@ -198,14 +217,25 @@ def _serve(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
         )
         return EXIT_CANNOT_START
     log_ignored_legacy(config)
-    if runner is None:
-        from .ledger.drivers import import_peewee_for
+    if runner is not None:
+        return runner(config)
+    from .ledger.drivers import import_peewee_for
 
-        import_peewee_for(config.database_url)
-        from .app import run_gateway
+    import_peewee_for(config.database_url)
+    from .app import build, run_gateway
 
-        runner = run_gateway
-    return runner(config)
+    if worker is not None:
+        return run_gateway(config, worker=worker)
+    if config.workers > 1:
+        from .workers import check, run_workers
+
+        try:
+            check(config)
+            build(config)  # refused here, once, rather than by every worker
+        except ConfigError as exc:
+            return _config_error(prog, exc)
+        return run_workers(config, serve_flags(args))
+    return run_gateway(config)
 
 
 def _version(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:

@@ -68,6 +68,7 @@ class Config:
     admin_port: int
     openai_port: int
     anthropic_port: int
+    workers: int
     multiport_mode: bool
     enable_facade: bool
     facade_endpoints: tuple[str, ...]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -332,6 +333,7 @@ class Gateway:
                 "status": "ok" if healthy and not failing else "degraded",
                 "version": __version__,
                 "uptime_s": round(time.time() - self.started_at, 3),
+                "pid": os.getpid(),  # which process answered (serve --workers)
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "work_mode": self.calls.work_mode,
                 "adapters": sorted(self.upstreams),

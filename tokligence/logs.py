@@ -139,15 +139,19 @@ def _backup_order(path: Path) -> tuple[str, int]:
     return (stem, int(counter)) if counter.isdigit() else (path.name, 0)
 
 
-def setup_logging(config: Config) -> None:
+def setup_logging(config: Config, *, worker: int | None = None) -> None:
     """Install the stderr and rotating-file handlers; raises OSError if the
-    log directory cannot be created or the file opened."""
+    log directory cannot be created or the file opened. Worker ``i`` of
+    ``serve --workers`` writes ``<name>.worker-<i>`` beside the log file:
+    one rotating file per process."""
     logger = logging.getLogger(LOGGER_NAME)
     shutdown_logging()
     formatter = logging.Formatter(LINE_FORMAT, TIME_FORMAT)
     formatter.converter = time.gmtime  # the Z in TIME_FORMAT means UTC
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     path = config.log_file_path()
+    if path is not None and worker is not None:
+        path = path.with_name(f"{path.stem}.worker-{worker}{path.suffix}")
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(

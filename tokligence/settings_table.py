@@ -252,6 +252,15 @@ SETTINGS: tuple[Setting, ...] = (
     _port("admin_port", 8079, "admin port in multi-port mode (0 = off)"),
     _port("openai_port", 8082, "OpenAI port in multi-port mode (0 = off)"),
     _port("anthropic_port", 8083, "Anthropic port in multi-port mode (0 = off)"),
+    Setting(
+        name="workers",
+        type="int",
+        default=1,
+        minimum=1,
+        maximum=256,
+        flag="--workers",
+        help="gateway processes sharing the ports (SO_REUSEPORT); 1 runs in this process",
+    ),
     _bool("multiport_mode", False, "also serve endpoint groups on their own ports"),
     _bool("enable_facade", True, "serve the facade port in multi-port mode"),
     _endpoints("facade_endpoints", ENDPOINT_KEYS, "facade"),
@@ -508,6 +517,7 @@ NON_SETTING_ENV = (
     "TOKLIGENCE_DOWNLOAD_BASE_URL",
     "TOKLIGENCE_INSTALL_DIR",
     "TOKLIGENCE_VERSION",
+    "TOKLIGENCE_WORKER_INDEX",
 )
 
 # Names people reach for that are spelled differently here.

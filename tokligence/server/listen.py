@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,12 +38,44 @@ _TRANSIENT_ACCEPT_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOB
 ACCEPT_BACKOFF = 0.1
 
 
+async def open_shared_listeners(port: int, host: str) -> list[trio.SocketListener]:
+    """Listeners on ``host``:``port`` that other processes may bind too
+    (SO_REUSEPORT), as trio's own would be otherwise (SO_REUSEADDR, IPv6
+    sockets IPv6 only, the system's largest backlog)."""
+    infos = await trio.socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    listeners = []
+    try:
+        for family, kind, proto, _, address in infos:
+            sock = trio.socket.socket(family, kind, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                await sock.bind(address)
+                sock.listen(socket.SOMAXCONN)
+            except BaseException:
+                sock.close()
+                raise
+            listeners.append(trio.SocketListener(sock))
+    except BaseException:
+        for listener in listeners:
+            listener.socket.close()
+        raise
+    return listeners
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ListenerSpec:
     name: str  # "gateway", "openai", "anthropic", "admin"
     host: str
     port: int
     keys: frozenset[str]  # endpoint keys this listener serves
+    # Share the port with the other worker processes (SO_REUSEPORT): the
+    # kernel spreads new connections over them.
+    reuse_port: bool = False
 
 
 # The setting that gives each listener its port, for the error that says how
@@ -125,7 +158,10 @@ class Server:
         bound: list[Bound] = []
         for spec in self.specs:
             try:
-                opened = await trio.open_tcp_listeners(spec.port, host=spec.host)
+                if spec.reuse_port:
+                    opened = await open_shared_listeners(spec.port, spec.host)
+                else:
+                    opened = await trio.open_tcp_listeners(spec.port, host=spec.host)
             except OSError as exc:
                 raise CannotListen(spec, exc) from None
             for listener in opened:
