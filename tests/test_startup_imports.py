@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_serving_does_not_import_the_admin_api_until_it_is_used() -> None:
@@ -22,3 +23,37 @@ def test_serving_does_not_import_the_admin_api_until_it_is_used() -> None:
     lazy = {"tokligence.admin.api", "tokligence.admin.api_input", "tokligence.ledger.queries"}
     assert not loaded & lazy
     assert not [m for m in loaded if m.startswith("tokligence.update")]
+
+
+def test_the_status_line_imports_neither_the_server_nor_trio(tmp_path: Path) -> None:
+    """Claude Code runs it on every status update: a ledger read, no more."""
+    from tokligence.ledger import db as dbmod
+    from tokligence.ledger.migrations import migrate
+
+    db = dbmod.open_database(dbmod.sqlite_url(tmp_path / "data" / "ledger.db"))
+    try:
+        migrate(db, "ledger")
+    finally:
+        dbmod.close_database(db)
+    probe = (
+        "import contextlib, io, json, sys\n"
+        "from tokligence.cli import main\n"
+        "sys.stdin = io.TextIOWrapper(io.BytesIO(sys.argv[1].encode()))\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    main(['statusline', '--data-dir', sys.argv[2]])\n"
+        "print(json.dumps([out.getvalue(), sorted(sys.modules)]))\n"
+    )
+    status = json.dumps({"session_id": "s", "model": {"id": "loopback"}})
+    done = subprocess.run(
+        [sys.executable, "-c", probe, status, str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    line, loaded = json.loads(done.stdout)
+    # (StringIO has no encoding: the ASCII separators)
+    assert line == "loopback -> loopback | session: no requests yet | today $0.00\n", line
+    assert "peewee" in loaded  # the probe did read the ledger
+    heavy = ("trio", "httpx", "h11", "tokligence.app", "tokligence.server", "tokligence.admin.api")
+    assert not [m for m in loaded if m.split(".")[0] in heavy or m.startswith(heavy)]

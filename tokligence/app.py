@@ -35,8 +35,9 @@ from .endpoints import EndpointTable
 from .gateway import Gateway, render_error
 from .ledger.writer import LedgerWriter
 from .metrics import GatewayMetrics, Gauge
-from .routing import LOOPBACK, Router, Rule, WorkMode, parse_rules
+from .routing import LOOPBACK, Router, WorkMode
 from .routing.breaker import CircuitBreaker
+from .routing.table import router_for
 from .server.http import Handler, HttpLimits
 from .server.listen import Bound, CannotListen, ListenerSpec, Server
 from .supervise import Supervisor, supervised
@@ -104,27 +105,6 @@ def listener_specs(config: Config, *, reuse_port: bool = False) -> list[Listener
     return specs
 
 
-def default_rules(providers: Mapping[str, Upstream]) -> tuple[Rule, ...]:
-    """The original gateway's built-in routes, for the providers that exist."""
-    text = []
-    if "openai" in providers:
-        text.append("gpt*=>openai, chatgpt*=>openai, o1*=>openai, o3*=>openai, o4*=>openai")
-        text.append("text-embedding*=>openai, codex*=>openai")
-    if "anthropic" in providers:
-        text.append("claude*=>anthropic")
-    return parse_rules("\n".join(text))
-
-
-def listed_model_rules(config: Config) -> tuple[Rule, ...]:
-    """A provider's ``models`` are routable as listed (``/v1/models`` shows
-    them): an exact rule each, in the order the providers were declared."""
-    return tuple(
-        Rule(pattern=model, providers=(provider.name,))
-        for provider in config.providers
-        for model in provider.models
-    )
-
-
 def build_upstreams(config: Config) -> dict[str, Upstream]:
     upstreams: dict[str, Upstream] = {"loopback": LoopbackUpstream()}
     for provider in config.providers:
@@ -143,18 +123,7 @@ def build_router(config: Config, upstreams: Mapping[str, Upstream]) -> Router:
     if config.routes.strip() and config.model_provider_routes.strip():
         log.info("routes and model_provider_routes are both set: routes are tried first")
     try:
-        # First match wins: explicit routes, then provider routes, then the
-        # models providers list, then the defaults.
-        rules = (
-            parse_rules(config.routes)
-            + parse_rules(config.model_provider_routes)
-            + listed_model_rules(config)
-            + default_rules(upstreams)
-        )
-        aliases = load_aliases(config)
-        return Router(
-            rules=rules, aliases=aliases, providers=upstreams, fallback=config.fallback_adapter
-        )
+        return router_for(config, upstreams)
     except (ValueError, OSError) as exc:
         raise ConfigError(str(exc)) from None
 

@@ -1,4 +1,4 @@
-"""Command line: ``tokligence [serve|version|config show|users|keys|usage|prices|stop]``,
+"""Command line: ``tokligence [serve|version|config show|users|keys|usage|prices|stop|statusline]``,
 the agent launchers ``tokligence claude|codex`` and ``gatewayd``.
 
 Theory of operation. argparse turns argv into a namespace; the serve flags
@@ -158,6 +158,17 @@ def _build_parser() -> argparse.ArgumentParser:
             help=f"run {title} through the gateway, starting it if needed "
             f"('tokligence {agent} --help')",
         )
+    statusline = commands.add_parser(
+        "statusline",
+        parents=[common],
+        help="print one status line for Claude Code's statusLine setting",
+        description="Read Claude Code's status JSON on standard input and print one line: "
+        "the model's route, the session's tokens and cost from the ledger, and today's (UTC) "
+        "spend. Always exits 0; see docs/claude-code.md.",
+    )
+    statusline.add_argument(
+        "--ascii", action="store_true", help="only ASCII characters (-> and | as separators)"
+    )
     commands.add_parser(
         "stop",
         parents=[common],
@@ -309,9 +320,18 @@ def _stop(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
     return 0
 
 
+def _statusline(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
+    # Claude Code runs this on every status update: only what the line needs
+    # is imported, and configuration errors become part of the line.
+    from .agents.statusline import main
+
+    return main(lambda: _load(args), ascii_only=args.ascii)
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, str, Runner | None], int]] = {
     "serve": _serve,
     "stop": _stop,
+    "statusline": _statusline,
     "version": _version,
     "config show": _config_show,
     **dict.fromkeys(cli_commands.COMMANDS, _manage),

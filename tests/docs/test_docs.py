@@ -22,6 +22,7 @@ checked fails :func:`test_every_block_is_run_or_checked`.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -29,6 +30,8 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -44,10 +47,23 @@ from tests.fakes.openai_responses import (
     responses_stream,
 )
 from tests.fakes.wire import FakeServer, by_stream
+from tests.ledger.rows import make_row
 from tests.update_check_off import OFF
+from tokligence.agents import statusline
 from tokligence.agents.background import Endpoint
 from tokligence.agents.launch import USAGE, codex_arguments
+from tokligence.cli import _build_parser
 from tokligence.config import load_config
+from tokligence.ledger.db import (
+    backend_of,
+    close_database,
+    connection,
+    insert_rows,
+    open_database,
+    sqlite_url,
+)
+from tokligence.ledger.migrations import migrate
+from tokligence.ledger.models import ENTRY_COLUMNS, entry_values
 from tokligence.routing.rules import parse_aliases
 from tokligence.timing import server_timing
 
@@ -75,6 +91,8 @@ EXPECTED_OUTPUT = {
         "\n401\n",  # no key, no entry
         "Hello.\nHello.\n",  # Claude Code's and Codex's answers
     ),
+    # The status line of a session without requests yet, gpt-5 routed by default.
+    "docs/claude-code.md": ("project · gpt-5 → openai · session: no requests yet · today ",),
 }
 
 # The harness's part of each page's shell session (see the module docstring).
@@ -289,6 +307,65 @@ def _scrape_config(block: Block, tmp: Path) -> None:
     assert "metrics_path" not in block.text  # /metrics, Prometheus's default
 
 
+def _statusline_settings(block: Block, tmp: Path) -> None:
+    """The settings snippet runs this command, which the CLI has."""
+    command = json.loads(block.text)["statusLine"]
+    assert command["type"] == "command"
+    assert command["command"] == "tokligence statusline"
+    assert _build_parser().parse_args(command["command"].split()[1:]).command == "statusline"
+
+
+STATUSLINE_SAMPLE = (
+    "project · claude-sonnet-4-5 → openai:gpt-5 · session 12.3k in / 1.2k out · $0.42 · today $3.10"
+)
+
+
+def _statusline_sample(block: Block, tmp: Path) -> None:
+    """The sample line is what the command prints for such a session."""
+    session = "0b7e1c2a-1d2e-4f00-8000-0000000000d0"
+    config = load_config(
+        env={
+            "TOKLIGENCE_OPENAI_API_KEY": "sk-test",
+            "TOKLIGENCE_MODEL_ALIASES": "claude-sonnet*=>gpt-5",
+            "TOKLIGENCE_ROUTES": "claude*=>openai",
+        },
+        flags={"data_dir": str(tmp / "data")},
+        cwd=tmp,
+        user_config_dir=tmp / "user",
+    )
+    db = open_database(sqlite_url(config.ledger_file()))
+    try:
+        migrate(db, "ledger")
+        now = datetime.now(timezone.utc)
+        rows = [
+            (dict(session_id=session, input_tokens=12_345, output_tokens=1_234), "0.4212"),
+            (dict(session_id="another", output_tokens=1), "2.68"),
+        ]
+        values = [
+            entry_values(make_row(request_id=f"r{i}", created_at=now, **fields), Decimal(cost))
+            for i, (fields, cost) in enumerate(rows)
+        ]
+        with connection(db), backend_of(db).write_transaction(db):
+            insert_rows(db, "ledger_entries", ENTRY_COLUMNS, values)
+    finally:
+        close_database(db)
+
+    class Out(io.StringIO):
+        encoding = "utf-8"
+
+    out = Out()
+    status = {
+        "session_id": session,
+        "model": {"id": "claude-sonnet-4-5", "display_name": "Sonnet 4.5"},
+        "workspace": {"current_dir": "/home/me/project"},
+    }
+    statusline.run(
+        lambda: config, stdin=io.BytesIO(json.dumps(status).encode()), stdout=out, deadline=30
+    )
+    assert out.getvalue() == STATUSLINE_SAMPLE + "\n"
+    assert block.text.strip() == STATUSLINE_SAMPLE
+
+
 BY_LANGUAGE: dict[str, Callable[[Block, Path], None]] = {
     "ini": _load_ini,
     "json": _parse_json,
@@ -303,6 +380,9 @@ BY_BLOCK: dict[str, Callable[[Block, Path], None]] = {
     'docs/observability.md: Server-Timing: gateway;dur=0.412;desc="added by the gateway", '
     'upstream;dur=812.304;desc="upstream"': _server_timing_sample,
     "docs/observability.md: scrape_configs:": _scrape_config,
+    "docs/claude-code.md: {": _statusline_settings,
+    f"docs/claude-code.md: {STATUSLINE_SAMPLE}": _statusline_sample,
+    f"docs/cli.md: {STATUSLINE_SAMPLE}": _statusline_sample,
 }
 
 

@@ -194,3 +194,72 @@ def recent_entries(
         )
         for entry in entries
     ]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Spend:
+    """Tokens and cost of a set of requests (a session, a day)."""
+
+    requests: int
+    input_tokens: int  # without cache reads and writes, as in LedgerRow
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    # Answered requests with tokens that no price matched: not in cost_usd,
+    # so the cost is a lower bound. Refused requests carry no tokens.
+    unpriced_requests: int
+    cost_usd: Decimal
+    user_id: int | None  # the requests' user (the largest id if several)
+
+
+def spend_query(conditions: list[peewee.Node]) -> peewee.Select:
+    """The one-row totals of the entries meeting every condition."""
+    e = LedgerEntry
+    has_tokens = (e.input_tokens + e.output_tokens) > 0
+    query = e.select(
+        peewee.fn.COUNT(e.id),
+        peewee.fn.SUM(e.input_tokens),
+        peewee.fn.SUM(e.output_tokens),
+        peewee.fn.SUM(e.cache_read_tokens),
+        peewee.fn.SUM(e.cache_write_tokens),
+        _count_where(e.cost_usd.is_null() & has_tokens),
+        peewee.fn.SUM(e.cost_usd).coerce(False),
+        peewee.fn.MAX(e.user_id),
+    )
+    for condition in conditions:
+        query = query.where(condition)
+    return query
+
+
+def _spend(db: peewee.Database, conditions: list[peewee.Node]) -> Spend:
+    with dbmod.connection(db):
+        count, inp, out, cread, cwrite, unpriced, cost, user = (
+            spend_query(conditions).tuples().execute(db)[0]
+        )
+    return Spend(
+        requests=_int(count),
+        input_tokens=_int(inp),
+        output_tokens=_int(out),
+        cache_read_tokens=_int(cread),
+        cache_write_tokens=_int(cwrite),
+        unpriced_requests=_int(unpriced),
+        cost_usd=_cost(cost),
+        user_id=None if user is None else int(user),
+    )
+
+
+def session_conditions(session_id: str) -> list[peewee.Node]:
+    return [LedgerEntry.session_id == session_id]
+
+
+def session_spend(db: peewee.Database, session_id: str) -> Spend:
+    """Totals of one agent session's requests (by the index on session_id)."""
+    return _spend(db, session_conditions(session_id))
+
+
+def period_spend(
+    db: peewee.Database, *, since: datetime, until: datetime, user_id: int | None = None
+) -> Spend:
+    """Totals of the requests made in ``since <= created_at < until``, of
+    one user when ``user_id`` is given."""
+    return _spend(db, _filters(since, until, user_id, None))
