@@ -100,7 +100,6 @@ class Config:
     insecure: bool
     auth_cache_ttl: float
     key_last_used_interval: float
-    limits_spend_ttl: float
     hooks_enabled: bool
     hooks_script_path: Path | None
     hooks_script_args: str

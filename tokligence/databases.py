@@ -32,6 +32,7 @@ from .gatekeeper import Gatekeeper
 from .identity import store
 from .identity.cache import KeyCache, LastUsedTracker
 from .identity.hooks import HookRunner, parse_args, parse_env, parse_timeout
+from .identity.limit_store import DatabaseLimitStore
 from .identity.migrations import migrate_identity
 from .identity.service import IdentityService
 from .ledger.db import close_database, database_urls, describe_url, open_database
@@ -153,11 +154,11 @@ async def open_identity(
         return rows[0].cost_usd if rows else Decimal(0)
 
     cache = KeyCache(partial(store.lookup_hash, db), ttl=config.auth_cache_ttl)
-    limiter = KeyLimiter(spent=spent, spend_ttl=config.limits_spend_ttl)
+    limiter = KeyLimiter(store=DatabaseLimitStore(db), spent=spent)
     tracker = LastUsedTracker(
         partial(store.touch_last_used, db), interval=config.key_last_used_interval
     )
-    service = IdentityService(db, hooks=hooks, cache=cache, limiter=limiter)
+    service = IdentityService(db, hooks=hooks, cache=cache)
     await service.ensure_root_admin(config.admin_email)
     # Auth may be off only on a loopback address (or with --insecure): build()
     # refuses a public bind without it.

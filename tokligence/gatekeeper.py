@@ -65,7 +65,7 @@ class Gatekeeper:
             await self.limiter.admit(caller)
         return caller
 
-    def settle(self, caller: Principal, record: AccessRecord, cost: Decimal | None) -> None:
+    async def settle(self, caller: Principal, record: AccessRecord, cost: Decimal | None) -> None:
         usage = record.usage
         tokens = usage.prompt_tokens + usage.output_tokens if usage is not None else 0
-        self.limiter.record(caller.key_id, tokens=tokens, cost_usd=cost)
+        await self.limiter.record(caller, tokens=tokens, cost_usd=cost)

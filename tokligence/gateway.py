@@ -160,7 +160,7 @@ class Gateway:
         record = responder.record
         if self.ledger is None and self.metrics is None:
             if caller is not None and self.gate is not None:
-                self.gate.settle(caller, record, None)
+                await self.gate.settle(caller, record, None)
             return
         row = ledger_row(
             request_id=request.request_id,
@@ -173,7 +173,7 @@ class Gateway:
         )
         cost = self.ledger.cost(row) if self.ledger is not None else None
         if caller is not None and self.gate is not None:
-            self.gate.settle(caller, record, cost)
+            await self.gate.settle(caller, record, cost)
         if self.metrics is not None:
             self.metrics.observe(
                 row,

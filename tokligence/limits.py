@@ -2,11 +2,14 @@
 
 Theory of operation
 -------------------
-:class:`KeyLimiter` keeps, per API key, two sliding 60-second windows and a
-spend snapshot; it reads no clock and touches no database of its own — the
-clock and the ledger query are injected, so every threshold is testable
-with a fake clock. It imports no I/O library (``admit`` is a coroutine only
-because it awaits the injected ledger query).
+:class:`KeyLimiter` holds the rules; the state they decide on is shared by
+every gateway process through the identity database
+(:mod:`~tokligence.identity.limit_store`): each limited key's admissions
+and token counts of the last 60 seconds, and its spend per UTC day and
+month. An admission reads that state and, if the rules admit it, records
+itself in one transaction that every other admission of the key waits for,
+so limits hold exactly however many processes serve the key. The clock is
+injected, so every threshold is testable with a fake one.
 
 Requests per minute are counted on admission: the window holds the
 admission times of the last 60 s and a request is refused when it already
@@ -19,38 +22,27 @@ made exactly then passes. Refused requests are not counted.
 
 Budgets compare the spend of the current UTC day / month with the key's
 budget and refuse once ``spent >= budget``, with ``retry_after`` running to
-the next UTC midnight / first of the month. The spend is the ledger's sum
-(``spent(key_id, since)``, re-read at most every ``spend_ttl`` seconds and
-whenever a period rolls over) plus the cost this process recorded since
-that read. The ledger writer commits a moment after a request ends, so
-costs recorded up to ``settle`` seconds before a read are still added on top
-of it: a cost may then count twice until the next read (refusing a little
-early), never zero times (admitting beyond the budget).
-
-Limits are per process: two gateway processes behind one balancer each
-allow ``rpm`` requests; budgets are shared through the ledger, up to the
-spend of the last ``spend_ttl`` seconds in the other process.
+the next UTC midnight / first of the month. Each finished call adds its
+cost to the shared spend rows at once; a period's row starts from the
+ledger's sum for the key (the spend made before the row existed), read once
+by the first process that needs it. Calls still running are not known yet:
+a burst of concurrent calls may together pass a budget they each fit.
+Unlimited keys touch none of this.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from functools import partial
 from typing import Literal, Protocol
 
 from .errors import GatewayError, PolicyRefusal
 
-WINDOW_SECONDS = 60.0  # "per minute", sliding
-# The ledger is re-read this often per budgeted key: a budget may be
-# overrun by the spend another process makes in this long.
-DEFAULT_SPEND_TTL = 5.0
-# The ledger writer commits within its flush interval (50 ms) plus one
-# commit; a cost recorded this long before a read may not be in it yet.
-DEFAULT_SETTLE = 2.0
+WINDOW_SECONDS = 60.0  # "per minute", sliding (limit_store.py keeps the same window)
 
 Period = Literal["day", "month"]
 SpentFn = Callable[[int, datetime], Awaitable[Decimal]]
@@ -125,50 +117,62 @@ def format_usd(amount: Decimal) -> str:
     return "$" + text
 
 
-class _Window:
-    """(time, amount) pairs of the last WINDOW_SECONDS, with their sum."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class KeyWindow:
+    """A key's last minute and its spend, as an admission sees them: sums,
+    and the entries behind them read only to say when a refusal ends."""
 
-    __slots__ = ("entries", "total")
-
-    def __init__(self) -> None:
-        self.entries: deque[tuple[float, int]] = deque()
-        self.total = 0
-
-    def prune(self, now: float) -> None:
-        horizon = now - WINDOW_SECONDS
-        while self.entries and self.entries[0][0] <= horizon:
-            self.total -= self.entries.popleft()[1]
-
-    def add(self, now: float, amount: int) -> None:
-        self.entries.append((now, amount))
-        self.total += amount
-
-    def wait_until_below(self, limit: int, now: float) -> float:
-        """Seconds until the sum drops below ``limit`` as old entries leave."""
-        remaining = self.total
-        for stamp, amount in self.entries:
-            remaining -= amount
-            if remaining < limit:
-                return max(0.0, stamp + WINDOW_SECONDS - now)
-        return WINDOW_SECONDS  # limit 0: never below; any wait is as good
+    requests: int  # admissions in the window
+    tokens: int  # tokens recorded in the window
+    spent: dict[tuple[str, datetime], Decimal]  # (period, start) -> USD, seeded rows only
+    request_times: Callable[[], Sequence[float]]  # admission times, oldest first
+    token_entries: Callable[[], Sequence[tuple[float, int]]]  # (time, tokens), oldest first
 
 
-@dataclass(slots=True)
-class _Spend:
-    read_started: float = float("-inf")
-    day: datetime | None = None  # period starts the bases were read for
-    month: datetime | None = None
-    day_base: Decimal = Decimal(0)
-    month_base: Decimal = Decimal(0)
-    recent: deque[tuple[float, Decimal]] = field(default_factory=deque)
+class LimitStore(Protocol):
+    """Where the limit state lives: shared by every process
+    (identity/limit_store.py keeps it in the identity database)."""
+
+    async def admit(
+        self,
+        key_id: int,
+        now: float,
+        periods: Sequence[tuple[str, datetime]],
+        check: Callable[[KeyWindow], None],
+        *,
+        count_request: bool,
+    ) -> None:
+        """Atomically: read the key's window, ``check`` it (which raises to
+        refuse), and count the admission if ``count_request``."""
+
+    async def record(
+        self,
+        key_id: int,
+        now: float,
+        *,
+        tokens: int,
+        cost: Decimal | None,
+        periods: Sequence[tuple[str, datetime]],
+    ) -> None: ...
+
+    async def seeded(self, key_id: int, period: str, start: datetime) -> bool: ...
+
+    async def seed(self, key_id: int, period: str, start: datetime, amount: Decimal) -> None: ...
 
 
-@dataclass(slots=True)
-class _KeyState:
-    limits: KeyLimits  # as of the latest admission: what record() must keep
-    requests: _Window = field(default_factory=_Window)
-    tokens: _Window = field(default_factory=_Window)
-    spend: _Spend = field(default_factory=_Spend)
+def wait_until_below(entries: Sequence[tuple[float, int]], limit: int, now: float) -> float:
+    """Seconds until the amounts of ``entries`` (time, amount; oldest first,
+    all in the window) sum below ``limit`` as the oldest leave the window."""
+    remaining = sum(amount for _, amount in entries)
+    for stamp, amount in entries:
+        remaining -= amount
+        if remaining < limit:
+            return max(0.0, stamp + WINDOW_SECONDS - now)
+    return WINDOW_SECONDS  # limit 0: never below; any wait is as good
+
+
+def _periods(moment: datetime) -> list[tuple[Period, datetime]]:
+    return [("day", period_start(moment, "day")), ("month", period_start(moment, "month"))]
 
 
 class KeyLimiter:
@@ -177,18 +181,13 @@ class KeyLimiter:
     def __init__(
         self,
         *,
+        store: LimitStore,
         spent: SpentFn | None = None,
         clock: Callable[[], float] = time.time,
-        spend_ttl: float = DEFAULT_SPEND_TTL,
-        settle: float = DEFAULT_SETTLE,
     ) -> None:
-        if spend_ttl < 0 or settle < 0:
-            raise ValueError("spend_ttl and settle must not be negative")
+        self._store = store
         self._spent = spent
         self._clock = clock  # epoch seconds: periods are UTC calendar days
-        self._spend_ttl = spend_ttl
-        self._settle = settle
-        self._keys: dict[int, _KeyState] = {}
 
     async def admit(self, key: LimitedKey) -> None:
         """Count a request against ``key``'s limits or raise a 429
@@ -196,70 +195,70 @@ class KeyLimiter:
         limits = key.limits
         if limits.unlimited:
             return
-        state = self._keys.get(key.key_id)
-        if state is None:
-            state = self._keys[key.key_id] = _KeyState(limits=limits)
-        state.limits = limits
-        # Refuse on the windows first: a rate-limited burst costs no query.
-        self._check_windows(key, state, self._clock())
-        if limits.has_budget:
-            await self._refresh(key.key_id, state)
-        now = self._clock()  # the read may have taken a while
-        self._check_windows(key, state, now)
-        if limits.has_budget:
-            self._check_budgets(key, state, now)
-        if limits.rpm is not None:
-            state.requests.add(now, 1)
-
-    def record(self, key_id: int, *, tokens: int, cost_usd: Decimal | None) -> None:
-        """What a finished call of ``key_id`` used (cost None: unpriced)."""
-        state = self._keys.get(key_id)
-        if state is None:
-            return  # an unlimited key: nothing to track
         now = self._clock()
-        if tokens > 0 and state.limits.tpm is not None:
-            state.tokens.prune(now)
-            state.tokens.add(now, tokens)
-        if cost_usd and state.limits.has_budget:
-            state.spend.recent.append((now, cost_usd))
+        moment = datetime.fromtimestamp(now, timezone.utc)
+        periods = _periods(moment) if limits.has_budget else []
+        for period, start in periods:
+            await self._seed(key.key_id, period, start)
+        await self._store.admit(
+            key.key_id,
+            now,
+            periods,
+            partial(self._check, key, now, moment),
+            count_request=limits.rpm is not None,
+        )
 
-    def forget(self, key_id: int) -> None:
-        """Drop ``key_id``'s state (revoked key, changed limits)."""
-        self._keys.pop(key_id, None)
+    async def record(self, key: LimitedKey, *, tokens: int, cost_usd: Decimal | None) -> None:
+        """What a finished call of ``key`` used (cost None: unpriced); only
+        what the key is limited by is kept."""
+        limits = key.limits
+        if limits.unlimited:
+            return
+        now = self._clock()
+        await self._store.record(
+            key.key_id,
+            now,
+            tokens=tokens if limits.tpm is not None and tokens > 0 else 0,
+            cost=cost_usd if limits.has_budget else None,
+            periods=_periods(datetime.fromtimestamp(now, timezone.utc)),
+        )
+
+    async def _seed(self, key_id: int, period: Period, start: datetime) -> None:
+        """The period's spend before the store knew it, from the ledger, once."""
+        if await self._store.seeded(key_id, period, start):
+            return
+        if self._spent is None:
+            raise RuntimeError("a key has a budget but the limiter has no spent() function")
+        await self._store.seed(key_id, period, start, await self._spent(key_id, start))
 
     # ------------------------------------------------------------- checks
 
-    def _check_windows(self, key: LimitedKey, state: _KeyState, now: float) -> None:
+    @staticmethod
+    def _check(key: LimitedKey, now: float, moment: datetime, window: KeyWindow) -> None:
+        """The rules, applied to the key's shared window (raises to refuse)."""
         limits = key.limits
-        if limits.rpm is not None:
-            state.requests.prune(now)
-            if state.requests.total >= limits.rpm:
-                raise _refusal(
-                    f"requests per minute limit of {limits.rpm} reached for key {key.key_prefix}…",
-                    state.requests.wait_until_below(limits.rpm, now),
-                    code="rate_limit_exceeded",
-                )
-        if limits.tpm is not None:
-            state.tokens.prune(now)
-            if state.tokens.total >= limits.tpm:
-                raise _refusal(
-                    f"tokens per minute limit of {limits.tpm} reached for key "
-                    f"{key.key_prefix}… ({state.tokens.total} tokens in the last minute)",
-                    state.tokens.wait_until_below(limits.tpm, now),
-                    code="rate_limit_exceeded",
-                )
-
-    def _check_budgets(self, key: LimitedKey, state: _KeyState, now: float) -> None:
-        moment = datetime.fromtimestamp(now, timezone.utc)
-        budgets: tuple[tuple[Period, Decimal | None, Decimal], ...] = (
-            ("day", key.limits.budget_daily_usd, state.spend.day_base),
-            ("month", key.limits.budget_monthly_usd, state.spend.month_base),
+        if limits.rpm is not None and window.requests >= limits.rpm:
+            times = [(at, 1) for at in window.request_times()]
+            raise _refusal(
+                f"requests per minute limit of {limits.rpm} reached for key {key.key_prefix}…",
+                wait_until_below(times, limits.rpm, now),
+                code="rate_limit_exceeded",
+            )
+        if limits.tpm is not None and window.tokens >= limits.tpm:
+            raise _refusal(
+                f"tokens per minute limit of {limits.tpm} reached for key "
+                f"{key.key_prefix}… ({window.tokens} tokens in the last minute)",
+                wait_until_below(window.token_entries(), limits.tpm, now),
+                code="rate_limit_exceeded",
+            )
+        budgets: tuple[tuple[Period, Decimal | None], ...] = (
+            ("day", limits.budget_daily_usd),
+            ("month", limits.budget_monthly_usd),
         )
-        for period, budget, base in budgets:
+        for period, budget in budgets:
             if budget is None:
                 continue
-            start = period_start(moment, period)
-            spent = base + self._recent_spend(state.spend, start.timestamp())
+            spent = window.spent.get((period, period_start(moment, period)), Decimal(0))
             if spent >= budget:
                 resets = next_period(moment, period)
                 noun = "daily" if period == "day" else "monthly"
@@ -270,31 +269,6 @@ class KeyLimiter:
                     (resets - moment).total_seconds(),
                     code="insufficient_quota",
                 )
-
-    def _recent_spend(self, spend: _Spend, period_start_epoch: float) -> Decimal:
-        since = max(spend.read_started - self._settle, period_start_epoch)
-        return sum((cost for stamp, cost in spend.recent if stamp >= since), Decimal(0))
-
-    async def _refresh(self, key_id: int, state: _KeyState) -> None:
-        spend = state.spend
-        started = self._clock()
-        moment = datetime.fromtimestamp(started, timezone.utc)
-        day, month = period_start(moment, "day"), period_start(moment, "month")
-        fresh = started - spend.read_started < self._spend_ttl
-        if fresh and spend.day == day and spend.month == month:
-            return
-        if self._spent is None:
-            raise RuntimeError("a key has a budget but the limiter has no spent() function")
-        day_base = await self._spent(key_id, day)
-        month_base = await self._spent(key_id, month)
-        if started < spend.read_started:
-            return  # a concurrent, later read already landed
-        spend.read_started = started
-        spend.day, spend.month = day, month
-        spend.day_base, spend.month_base = day_base, month_base
-        horizon = started - self._settle
-        while spend.recent and spend.recent[0][0] < horizon:
-            spend.recent.popleft()
 
 
 def _refusal(message: str, retry_after: float, *, code: str) -> GatewayError:

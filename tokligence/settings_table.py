@@ -341,9 +341,18 @@ SETTINGS: tuple[Setting, ...] = (
     _bool("auth_disabled", True, "skip API-key checks (only honoured on loopback)"),
     _bool("insecure", False, "allow a non-loopback bind without auth", flag="--insecure"),
     _legacy("auth_secret", secret=True),
-    _seconds("auth_cache_ttl", 5.0, "seconds a resolved API key is trusted before a re-read"),
+    _seconds(
+        "auth_cache_ttl",
+        1.0,
+        "seconds a resolved API key is trusted before a re-read (a revoked key stops "
+        "working on every process within it)",
+    ),
     _seconds("key_last_used_interval", 30.0, "how often API-key last-used times are written"),
-    _seconds("limits_spend_ttl", 5.0, "seconds a key's spend read from the ledger is reused"),
+    _legacy(
+        "limits_spend_ttl",
+        why="has no effect: a key's spend is shared by every process through the identity "
+        "database as each call ends (docs/scale-out.md)",
+    ),
     _bool("hooks_enabled", False, "run the lifecycle hook script on user and key changes"),
     Setting(
         name="hooks_script_path",

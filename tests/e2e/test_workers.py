@@ -212,3 +212,55 @@ def test_each_worker_has_its_own_log_file(tmp_path: Path) -> None:
     for index in (0, 1):
         text = (tmp_path / "logs" / f"gateway.worker-{index}.log").read_text()
         assert "listening on" in text
+
+
+def test_limits_are_exact_and_revocation_reaches_every_worker(tmp_path: Path) -> None:
+    """rpm=8 over four workers: exactly 8 of a burst of 24 pass; a key revoked
+    in the database stops working on every worker within a second or so."""
+    from tokligence.identity import store
+    from tokligence.identity.migrations import migrate_identity
+    from tokligence.limits import KeyLimits
+
+    db = open_database(sqlite_url(tmp_path / "data" / "identity.db"))
+    try:
+        migrate_identity(db)
+        user = store.create_user(db, email="ada@example.com")
+        record, key = store.issue_key(db, user.id, limits=KeyLimits(rpm=8))
+    finally:
+        close_database(db)
+    running = Workers(tmp_path, 4, env={"TOKLIGENCE_AUTH_DISABLED": "false"})
+    try:
+        assert len(running.pids_answering(4)) == 4, running.output()
+        url = f"http://127.0.0.1:{running.port}/v1/chat/completions"
+        body = {"model": "loopback", "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"authorization": f"Bearer {key}", "connection": "close"}
+        statuses: list[int] = []
+        barrier = threading.Barrier(24)
+
+        def one() -> None:
+            barrier.wait()
+            statuses.append(httpx.post(url, json=body, headers=headers, timeout=30).status_code)
+
+        threads = [threading.Thread(target=one) for _ in range(24)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(statuses) == [200] * 8 + [429] * 16
+        # Revoked in the shared database (as `tokligence keys revoke` does).
+        db = open_database(sqlite_url(tmp_path / "data" / "identity.db"))
+        try:
+            store.revoke_key(db, record.id)
+        finally:
+            close_database(db)
+        revoked_at = time.monotonic()
+        time.sleep(1.2)  # auth_cache_ttl (1 s) and a margin
+        after = [
+            httpx.get(
+                f"http://127.0.0.1:{running.port}/v1/models", headers=headers, timeout=10
+            ).status_code
+            for _ in range(40)  # new connections: every worker is asked
+        ]
+        assert set(after) == {401}, (after, time.monotonic() - revoked_at)
+    finally:
+        assert running.stop() == 0

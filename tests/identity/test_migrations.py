@@ -11,6 +11,7 @@ import peewee
 import pytest
 
 from tokligence.identity import store
+from tokligence.identity.limit_store import LIMIT_MODELS
 from tokligence.identity.migrations import (
     ADOPTED_KEY_NAME,
     IDENTITY_MIGRATIONS,
@@ -25,13 +26,15 @@ from tokligence.ledger.migrations import MigrationResult, applied_versions, migr
 def test_migrate_is_idempotent_and_shares_a_database_with_the_ledger(
     database: peewee.Database,
 ) -> None:
-    assert migrate_identity(database) == MigrationResult(role="identity", applied=(1, 2), version=2)
+    assert migrate_identity(database) == MigrationResult(
+        role="identity", applied=(1, 2, 3), version=3
+    )
     assert migrate_identity(database).applied == ()
     migrate(database, "ledger")  # PostgreSQL: one database for both roles
     with dbmod.connection(database):
-        assert applied_versions(database, "identity") == [1, 2]
+        assert applied_versions(database, "identity") == [1, 2, 3]
         assert applied_versions(database, "ledger") == [1, 2, 3]
-    assert [step.version for step in IDENTITY_MIGRATIONS] == [1, 2]
+    assert [step.version for step in IDENTITY_MIGRATIONS] == [1, 2, 3]
 
 
 def test_the_migrated_tables_match_the_models(identity_db: peewee.Database) -> None:
@@ -46,6 +49,13 @@ def test_the_migrated_tables_match_the_models(identity_db: peewee.Database) -> N
         }
     assert (("key_hash",), True) in indexes
     assert (("user_id",), False) in indexes
+    with dbmod.connection(identity_db):
+        for model in LIMIT_MODELS:
+            table = model._meta.table_name
+            columns = {column.name for column in identity_db.get_columns(table)}
+            assert columns == set(model._meta.columns), table
+        events = {tuple(i.columns) for i in identity_db.get_indexes("key_rate_events")}
+    assert ("key_id", "at") in events
 
 
 # The original gateway's SQLite schema, as its userstore created it.

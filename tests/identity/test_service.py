@@ -20,6 +20,7 @@ from tokligence.identity import store
 from tokligence.identity.cache import KeyCache
 from tokligence.identity.hooks import HookRunner
 from tokligence.identity.keys import hash_key
+from tokligence.identity.limit_store import DatabaseLimitStore
 from tokligence.identity.service import IdentityService
 from tokligence.limits import KeyLimiter, KeyLimits
 
@@ -126,12 +127,12 @@ async def test_revoking_through_the_service_invalidates_at_once(
         authorize(await cache.resolve(other), now=now, **args)  # type: ignore[arg-type]
 
 
-async def test_changed_limits_reset_the_limiter(identity_db: peewee.Database) -> None:
+async def test_changed_limits_apply_at_the_next_request(identity_db: peewee.Database) -> None:
     async def spent(key_id: int, since: datetime) -> Decimal:
         return Decimal(0)
 
-    limiter = KeyLimiter(spent=spent, clock=FakeClock())
-    service = IdentityService(identity_db, limiter=limiter)
+    limiter = KeyLimiter(store=DatabaseLimitStore(identity_db), spent=spent, clock=FakeClock())
+    service = IdentityService(identity_db)
     ada = await service.create_user(email="ada@example.com")
     key, _ = await service.issue_key(ada.id, limits=KeyLimits(rpm=1))
     await limiter.admit(key.principal())

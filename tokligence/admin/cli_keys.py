@@ -84,7 +84,7 @@ def run_keys(args: argparse.Namespace, config: Config) -> int:
             else:
                 print(
                     f"revoked API key {key.id} ({key.prefix}…) of {key.user.email}; a running "
-                    f"gateway refuses it within {config.auth_cache_ttl:g} seconds (its key "
+                    f"gateway refuses it within {config.auth_cache_ttl:g} s (its key "
                     "cache, setting auth_cache_ttl), the admin API at once"
                 )
     return 0

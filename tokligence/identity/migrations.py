@@ -189,6 +189,46 @@ def _identity_2_adopt_original(db: peewee.Database) -> None:
     )
 
 
+def _identity_3_limit_state(db: peewee.Database) -> None:
+    """Per-key limit state shared by every process: key_rate_events (the
+    last minute's admissions and tokens), key_rate_totals (their sums) and
+    key_spend (spend per UTC day and month), as of this version."""
+
+    class KeyRateEvent(peewee.Model):
+        id = peewee.BigAutoField()
+        key_id = peewee.BigIntegerField()
+        at = peewee.DoubleField()
+        request = peewee.BooleanField(default=False)
+        tokens = peewee.BigIntegerField(default=0)
+
+        class Meta:
+            database = db
+            table_name = "key_rate_events"
+            indexes = ((("key_id", "at"), False),)
+
+    class KeyRateTotals(peewee.Model):
+        key_id = peewee.BigIntegerField(primary_key=True)
+        requests = peewee.BigIntegerField(default=0)
+        tokens = peewee.BigIntegerField(default=0)
+
+        class Meta:
+            database = db
+            table_name = "key_rate_totals"
+
+    class KeySpend(peewee.Model):
+        key_id = peewee.BigIntegerField()
+        period = peewee.TextField()
+        start = peewee.DateTimeField()
+        spent_usd = peewee.DecimalField(max_digits=24, decimal_places=12)
+
+        class Meta:
+            database = db
+            table_name = "key_spend"
+            primary_key = peewee.CompositeKey("key_id", "period", "start")
+
+    db.create_tables([KeyRateEvent, KeyRateTotals, KeySpend])
+
+
 IDENTITY_MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, name="identity users and api keys", apply=_identity_1_tables),
     Migration(
@@ -196,6 +236,7 @@ IDENTITY_MIGRATIONS: tuple[Migration, ...] = (
         name="adopt the original gateway's users and keys",
         apply=_identity_2_adopt_original,
     ),
+    Migration(version=3, name="per-key limit state", apply=_identity_3_limit_state),
 )
 
 

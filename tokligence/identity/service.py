@@ -7,8 +7,8 @@ so no caller can forget an effect. Each method runs the ``store`` function
 in a worker thread, then — only once the change is committed —
 
 1. invalidates this process's ``KeyCache`` entries the change affects
-   (a revoked key, a deleted, disabled or re-roled user) and resets the
-   limiter state of a key whose limits changed, and
+   (a revoked key, a deleted, disabled or re-roled user; other processes
+   re-read within ``auth_cache_ttl``), and
 2. emits the lifecycle hook event (``hooks``), which never fails the call.
 
 ``actor`` is the principal making an admin API request; when given, the
@@ -28,7 +28,7 @@ import trio
 
 from ..auth import Principal, Role, can_manage
 from ..errors import GatewayError, PolicyRefusal
-from ..limits import UNLIMITED, KeyLimiter, KeyLimits
+from ..limits import UNLIMITED, KeyLimits
 from . import store
 from .cache import KeyCache
 from .hooks import Event, HookRunner
@@ -48,12 +48,10 @@ class IdentityService:
         *,
         hooks: HookRunner | None = None,
         cache: KeyCache | None = None,
-        limiter: KeyLimiter | None = None,
     ) -> None:
         self.db = db
         self._hooks = hooks
         self._cache = cache
-        self._limiter = limiter
 
     async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await trio.to_thread.run_sync(lambda: function(self.db, *args, **kwargs))
@@ -65,12 +63,9 @@ class IdentityService:
             actor_id = None if actor is None else actor.user_id
             await self._hooks.emit(event, user=user, key=key, actor_id=actor_id)
 
-    def _forget_user(self, user_id: int, keys: Iterable[KeyRecord] = ()) -> None:
+    def _forget_user(self, user_id: int) -> None:
         if self._cache is not None:
             self._cache.invalidate_user(user_id)
-        if self._limiter is not None:
-            for key in keys:
-                self._limiter.forget(key.id)
 
     @staticmethod
     def _check(actor: Principal | None, target: Role, what: str) -> None:
@@ -157,7 +152,7 @@ class IdentityService:
             before = await self._call(store.get_user, user_id)
             self._check(actor, before.role, f"delete {before.role} users")
         deleted = await self._call(store.delete_user, user_id)
-        self._forget_user(user_id, deleted.keys)
+        self._forget_user(user_id)
         await self._emit("user.deleted", deleted.user, None, actor)
         return deleted
 
@@ -218,8 +213,6 @@ class IdentityService:
         key = await self._call(store.update_key, key_id, name=name, limits=limits)
         if self._cache is not None:
             self._cache.invalidate_key(key_id)
-        if self._limiter is not None and limits is not None:
-            self._limiter.forget(key_id)
         return key
 
     async def revoke_key(self, key_id: int, *, actor: Principal | None = None) -> KeyRecord:
@@ -228,8 +221,6 @@ class IdentityService:
         key = await self._call(store.revoke_key, key_id)
         if self._cache is not None:
             self._cache.invalidate_key(key_id)
-        if self._limiter is not None:
-            self._limiter.forget(key_id)
         if before.revoked_at is None:
             await self._emit("key.revoked", key.user, key, actor)
         return key
