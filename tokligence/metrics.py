@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .ledger.row import LedgerRow
+from .ledger.row import LedgerRow, audited_tokens
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_MODELS = 200
@@ -155,6 +155,12 @@ class GatewayMetrics:
             "Cost in USD by provider and model, at the ledger's prices (priced requests only).",
             ("provider", "model"),
         )
+        self.audited = Counter(
+            "tokligence_audited_tokens_total",
+            "Tokens of the requests the billing audit compares, by provider, model, kind "
+            "(input, output) and source: reported by the upstream, or counted by the gateway.",
+            ("provider", "model", "kind", "source"),
+        )
         self.refusals = Counter(
             "tokligence_refusals_total",
             "Requests refused by the gateway's policy: authentication, permission, "
@@ -239,6 +245,13 @@ class GatewayMetrics:
                 self.tokens.add((provider, model, kind), count)
         if cost is not None and cost:
             self.cost.add((provider, model), float(cost))
+        audited = audited_tokens(row)
+        if audited is not None:
+            reported_in, counted_in, reported_out, counted_out = audited
+            self.audited.add((provider, model, "input", "reported"), reported_in)
+            self.audited.add((provider, model, "input", "counted"), counted_in)
+            self.audited.add((provider, model, "output", "reported"), reported_out)
+            self.audited.add((provider, model, "output", "counted"), counted_out)
         if row.error_kind in REFUSAL_KINDS:
             self.refusals.add((refusal or row.error_kind or "",))
 
@@ -255,6 +268,7 @@ class GatewayMetrics:
             self.requests,
             self.tokens,
             self.cost,
+            self.audited,
             self.refusals,
             self.attempts,
             self.retries,

@@ -366,6 +366,44 @@ def _statusline_sample(block: Block, tmp: Path) -> None:
     assert block.text.strip() == STATUSLINE_SAMPLE
 
 
+def _billing_table(block: Block, tmp: Path) -> None:
+    """The sample table is what ``audit billing`` prints for those figures."""
+    import argparse
+    import contextlib
+    import io
+    from datetime import datetime, timezone
+
+    from tokligence.admin.cli_audit import _show_billing
+    from tokligence.ledger.audit import BilledRequest, BillingAudit, BillingEntry
+
+    request = BilledRequest(
+        request_id="req_4f1c2a9e0b7d6c5a3e",
+        created_at=datetime(2026, 3, 2, 12, 1, 7, tzinfo=timezone.utc),
+        reported_input_tokens=12,
+        counted_input_tokens=8,
+        reported_output_tokens=9,
+        counted_output_tokens=2,
+    )
+    entry = BillingEntry(
+        provider="openai",
+        model="gpt-4o-mini",
+        requests=1,
+        reported_input_tokens=12,
+        counted_input_tokens=8,
+        reported_output_tokens=9,
+        counted_output_tokens=2,
+        input_drift=12 / 8 - 1,
+        output_drift=9 / 2 - 1,
+        flagged=True,
+        requests_behind=(request,),
+    )
+    audit = BillingAudit(since=None, until=None, tolerance=0.35, entries=(entry,))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        _show_billing(argparse.Namespace(json=False, csv=False), audit)
+    assert printed.getvalue() == block.text
+
+
 BY_LANGUAGE: dict[str, Callable[[Block, Path], None]] = {
     "ini": _load_ini,
     "json": _parse_json,
@@ -383,6 +421,8 @@ BY_BLOCK: dict[str, Callable[[Block, Path], None]] = {
     "docs/claude-code.md: {": _statusline_settings,
     f"docs/claude-code.md: {STATUSLINE_SAMPLE}": _statusline_sample,
     f"docs/cli.md: {STATUSLINE_SAMPLE}": _statusline_sample,
+    "docs/audit.md: PROVIDER  MODEL        REQUESTS  INPUT REPORTED  INPUT COUNTED  DRIFT  "
+    "OUTPUT REPORTED  OUTPUT COUNTED  DRIFT  FLAG": _billing_table,
 }
 
 

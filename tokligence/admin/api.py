@@ -1,4 +1,5 @@
-"""The admin HTTP API: users, API keys, usage and prices under ``/api/v1/admin/``.
+"""The admin HTTP API: users, API keys, usage, prices and the provider audit
+under ``/api/v1/admin/``.
 
 Theory of operation
 -------------------
@@ -45,7 +46,17 @@ from ..ledger.queries import recent_entries, usage_summary
 from ..server.exchange import HttpRequest, Responder
 from ..wire.json_body import dumps
 from . import PREFIX, api_input
-from .api_output import deleted_json, entry_json, key_json, price_json, usage_json, user_json
+from . import audit as auditmod
+from .api_output import (
+    billing_json,
+    deleted_json,
+    entry_json,
+    health_json,
+    key_json,
+    price_json,
+    usage_json,
+    user_json,
+)
 from .values import parse_id
 
 log = logging.getLogger(__name__)
@@ -128,6 +139,8 @@ class AdminApi:
             _Route(segments=("usage", "summary"), methods={"GET": self._usage_summary}),
             _Route(segments=("usage", "recent"), methods={"GET": self._usage_recent}),
             _Route(segments=("prices",), methods={"GET": self._prices, "POST": self._add_price}),
+            _Route(segments=("audit", "billing"), methods={"GET": self._audit_billing}),
+            _Route(segments=("audit", "health"), methods={"GET": self._audit_health}),
         )
 
     async def handle(
@@ -328,6 +341,16 @@ class AdminApi:
             )
         )
         return 200, {"entries": [entry_json(entry) for entry in entries]}
+
+    async def _audit_billing(self, call: _Call) -> Payload:
+        query = api_input.billing_query(call.request.query)
+        audit = await self._in_thread(partial(auditmod.billing, self._ledger(), query))
+        return 200, billing_json(audit)
+
+    async def _audit_health(self, call: _Call) -> Payload:
+        query = api_input.health_query(call.request.query)
+        audit = await self._in_thread(partial(auditmod.health, self._ledger(), query, self._now()))
+        return 200, health_json(audit)
 
     async def _prices(self, call: _Call) -> Payload:
         at = api_input.prices_query(call.request.query)

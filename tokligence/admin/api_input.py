@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -26,13 +26,17 @@ from ..errors import invalid
 from ..limits import UNLIMITED, KeyLimits
 from ..wire.json_body import load_object
 from .values import (
+    AUDIT_LIMITS,
     GROUP_BY,
     MAX_EXPIRY_DAYS,
+    MAX_MIN_REQUESTS,
     MAX_RECENT,
     MAX_RPM,
     MAX_TPM,
     GroupBy,
     parse_count,
+    parse_duration,
+    parse_fraction,
     parse_id,
     parse_money,
     parse_time,
@@ -95,6 +99,26 @@ class RecentQuery:
     limit: int = DEFAULT_RECENT
     user_id: int | None = None
     api_key_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BillingQuery:
+    since: datetime | None = None
+    until: datetime | None = None
+    provider: str | None = None
+    model: str | None = None
+    tolerance: float | None = None  # None: the ledger's default
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HealthQuery:
+    until: datetime | None = None  # None: now
+    window: timedelta | None = None
+    baseline: timedelta | None = None
+    ttfb_increase: float | None = None
+    tps_drop: float | None = None
+    error_points: float | None = None
+    min_requests: int | None = None
 
 
 # ------------------------------------------------------------------ helpers
@@ -379,3 +403,43 @@ def prices_query(query: str) -> datetime | None:
 def keys_query(query: str) -> int | None:
     """``user_id``: only that user's keys."""
     return _query_value(parse_query(query, ("user_id",)), "user_id", parse_id)
+
+
+def _fraction(name: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        return parse_fraction(text, maximum=AUDIT_LIMITS[name])
+
+    return parse
+
+
+def billing_query(query: str) -> BillingQuery:
+    params = parse_query(query, ("since", "until", "provider", "model", "tolerance"))
+    since = _query_value(params, "since", parse_time)
+    until = _query_value(params, "until", parse_time)
+    if since is not None and until is not None and until <= since:
+        raise invalid("'until' must be later than 'since'", param="until")
+    return BillingQuery(
+        since=since,
+        until=until,
+        provider=params.get("provider"),
+        model=params.get("model"),
+        tolerance=_query_value(params, "tolerance", _fraction("tolerance")),
+    )
+
+
+def health_query(query: str) -> HealthQuery:
+    names = ("until", "window", "baseline", *AUDIT_LIMITS, "min_requests")
+    params = parse_query(query, tuple(name for name in names if name != "tolerance"))
+
+    def count(text: str) -> int:
+        return parse_count(text, minimum=0, maximum=MAX_MIN_REQUESTS)
+
+    return HealthQuery(
+        until=_query_value(params, "until", parse_time),
+        window=_query_value(params, "window", parse_duration),
+        baseline=_query_value(params, "baseline", parse_duration),
+        ttfb_increase=_query_value(params, "ttfb_increase", _fraction("ttfb_increase")),
+        tps_drop=_query_value(params, "tps_drop", _fraction("tps_drop")),
+        error_points=_query_value(params, "error_points", _fraction("error_points")),
+        min_requests=_query_value(params, "min_requests", count),
+    )

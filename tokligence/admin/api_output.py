@@ -19,6 +19,7 @@ from ..ledger.row import row_fields
 from .values import MONEY_PLACES
 
 if TYPE_CHECKING:
+    from ..ledger.audit import BillingAudit, Figures, HealthAudit
     from ..ledger.prices import PriceEntry
 from ..ledger.queries import LedgerRecord, UsageTotals
 
@@ -176,4 +177,80 @@ def price_json(price: PriceEntry) -> dict[str, Any]:
         "cache_write_per_mtok": _price(price.cache_write_per_mtok),
         "effective_from": iso(price.effective_from),
         "source": price.source,
+    }
+
+
+# ------------------------------------------------------------------- audit
+
+BILLING_FIELDS = (
+    "provider",
+    "model",
+    "requests",
+    "reported_input_tokens",
+    "counted_input_tokens",
+    "reported_output_tokens",
+    "counted_output_tokens",
+    "input_drift",
+    "output_drift",
+    "flagged",
+)
+BILLED_REQUEST_FIELDS = (
+    "request_id",
+    "created_at",
+    "reported_input_tokens",
+    "counted_input_tokens",
+    "reported_output_tokens",
+    "counted_output_tokens",
+)
+
+
+def billing_json(audit: BillingAudit) -> dict[str, Any]:
+    return {
+        "since": iso(audit.since),
+        "until": iso(audit.until),
+        "tolerance": audit.tolerance,
+        "entries": [
+            {
+                **{name: getattr(entry, name) for name in BILLING_FIELDS},
+                "requests_behind": [
+                    {
+                        **{name: getattr(request, name) for name in BILLED_REQUEST_FIELDS},
+                        "created_at": iso(request.created_at),
+                    }
+                    for request in entry.requests_behind
+                ],
+            }
+            for entry in audit.entries
+        ],
+    }
+
+
+def figures_json(figures: Figures) -> dict[str, Any]:
+    return {
+        "requests": figures.requests,
+        "errors": figures.errors,
+        "timeouts": figures.timeouts,
+        "ttfb_ms": figures.ttfb_ms,
+        "output_tokens_per_s": figures.output_tokens_per_s,
+    }
+
+
+def health_json(audit: HealthAudit) -> dict[str, Any]:
+    return {
+        "window": {"since": iso(audit.window_since), "until": iso(audit.until)},
+        "baseline": {"since": iso(audit.baseline_since), "until": iso(audit.window_since)},
+        "entries": [
+            {
+                "provider": entry.provider,
+                "model": entry.model,
+                "buckets": [
+                    {"start": iso(bucket.start), **figures_json(bucket.figures)}
+                    for bucket in entry.buckets
+                ],
+                "window": figures_json(entry.window),
+                "baseline": figures_json(entry.baseline),
+                "flags": list(entry.flags),
+            }
+            for entry in audit.entries
+        ],
     }

@@ -1,6 +1,6 @@
 """The management commands' arguments and their dispatch (light to import).
 
-``tokligence users|keys|usage|prices …`` work directly on the databases the
+``tokligence users|keys|usage|prices|audit …`` work directly on the databases the
 gateway uses (same configuration, same files or server), whether or not it
 is running. ``tokligence.cli`` registers these parsers with its gateway
 options as parents (``--config``, ``--data-dir``, …) and calls :func:`run`
@@ -22,12 +22,16 @@ from typing import TYPE_CHECKING, Any
 from ..auth import ROLES, SCOPES
 from ..identity.records import STATUSES
 from .values import (
+    AUDIT_LIMITS,
     GROUP_BY,
     MAX_EXPIRY_DAYS,
+    MAX_MIN_REQUESTS,
     MAX_RECENT,
     MAX_RPM,
     MAX_TPM,
     parse_count,
+    parse_duration,
+    parse_fraction,
     parse_id,
     parse_money,
     parse_time,
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
-COMMANDS = ("users", "keys", "usage", "prices")
+COMMANDS = ("users", "keys", "usage", "prices", "audit")
 
 
 def _typed(parse: Callable[[str], Any], what: str) -> Callable[[str], Any]:
@@ -55,7 +59,12 @@ def _count(maximum: int, minimum: int = 0) -> Callable[[str], int]:
     return _typed(lambda text: parse_count(text, minimum=minimum, maximum=maximum), "value")
 
 
+def _fraction(maximum: float) -> Callable[[str], float]:
+    return _typed(lambda text: parse_fraction(text, maximum=maximum), "value")
+
+
 MONEY = _typed(parse_money, "amount")
+DURATION = _typed(parse_duration, "duration")
 TIME = _typed(parse_time, "time")
 KEY_ID = _typed(parse_id, "key")
 USER_HELP = "user id or e-mail address"
@@ -78,6 +87,7 @@ def add_commands(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     _keys(commands, common)
     _usage(commands, common)
     _prices(commands, common)
+    _audit(commands, common)
 
 
 def _users(commands: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -221,6 +231,84 @@ def _prices(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     _json_flag(add)
 
 
+AUDIT_EXIT = (
+    "Exit status: 0 when nothing is flagged, 1 when something is (or the command "
+    "failed: the message on stderr says so), 2 on usage errors."
+)
+
+
+def _audit(commands: Subparsers, common: argparse.ArgumentParser) -> None:
+    audit = commands.add_parser(
+        "audit",
+        help="check providers' billing and health from the ledger",
+        description="Audit the providers from the ledger: the tokens they bill against the "
+        "gateway's own count, and their speed and errors against their own past.",
+    )
+    actions = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
+    billing = actions.add_parser(
+        "billing",
+        parents=[common],
+        help="providers whose reported tokens drift from the gateway's count",
+        description="Per provider and model: the tokens the upstream reported against the "
+        "gateway's own count of what it relayed, and the drift (reported / counted - 1). "
+        "A drift beyond the tolerance either way is flagged, with the requests behind it. "
+        + AUDIT_EXIT,
+    )
+    billing.add_argument("--since", type=TIME, metavar="DATE", help="from this date or time")
+    billing.add_argument(
+        "--until", type=TIME, metavar="DATE", help="up to, not including, this date or time"
+    )
+    billing.add_argument("--provider", help="only this provider")
+    billing.add_argument("--model", help="only this model (the upstream's name)")
+    billing.add_argument(
+        "--tolerance",
+        type=_fraction(AUDIT_LIMITS["tolerance"]),
+        metavar="FRACTION",
+        help="drift allowed either way (default 0.35: 35%%)",
+    )
+    _listing_flags(billing)
+
+    health = actions.add_parser(
+        "health",
+        parents=[common],
+        help="providers whose speed or errors worsened against their own past",
+        description="Per provider and model, hourly (UTC): requests, errors, timeouts, time to "
+        "first byte and output tokens per second of streams. The latest window is compared "
+        "with the baseline before it; a figure worse beyond its threshold is flagged. "
+        + AUDIT_EXIT,
+    )
+    health.add_argument("--until", type=TIME, metavar="TIME", help="end of the window (now)")
+    health.add_argument("--window", type=DURATION, metavar="SPAN", help="default 1h")
+    health.add_argument(
+        "--baseline", type=DURATION, metavar="SPAN", help="before the window (default 24h)"
+    )
+    health.add_argument(
+        "--ttfb-increase",
+        type=_fraction(AUDIT_LIMITS["ttfb_increase"]),
+        metavar="FRACTION",
+        help="flag a time to first byte up by more (default 0.5: +50%%)",
+    )
+    health.add_argument(
+        "--tps-drop",
+        type=_fraction(AUDIT_LIMITS["tps_drop"]),
+        metavar="FRACTION",
+        help="flag output tokens per second down by more (default 0.33: -33%%)",
+    )
+    health.add_argument(
+        "--error-points",
+        type=_fraction(AUDIT_LIMITS["error_points"]),
+        metavar="POINTS",
+        help="flag an error or timeout rate up by more percentage points (default 5)",
+    )
+    health.add_argument(
+        "--min-requests",
+        type=_count(MAX_MIN_REQUESTS),
+        metavar="N",
+        help="flag nothing with fewer requests in the window or baseline (default 20)",
+    )
+    _json_flag(health)
+
+
 def run(args: argparse.Namespace, config: Config, prog: str) -> int:
     """Run the management command ``args`` names; returns the exit status."""
     from . import cli_common
@@ -231,6 +319,8 @@ def run(args: argparse.Namespace, config: Config, prog: str) -> int:
         from .cli_keys import run_keys as command
     elif args.command == "usage":
         from .cli_usage import run_usage as command
+    elif args.command == "audit":
+        from .cli_audit import run_audit as command
     else:
         from .cli_prices import run_prices as command
     return cli_common.guarded(prog, lambda: command(args, config))

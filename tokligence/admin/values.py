@@ -14,7 +14,9 @@ stored timestamp and every reported day is in.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import math
+import re
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, TypeAlias, get_args
 
@@ -33,6 +35,19 @@ MONEY_PLACES = 6
 MAX_MONEY = Decimal(10) ** 12
 # A key that should outlive a century should simply not expire.
 MAX_EXPIRY_DAYS = 36_525
+# The audit's thresholds: the largest value each accepts (a fraction, or
+# percentage points for error_points).
+AUDIT_LIMITS = {
+    "tolerance": 100.0,  # as ledger.audit.MAX_TOLERANCE
+    "ttfb_increase": 100.0,
+    "tps_drop": 1.0,
+    "error_points": 100.0,
+}
+MAX_MIN_REQUESTS = 10**9
+# Audit spans: a window or a baseline of up to a year.
+MAX_DURATION = timedelta(days=366)
+_DURATION = re.compile(r"\s*(\d{1,9})\s*([smhd])\s*")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 # Characters of a rejected value quoted back in an error message.
 SHOWN_CHARS = 40
 
@@ -98,3 +113,25 @@ def parse_count(value: object, *, minimum: int, maximum: int) -> int:
     if not minimum <= number <= maximum:
         raise ValueError(f"must be between {minimum} and {maximum}, got {number}")
     return number
+
+
+def parse_duration(text: str) -> timedelta:
+    """A span such as ``90m``, ``1h``, ``24h`` or ``7d`` (s, m, h, d)."""
+    found = _DURATION.fullmatch(text)
+    if found is None:
+        raise ValueError(f"must be a duration such as 30m, 1h or 7d, got {shown(text)}")
+    span = timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    if not timedelta(0) < span <= MAX_DURATION:
+        raise ValueError(f"must be longer than zero and at most {MAX_DURATION.days} days")
+    return span
+
+
+def parse_fraction(text: str, *, maximum: float) -> float:
+    """A non-negative decimal number up to ``maximum`` (0.25 is 25%)."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"must be a number such as 0.25, got {shown(text)}") from None
+    if not math.isfinite(value) or not 0 <= value <= maximum:
+        raise ValueError(f"must be between 0 and {maximum:g}, got {shown(text)}")
+    return value

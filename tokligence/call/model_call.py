@@ -137,6 +137,7 @@ class CallFacts:
     upstream_model: str | None = None
     mode: str | None = None
     usage: Usage | None = None
+    counted: tuple[int, int] | None = None  # the gateway's own (input, output) count
     error: str | None = None
 
     def write_to(self, record: AccessRecord) -> None:
@@ -147,6 +148,8 @@ class CallFacts:
         record.upstream_model = self.upstream_model
         record.mode = self.mode
         record.usage = self.usage
+        if self.counted is not None:
+            record.counted_input_tokens, record.counted_output_tokens = self.counted
         record.error = self.error
 
 
@@ -215,6 +218,7 @@ class ModelCall:
                 metrics.streams_in_flight -= 1
             if self.meter is not None:
                 self.facts.usage = self.meter.usage()
+                self.facts.counted = self.meter.counted(self.facts.usage)
                 self.facts.error = self.facts.error or self.meter.error
             self.facts.write_to(self.responder.record)
 
@@ -391,6 +395,7 @@ class ModelCall:
             self.kind.dialect,
             target.upstream.usage_reader(self.kind.dialect),
             functools.partial(input_tokens, self.front, self.obj),
+            self.obj,
         )
         return await relay_call(
             self.kind.dialect,

@@ -92,6 +92,8 @@ class Backend:
     exclusive_transaction: Callable[[peewee.Database, str], contextlib.AbstractContextManager[Any]]
     # SQL expression of the UTC calendar day of a timestamp column.
     day: Callable[[peewee.Field], peewee.Node]
+    # SQL expression of the UTC hour a timestamp column falls in.
+    hour: Callable[[peewee.Field], peewee.Node]
 
 
 def _sqlite_path(url: SplitResult) -> Path:
@@ -214,6 +216,17 @@ def _postgres_day(column: peewee.Field) -> peewee.Node:
     return node
 
 
+def _sqlite_hour(column: peewee.Field) -> peewee.Node:
+    # The format is a literal, not a bind parameter (see _postgres_day).
+    node: peewee.Node = peewee.fn.STRFTIME(peewee.SQL("'%Y-%m-%d %H:00:00'"), column).coerce(False)
+    return node
+
+
+def _postgres_hour(column: peewee.Field) -> peewee.Node:
+    node: peewee.Node = peewee.fn.DATE_TRUNC(peewee.SQL("'hour'"), column)
+    return node
+
+
 SQLITE = Backend(
     name="sqlite",
     database_class=peewee.SqliteDatabase,
@@ -221,6 +234,7 @@ SQLITE = Backend(
     write_transaction=_sqlite_write,
     exclusive_transaction=_sqlite_exclusive,
     day=_sqlite_day,
+    hour=_sqlite_hour,
 )
 POSTGRESQL = Backend(
     name="postgresql",
@@ -229,6 +243,7 @@ POSTGRESQL = Backend(
     write_transaction=_postgres_write,
     exclusive_transaction=_postgres_exclusive,
     day=_postgres_day,
+    hour=_postgres_hour,
 )
 BACKENDS: dict[str, Backend] = {
     "sqlite": SQLITE,

@@ -102,6 +102,21 @@ class LedgerRow:
         return self.upstream_model or self.requested_model
 
 
+def audited_tokens(row: LedgerRow) -> tuple[int, int, int, int] | None:
+    """(reported input, counted input, reported output, counted output) of a
+    row the billing audit compares, else None: the upstream reported its
+    usage and the gateway counted what it relayed. Reported input includes
+    cache reads and writes (the count covers the whole prompt); reported
+    output leaves out the reasoning reported apart, which the gateway never
+    sees. ``ledger.audit`` applies the same rule in SQL."""
+    counted_input, counted_output = row.counted_input_tokens, row.counted_output_tokens
+    if row.estimated or not row.provider or counted_input is None or counted_output is None:
+        return None
+    reported_input = row.input_tokens + row.cache_read_tokens + row.cache_write_tokens
+    reported_output = row.output_tokens - row.reasoning_tokens
+    return reported_input, counted_input, reported_output, counted_output
+
+
 ROW_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LedgerRow))
 
 
