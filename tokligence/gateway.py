@@ -237,7 +237,8 @@ class Gateway:
         if self.console is None:
             from .console.files import ConsoleFiles  # its first use: start-up never pays
 
-            self.console = ConsoleFiles()
+            auth = self.gate is not None and self.gate.auth_required
+            self.console = ConsoleFiles(auth_required=auth)
         status, headers, body = self.console.answer(name, request.header("if-none-match"))
         await responder.respond(status, headers, body)
 

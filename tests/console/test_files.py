@@ -5,6 +5,7 @@ they hold no data), with which headers, and nothing else under /console."""
 from __future__ import annotations
 
 import http.client
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,3 +165,10 @@ def test_files_are_read_once_and_answered_from_memory() -> None:
     files = ConsoleFiles({})
     with pytest.raises(Exception, match="no such console file"):
         files.answer("index.html", None)
+
+
+def test_the_page_learns_whether_to_ask_for_a_key(auth_on: GatewayThread, tmp_path: Path) -> None:
+    assert json.loads(body(auth_on.port(), "/console/session.json")) == {"auth_required": True}
+    with GatewayThread(isolated_config(tmp_path)) as open_gateway:
+        answer = json.loads(body(open_gateway.port(), "/console/session.json"))
+        assert answer == {"auth_required": False}

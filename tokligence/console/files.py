@@ -9,6 +9,9 @@ frames, no forms, no base URL. Data the console shows came from requests
 (model names, user fields), so the page writes it as text only; the
 policy is the second wall should that ever slip.
 
+Besides the files, ``session.json`` tells the page whether this gateway
+wants a key (auth on): nothing a 401 would not tell anyone anyway.
+
 Files are revalidated on each load (``no-cache`` with an ``ETag``): an
 upgraded gateway's console is never mixed with the previous version's.
 """
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from ..errors import ClientError
+from ..wire.json_body import dumps
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -61,9 +65,22 @@ def load_assets() -> dict[str, Asset]:
     return assets
 
 
+# What the page asks before anything else: whether to ask for a key first
+# (else its first admin request would be a 401, an error in the browser).
+SESSION = "session.json"
+
+
 class ConsoleFiles:
-    def __init__(self, assets: dict[str, Asset] | None = None) -> None:
+    def __init__(
+        self, assets: dict[str, Asset] | None = None, *, auth_required: bool = False
+    ) -> None:
         self.assets = load_assets() if assets is None else assets
+        session = dumps({"auth_required": auth_required})
+        self.assets[SESSION] = Asset(
+            content_type="application/json",
+            body=session,
+            etag='"' + hashlib.sha256(session).hexdigest()[:20] + '"',
+        )
 
     def answer(
         self, name: str, if_none_match: str | None

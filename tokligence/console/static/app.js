@@ -563,6 +563,17 @@ async function route() {
   }
 }
 
-on(window, "hashchange", route);
-signout.hidden = !storedKey();
-route();
+async function start() {
+  on(window, "hashchange", route);
+  signout.hidden = !storedKey();
+  if (!storedKey()) {
+    const session = await fetch("/console/session.json", { cache: "no-store" }).then((r) => r.json());
+    if (session.auth_required) {
+      showLogin("");
+      return;
+    }
+  }
+  route();
+}
+
+start();
