@@ -1,5 +1,5 @@
-"""What serving imports at start-up: the admin API waits for its first request,
-the update check until the gateway is listening."""
+"""What serving imports at start-up: the admin API and the web console wait
+for their first request, the update check until the gateway is listening."""
 
 from __future__ import annotations
 
@@ -20,8 +20,14 @@ def test_serving_does_not_import_the_admin_api_until_it_is_used() -> None:
     )
     loaded = set(json.loads(out.stdout))
     assert "tokligence.app" in loaded  # the probe did import the server
-    lazy = {"tokligence.admin.api", "tokligence.admin.api_input", "tokligence.ledger.queries"}
+    lazy = {
+        "tokligence.admin.api",
+        "tokligence.admin.api_input",
+        "tokligence.ledger.queries",
+        "tokligence.console.files",
+    }
     assert not loaded & lazy
+    assert not [m for m in loaded if m.startswith("tokligence.console")]
     assert not [m for m in loaded if m.startswith("tokligence.update")]
 
 

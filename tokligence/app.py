@@ -29,7 +29,7 @@ from .call.model_call import ModelCalls
 from .call.retry import RetryPolicy
 from .codecs.registry import CODECS
 from .config import Config, ConfigError
-from .config_view import fingerprint
+from .config_view import fingerprint, show_rows
 from .databases import close_all, hook_runner, open_identity, open_ledger, open_responses
 from .endpoints import EndpointTable
 from .gateway import Gateway, render_error
@@ -304,6 +304,7 @@ async def run(
             identity=identity.service,
             ledger_db=ledger_db,
             on_prices_changed=ledger.writer.invalidate_prices if ledger is not None else None,
+            config_rows=functools.partial(show_rows, config),
         )
 
     writer = ledger.writer if ledger is not None else None
@@ -322,6 +323,7 @@ async def run(
         admin_factory=admin_api,
         supervisor=built.supervisor,
         metrics=metrics,
+        console_enabled=config.console_enabled,
     )
 
     def make_handler(keys: frozenset[str]) -> Handler:

@@ -77,6 +77,7 @@ class Config:
     admin_endpoints: tuple[str, ...]
     anthropic_native_enabled: bool
     metrics_enabled: bool
+    console_enabled: bool
     max_body_bytes: int
     max_json_depth: int
     max_json_integer_digits: int

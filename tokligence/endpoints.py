@@ -27,6 +27,7 @@ ENDPOINT_KEYS: tuple[EndpointKey, ...] = (
 
 Action = Literal[
     "admin",
+    "console",
     "metrics",
     "chat",
     "embeddings",
@@ -100,6 +101,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(method="GET", path="/metrics", key="metrics", action="metrics"),
     # The admin API routes its own sub-paths and methods (404/405 inside).
     Endpoint(method="*", path="/api/v1/admin/", key="admin", action="admin"),
+    # The web console's static files (no data: that comes from the admin API).
+    Endpoint(method="GET", path="/console", key="admin", action="console"),
+    Endpoint(method="GET", path="/console/", key="admin", action="console"),
 )
 
 

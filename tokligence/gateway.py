@@ -51,6 +51,7 @@ from .wire.json_body import dumps, requested_model
 
 if TYPE_CHECKING:
     from .admin.api import AdminApi
+    from .console.files import ConsoleFiles
     from .responses_store.store import StoredTurn
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class Gateway:
         admin_factory: Callable[[], AdminApi] | None = None,
         supervisor: Supervisor | None = None,
         metrics: GatewayMetrics | None = None,
+        console_enabled: bool = False,
     ) -> None:
         self.router = router
         self.upstreams = upstreams
@@ -104,6 +106,8 @@ class Gateway:
         self.facts = dict(facts or {})
         self.supervisor = supervisor or Supervisor()
         self.metrics = metrics
+        self.console_enabled = console_enabled
+        self.console: ConsoleFiles | None = None  # read on the first /console request
 
     def handler_for(self, table: EndpointTable) -> Handler:
         async def handle(request: HttpRequest, responder: Responder) -> None:
@@ -115,7 +119,10 @@ class Gateway:
                 if ledgered:  # known before any refusal, for its row and its timing
                     responder.record.dialect = CALL_KINDS[match.endpoint.action].dialect
                     responder.record.clock = UpstreamClock()
-                if self.gate is not None:
+                # The console's files hold no data (the page asks the admin
+                # API, with the key its user gives it): served to anyone
+                # who reaches the admin endpoints.
+                if self.gate is not None and match.endpoint.action != "console":
                     caller = await self.gate.admit(
                         request,
                         responder.record,
@@ -206,6 +213,8 @@ class Gateway:
             await self._delete_stored_response(match.path_id, responder)
         elif action == "responses_input_items":
             await self._stored_input_items(match.path_id, request.query, responder)
+        elif action == "console":
+            await self._console(match.path_id, request, responder)
         elif action == "metrics":
             if self.metrics is None:
                 raise ClientError(
@@ -220,6 +229,19 @@ class Gateway:
             await responder.respond(200 if healthy else 503, JSON_HEADERS, body)
 
     # ------------------------------------------------------------ small endpoints
+
+    async def _console(self, name: str, request: HttpRequest, responder: Responder) -> None:
+        if not self.console_enabled:
+            raise ClientError(
+                "not_found", "the console is off here (console_enabled)", code="unknown_url"
+            )
+        if self.console is None:
+            from .console.files import ConsoleFiles  # its first use: start-up never pays
+
+            auth = self.gate is not None and self.gate.auth_required
+            self.console = ConsoleFiles(auth_required=auth)
+        status, headers, body = self.console.answer(name, request.header("if-none-match"))
+        await responder.respond(status, headers, body)
 
     async def _stored_turn(self, response_id: str, responder: Responder) -> StoredTurn:
         store = self.calls.responses

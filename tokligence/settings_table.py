@@ -272,6 +272,11 @@ SETTINGS: tuple[Setting, ...] = (
         True,
         "serve Prometheus metrics at /metrics (behind admin auth when auth is on)",
     ),
+    _bool(
+        "console_enabled",
+        True,
+        "serve the web console at /console (with the admin endpoints; its data needs an admin key)",
+    ),
     _bool("anthropic_native_enabled", True, "serve /v1/messages"),
     _count("max_body_bytes", 32 * 1024 * 1024, "largest accepted request body (bytes)"),
     _count(

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import openai
@@ -141,3 +142,19 @@ def test_a_folder_of_another_program_is_never_swept(binary: Path, tmp: Path) -> 
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=30)
     assert unpack_dirs(tmp) == ["_MEI_other_program"]
+
+
+def test_serves_the_web_console_from_inside_the_binary(binary: Path, tmp: Path) -> None:
+    """The console's files are data of the frozen package (build/tokligence.spec)."""
+    process, port = start(binary, tmp)
+    try:
+        wait_healthy(process, port)
+        source = Path(__file__).resolve().parents[2] / "tokligence" / "console" / "static"
+        for name in ("index.html", "app.js", "console.css"):
+            url = f"http://127.0.0.1:{port}/console/{name}"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                assert response.read() == (source / name).read_bytes(), name
+                assert "script-src 'self'" in response.headers["content-security-policy"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)

@@ -61,6 +61,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return Built(wheel=wheel, sdist=sdist, wheelhouse=wheelhouse, tools=tools)
 
 
+# The web console's static files (served from the package, no build step).
+CONSOLE_FILES = sorted(
+    path.relative_to(ROOT).as_posix()
+    for path in (ROOT / "tokligence" / "console" / "static").iterdir()
+    if path.is_file()
+)
+
+
 def test_wheel_is_pure_with_both_scripts_and_the_price_table(built: Built) -> None:
     with zipfile.ZipFile(built.wheel) as wheel:
         names = wheel.namelist()
@@ -68,6 +76,7 @@ def test_wheel_is_pure_with_both_scripts_and_the_price_table(built: Built) -> No
         entry_points = wheel.read(f"{info}/entry_points.txt").decode()
         metadata = wheel.read(f"{info}/METADATA").decode()
     assert "tokligence/ledger/prices.json" in names
+    assert CONSOLE_FILES and set(CONSOLE_FILES) <= set(names)  # the web console, as it is
     assert "tokligence/lifeline.py" in names
     assert {n.split("/")[0] for n in names} == {"tokligence", info}
     assert "tokligence = tokligence.cli:main" in entry_points

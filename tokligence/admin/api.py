@@ -42,7 +42,7 @@ from ..errors import ClientError, InternalError, invalid
 from ..identity.service import IdentityService
 from ..ledger import db as dbmod
 from ..ledger import prices as pricemod
-from ..ledger.queries import recent_entries, usage_summary
+from ..ledger.queries import recent_entries, usage_series, usage_summary
 from ..server.exchange import HttpRequest, Responder
 from ..wire.json_body import dumps
 from . import PREFIX, api_input
@@ -54,6 +54,7 @@ from .api_output import (
     health_json,
     key_json,
     price_json,
+    series_json,
     usage_json,
     user_json,
 )
@@ -110,9 +111,11 @@ class AdminApi:
         identity: IdentityService,
         ledger_db: peewee.Database | None,
         on_prices_changed: Callable[[], None] | None = None,
+        config_rows: Callable[[], list[dict[str, object]]] | None = None,
         now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._identity = identity
+        self._config_rows = config_rows
         self._ledger_db = ledger_db
         self._on_prices_changed = on_prices_changed
         self._now = now
@@ -138,6 +141,8 @@ class AdminApi:
             ),
             _Route(segments=("usage", "summary"), methods={"GET": self._usage_summary}),
             _Route(segments=("usage", "recent"), methods={"GET": self._usage_recent}),
+            _Route(segments=("usage", "series"), methods={"GET": self._usage_series}),
+            _Route(segments=("config",), methods={"GET": self._config}),
             _Route(segments=("prices",), methods={"GET": self._prices, "POST": self._add_price}),
             _Route(segments=("audit", "billing"), methods={"GET": self._audit_billing}),
             _Route(segments=("audit", "health"), methods={"GET": self._audit_health}),
@@ -338,6 +343,7 @@ class AdminApi:
                 limit=query.limit,
                 user_id=query.user_id,
                 api_key_id=query.api_key_id,
+                before_id=query.before_id,
             )
         )
         return 200, {"entries": [entry_json(entry) for entry in entries]}
@@ -351,6 +357,39 @@ class AdminApi:
         query = api_input.health_query(call.request.query)
         audit = await self._in_thread(partial(auditmod.health, self._ledger(), query, self._now()))
         return 200, health_json(audit)
+
+    async def _usage_series(self, call: _Call) -> Payload:
+        query = api_input.series_query(call.request.query)
+        until = query.until or self._now()
+        since = query.since or until - api_input.DEFAULT_SPANS[query.bucket]
+        if since >= until:
+            raise invalid(
+                "'since' must be earlier than now when 'until' is not given", param="since"
+            )
+        try:
+            result = await self._in_thread(
+                partial(
+                    usage_series,
+                    self._ledger(),
+                    bucket=query.bucket,  # type: ignore[arg-type]  # checked by series_query
+                    by=query.by,
+                    since=since,
+                    until=until,
+                )
+            )
+        except ValueError as error:  # too many buckets for the span
+            raise invalid(
+                f"'since'..'until' is too long for bucket={query.bucket}: {error}", param="since"
+            ) from None
+        return 200, series_json(result, since=since, until=until)
+
+    async def _config(self, call: _Call) -> Payload:
+        """The effective configuration, as ``tokligence config show --json``
+        prints it: secrets masked."""
+        api_input.parse_query(call.request.query, ())
+        if self._config_rows is None:
+            raise InternalError("unavailable", "the configuration is not available here")
+        return 200, {"settings": self._config_rows()}
 
     async def _prices(self, call: _Call) -> Payload:
         at = api_input.prices_query(call.request.query)

@@ -33,6 +33,8 @@ from .values import (
     MAX_RECENT,
     MAX_RPM,
     MAX_TPM,
+    SERIES_BUCKETS,
+    SERIES_BY,
     GroupBy,
     parse_count,
     parse_duration,
@@ -99,6 +101,19 @@ class RecentQuery:
     limit: int = DEFAULT_RECENT
     user_id: int | None = None
     api_key_id: int | None = None
+    before_id: int | None = None  # the next page after this entry
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SeriesQuery:
+    bucket: str
+    by: str
+    since: datetime | None  # None: DEFAULT_SPANS[bucket] before ``until``
+    until: datetime | None  # None: now
+
+
+# The span of a series when no 'since' is given: a day of hours, a month of days.
+DEFAULT_SPANS = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -383,7 +398,7 @@ def usage_query(query: str) -> UsageQuery:
 
 
 def recent_query(query: str) -> RecentQuery:
-    params = parse_query(query, ("limit", "user_id", "api_key_id"))
+    params = parse_query(query, ("limit", "user_id", "api_key_id", "before_id"))
 
     def limit(text: str) -> int:
         return parse_count(text, minimum=1, maximum=MAX_RECENT)
@@ -392,6 +407,32 @@ def recent_query(query: str) -> RecentQuery:
         limit=_query_value(params, "limit", limit) or DEFAULT_RECENT,
         user_id=_query_value(params, "user_id", parse_id),
         api_key_id=_query_value(params, "api_key_id", parse_id),
+        before_id=_query_value(params, "before_id", parse_id),
+    )
+
+
+def _choice(params: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    wanted = params.get(name, default).strip().lower()
+    if wanted not in choices:
+        raise invalid(
+            f"'{name}' must be one of {', '.join(choices)}, got {shown(params[name])}", param=name
+        )
+    return wanted
+
+
+def series_query(query: str) -> SeriesQuery:
+    """``bucket`` (hour or day, default day), ``by`` (model, provider, user
+    or key, default model), ``since`` and ``until``."""
+    params = parse_query(query, ("bucket", "by", "since", "until"))
+    since = _query_value(params, "since", parse_time)
+    until = _query_value(params, "until", parse_time)
+    if since is not None and until is not None and until <= since:
+        raise invalid("'until' must be later than 'since'", param="until")
+    return SeriesQuery(
+        bucket=_choice(params, "bucket", SERIES_BUCKETS, "day"),
+        by=_choice(params, "by", SERIES_BY, "model"),
+        since=since,
+        until=until,
     )
 
 

@@ -21,7 +21,7 @@ from .values import MONEY_PLACES
 if TYPE_CHECKING:
     from ..ledger.audit import BillingAudit, Figures, HealthAudit
     from ..ledger.prices import PriceEntry
-from ..ledger.queries import LedgerRecord, UsageTotals
+from ..ledger.queries import LedgerRecord, UsageSeries, UsageTotals
 
 # Each grouping's key, named as the ledger names its column.
 GROUP_FIELDS = {
@@ -252,5 +252,31 @@ def health_json(audit: HealthAudit) -> dict[str, Any]:
                 "flags": list(entry.flags),
             }
             for entry in audit.entries
+        ],
+    }
+
+
+# Each series grouping's key, named as the ledger names its column.
+SERIES_FIELDS = {"model": "model", "provider": "provider", "user": "user_id", "key": "api_key_id"}
+SERIES_COUNTS = ("requests", "errors", "input_tokens", "output_tokens")
+
+
+def series_json(result: UsageSeries, *, since: datetime, until: datetime) -> dict[str, Any]:
+    """Buckets and one array per figure per series, in bucket order (the
+    shape a chart draws from); ``other`` sums the keys past the top ones."""
+    return {
+        "bucket": result.bucket,
+        "by": result.by,
+        "since": iso(result.starts[0] if result.starts else since),
+        "until": iso(until),
+        "buckets": [iso(start) for start in result.starts],
+        "series": [
+            {
+                "key": None if series.other else series.key,
+                "other": series.other,
+                **{name: [getattr(p, name) for p in series.points] for name in SERIES_COUNTS},
+                "cost_usd": [money(p.cost_usd) for p in series.points],
+            }
+            for series in result.series
         ],
     }

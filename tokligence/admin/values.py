@@ -24,6 +24,9 @@ from typing import Any, Literal, TypeAlias, get_args
 GroupBy: TypeAlias = Literal["day", "model", "user", "key", "provider"]
 GROUP_BY: tuple[GroupBy, ...] = get_args(GroupBy)
 MAX_RECENT = 10_000  # as ledger.queries allows
+# As ledger.queries' time series allow.
+SERIES_BUCKETS = ("hour", "day")
+SERIES_BY = ("model", "provider", "user", "key")
 
 # Ids are BIGINT on both back-ends.
 MAX_ID = 2**63 - 1

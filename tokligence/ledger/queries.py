@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Literal, TypeAlias, get_args
 
@@ -176,15 +176,31 @@ def recent_entries(
     limit: int = 50,
     user_id: int | None = None,
     api_key_id: int | None = None,
+    before_id: int | None = None,
 ) -> list[LedgerRecord]:
-    """The latest entries, newest first."""
+    """The latest entries, newest first (by time, then id); with
+    ``before_id``, the ones that come after that entry in this order: the
+    next page of a listing whose last entry it was. Each page is one range
+    scan of the ``created_at`` index, however deep in the ledger."""
     if not 1 <= limit <= MAX_RECENT:
         raise ValueError(f"limit must be between 1 and {MAX_RECENT}")
-    query = LedgerEntry.select()
+    e = LedgerEntry
+    query = e.select()
     for condition in _filters(None, None, user_id, api_key_id):
         query = query.where(condition)
-    query = query.order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc()).limit(limit)
+    query = query.order_by(e.created_at.desc(), e.id.desc()).limit(limit)
     with dbmod.connection(db):
+        if before_id is not None:
+            cursor = e.select(e.created_at).where(e.id == before_id).tuples().execute(db)
+            found = list(cursor)
+            if found:
+                at = found[0][0]
+                # The bound on created_at alone lets the planner range-scan.
+                query = query.where(
+                    (e.created_at <= at) & ((e.created_at < at) | (e.id < before_id))
+                )
+            else:
+                query = query.where(e.id < before_id)
         entries = list(query.execute(db))
     return [
         LedgerRecord(
@@ -263,3 +279,149 @@ def period_spend(
     """Totals of the requests made in ``since <= created_at < until``, of
     one user when ``user_id`` is given."""
     return _spend(db, _filters(since, until, user_id, None))
+
+
+# ---------------------------------------------------------------- time series
+
+Bucket: TypeAlias = Literal["hour", "day"]
+BUCKETS: tuple[str, ...] = get_args(Bucket)
+BUCKET_SPAN = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+SERIES_BY: tuple[str, ...] = ("model", "provider", "user", "key")
+MAX_BUCKETS = 24 * 31  # an hourly month, a daily two years
+SERIES_TOP = 10  # series of their own; the rest are summed into one
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SeriesPoint:
+    requests: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Series:
+    key: str | int | None  # as in UsageTotals; None also for "other"
+    other: bool  # the sum of every key past the top ones
+    points: tuple[SeriesPoint, ...]  # one per bucket, in bucket order
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UsageSeries:
+    bucket: Bucket
+    by: str
+    starts: tuple[datetime, ...]  # each bucket's start (UTC, aware)
+    series: tuple[Series, ...]  # largest cost first (then requests), "other" last
+
+
+def bucket_floor(moment: datetime, bucket: Bucket) -> datetime:
+    """The start of the bucket ``moment`` (aware) falls in, in UTC."""
+    utc = moment.astimezone(timezone.utc)
+    if bucket == "hour":
+        return utc.replace(minute=0, second=0, microsecond=0)
+    return utc.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _bucket_node(backend: dbmod.Backend, bucket: Bucket) -> peewee.Node:
+    """The bucket of a row as text: 'YYYY-MM-DDTHH' or 'YYYY-MM-DD'."""
+    column = LedgerEntry.created_at
+    node: peewee.Node
+    if backend.name == "postgresql":
+        pattern = 'YYYY-MM-DD"T"HH24' if bucket == "hour" else "YYYY-MM-DD"
+        node = peewee.fn.to_char(column, pattern)
+    else:
+        # Stored as ISO text ('YYYY-MM-DD HH:MM:SS...'): a prefix is the bucket.
+        node = peewee.fn.substr(column, 1, 13 if bucket == "hour" else 10)
+    return node.coerce(False)
+
+
+def _bucket_start(text: str, bucket: Bucket) -> datetime:
+    if bucket == "hour":
+        return datetime(
+            int(text[:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), tzinfo=timezone.utc
+        )
+    return datetime(int(text[:4]), int(text[5:7]), int(text[8:10]), tzinfo=timezone.utc)
+
+
+def usage_series(
+    db: peewee.Database,
+    *,
+    bucket: Bucket,
+    by: str,
+    since: datetime,
+    until: datetime,
+    top: int = SERIES_TOP,
+) -> UsageSeries:
+    """Requests, errors, tokens and cost per ``bucket`` and per ``by`` key
+    for ``since <= created_at < until`` (``since`` is moved back to its
+    bucket's start): one grouped query over the ``created_at`` index. The
+    ``top`` keys by cost (then requests) are series of their own; the rest
+    are summed into one "other" series. Every bucket is listed, empty or not."""
+    if bucket not in BUCKETS or by not in SERIES_BY:
+        raise ValueError("bucket must be hour or day; by model, provider, user or key")
+    since = bucket_floor(since, bucket)
+    span = BUCKET_SPAN[bucket]
+    starts: list[datetime] = []
+    moment = since
+    while moment < until:
+        starts.append(moment)
+        moment += span
+    if len(starts) > MAX_BUCKETS:
+        raise ValueError(f"at most {MAX_BUCKETS} buckets")
+    backend = dbmod.backend_of(db)
+    e = LedgerEntry
+    query = (
+        e.select(
+            _bucket_node(backend, bucket),
+            _KEYS[by](backend),
+            peewee.fn.COUNT(e.id),
+            _count_where(e.status >= ERROR_STATUS),
+            peewee.fn.SUM(e.input_tokens),
+            peewee.fn.SUM(e.output_tokens),
+            peewee.fn.SUM(e.cost_usd).coerce(False),
+        )
+        .where(e.created_at >= to_utc_naive(since), e.created_at < to_utc_naive(until))
+        .group_by(peewee.SQL("1, 2"))
+    )
+    with dbmod.connection(db):
+        rows = list(query.tuples().execute(db))
+    index = {start: position for position, start in enumerate(starts)}
+    cells: dict[str | int | None, dict[int, SeriesPoint]] = {}
+    for text, key, count, errors, inp, out, cost in rows:
+        if by in ("user", "key"):
+            key = None if key is None else int(key)
+        position = index[_bucket_start(str(text), bucket)]
+        cells.setdefault(key, {})[position] = SeriesPoint(
+            requests=_int(count),
+            errors=_int(errors),
+            input_tokens=_int(inp),
+            output_tokens=_int(out),
+            cost_usd=_cost(cost),
+        )
+
+    def weight(key: str | int | None) -> tuple[Decimal, int]:
+        points = cells[key].values()
+        return sum((p.cost_usd for p in points), Decimal(0)), sum(p.requests for p in points)
+
+    ranked = sorted(cells, key=lambda k: (weight(k), str(k)), reverse=True)
+    empty = SeriesPoint(requests=0, errors=0, input_tokens=0, output_tokens=0, cost_usd=_cost(0))
+    series = [
+        Series(key=key, other=False, points=tuple(cells[key].get(i, empty) for i in index.values()))
+        for key in ranked[:top]
+    ]
+    rest = ranked[top:]
+    if rest:
+        summed = [_add([cells[key].get(i, empty) for key in rest]) for i in range(len(starts))]
+        series.append(Series(key=None, other=True, points=tuple(summed)))
+    return UsageSeries(bucket=bucket, by=by, starts=tuple(starts), series=tuple(series))
+
+
+def _add(points: list[SeriesPoint]) -> SeriesPoint:
+    return SeriesPoint(
+        requests=sum(p.requests for p in points),
+        errors=sum(p.errors for p in points),
+        input_tokens=sum(p.input_tokens for p in points),
+        output_tokens=sum(p.output_tokens for p in points),
+        cost_usd=sum((p.cost_usd for p in points), Decimal(0)).quantize(COST_QUANTUM),
+    )
