@@ -355,9 +355,11 @@ def test_provider_health_comes_from_the_gateways_audit(page: Page, setup: Setup)
     answers: list[int] = []
     page.on(
         "response",
-        lambda response: answers.append(response.status)
-        if "/api/v1/admin/audit/health" in response.url
-        else None,
+        lambda response: (
+            answers.append(response.status)
+            if "/api/v1/admin/audit/health" in response.url
+            else None
+        ),
     )
     watched = watch(page)
     sign_in(page, setup, "providers")

@@ -38,7 +38,7 @@ import peewee
 
 from . import db as dbmod
 from .models import LedgerEntry, from_stored, to_utc_naive
-from .queries import _count_where, _int, _model_key
+from .queries import as_int, count_where, model_key
 
 # Billing: the estimator counts high (3 bytes a token), so an honest
 # upstream's drift is about -10% to -30% (measured in docs/audit.md); a
@@ -109,7 +109,7 @@ def _reported_output() -> Any:
 
 
 def _model_is(model: str) -> Any:
-    key: Any = _model_key()
+    key: Any = model_key()
     return key == model
 
 
@@ -160,7 +160,7 @@ def billing_audit(
     e = LedgerEntry
     query = e.select(
         e.provider,
-        _model_key(),
+        model_key(),
         peewee.fn.COUNT(e.id),
         peewee.fn.SUM(_reported_input()),
         peewee.fn.SUM(e.counted_input_tokens),
@@ -178,13 +178,13 @@ def billing_audit(
             entry = BillingEntry(
                 provider=name,
                 model=model_name,
-                requests=_int(count),
-                reported_input_tokens=_int(rin),
-                counted_input_tokens=_int(cin),
-                reported_output_tokens=_int(rout),
-                counted_output_tokens=_int(cout),
-                input_drift=drift(_int(rin), _int(cin)),
-                output_drift=drift(_int(rout), _int(cout)),
+                requests=as_int(count),
+                reported_input_tokens=as_int(rin),
+                counted_input_tokens=as_int(cin),
+                reported_output_tokens=as_int(rout),
+                counted_output_tokens=as_int(cout),
+                input_drift=drift(as_int(rin), as_int(cin)),
+                output_drift=drift(as_int(rout), as_int(cout)),
                 flagged=False,
             )
             if _beyond(entry.input_drift, tolerance) or _beyond(entry.output_drift, tolerance):
@@ -225,10 +225,10 @@ def _requests_behind(
         BilledRequest(
             request_id=request_id,
             created_at=from_stored(created_at),
-            reported_input_tokens=_int(rin),
-            counted_input_tokens=_int(cin),
-            reported_output_tokens=_int(rout),
-            counted_output_tokens=_int(cout),
+            reported_input_tokens=as_int(rin),
+            counted_input_tokens=as_int(cin),
+            reported_output_tokens=as_int(rout),
+            counted_output_tokens=as_int(cout),
         )
         for request_id, created_at, rin, cin, rout, cout in query.tuples().execute(db)
     )
@@ -366,14 +366,14 @@ def provider_health(
     query = (
         e.select(
             e.provider,
-            _model_key(),
+            model_key(),
             backend.hour(e.created_at),
             in_window,
             peewee.fn.COUNT(e.id),
-            _count_where(error),
-            _count_where(e.error_kind == "timeout"),
+            count_where(error),
+            count_where(e.error_kind == "timeout"),
             peewee.fn.SUM(peewee.Case(None, ((has_ttfb, e.ttfb_ms),), 0)),
-            _count_where(has_ttfb),
+            count_where(has_ttfb),
             peewee.fn.SUM(peewee.Case(None, ((generating, e.output_tokens),), 0)),
             peewee.fn.SUM(peewee.Case(None, ((generating, e.latency_ms - e.ttfb_ms),), 0)),
         )
@@ -390,12 +390,12 @@ def provider_health(
     spans: dict[tuple[str, str], dict[str, Any]] = {}
     for name, model, hour, recent, count, errors, timeouts, tsum, tcount, tokens, gen in rows:
         figures = Figures(
-            requests=_int(count),
-            errors=_int(errors),
-            timeouts=_int(timeouts),
+            requests=as_int(count),
+            errors=as_int(errors),
+            timeouts=as_int(timeouts),
             ttfb_sum_ms=float(tsum or 0),
-            ttfb_count=_int(tcount),
-            output_tokens=_int(tokens),
+            ttfb_count=as_int(tcount),
+            output_tokens=as_int(tokens),
             generation_ms=float(gen or 0),
         )
         span = spans.setdefault(
@@ -403,7 +403,7 @@ def provider_health(
         )
         start = _hour(hour)
         span["buckets"][start] = span["buckets"].get(start, Figures()) + figures
-        side = "window" if _int(recent) else "baseline"
+        side = "window" if as_int(recent) else "baseline"
         span[side] = span[side] + figures
     entries = tuple(
         HealthEntry(

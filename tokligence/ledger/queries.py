@@ -57,7 +57,7 @@ class LedgerRecord:
     cost_usd: Decimal | None
 
 
-def _model_key() -> peewee.Node:
+def model_key() -> peewee.Node:
     node: peewee.Node = peewee.fn.COALESCE(
         peewee.fn.NULLIF(LedgerEntry.upstream_model, ""), LedgerEntry.requested_model
     )
@@ -66,14 +66,14 @@ def _model_key() -> peewee.Node:
 
 _KEYS: dict[str, Callable[[dbmod.Backend], peewee.Node]] = {
     "day": lambda backend: backend.day(LedgerEntry.created_at),
-    "model": lambda backend: _model_key(),
+    "model": lambda backend: model_key(),
     "user": lambda backend: LedgerEntry.user_id,
     "key": lambda backend: LedgerEntry.api_key_id,
     "provider": lambda backend: LedgerEntry.provider,
 }
 
 
-def _count_where(condition: peewee.Node) -> peewee.Node:
+def count_where(condition: peewee.Node) -> peewee.Node:
     node: peewee.Node = peewee.fn.SUM(peewee.Case(None, ((condition, 1),), 0))
     return node
 
@@ -96,7 +96,7 @@ def _filters(
     return conditions
 
 
-def _int(value: Any) -> int:
+def as_int(value: Any) -> int:
     # PostgreSQL returns SUM(bigint) as numeric; SQLite as int; NULL when no rows.
     return 0 if value is None else int(value)
 
@@ -131,14 +131,14 @@ def usage_summary(
     query = e.select(
         _KEYS[group_by](backend),
         peewee.fn.COUNT(e.id),
-        _count_where(e.status >= ERROR_STATUS),
+        count_where(e.status >= ERROR_STATUS),
         peewee.fn.SUM(e.input_tokens),
         peewee.fn.SUM(e.output_tokens),
         peewee.fn.SUM(e.cache_read_tokens),
         peewee.fn.SUM(e.cache_write_tokens),
         peewee.fn.SUM(e.reasoning_tokens),
-        _count_where(e.estimated),
-        _count_where(e.cost_usd.is_null()),
+        count_where(e.estimated),
+        count_where(e.cost_usd.is_null()),
         peewee.fn.SUM(e.cost_usd).coerce(False),
     )
     for condition in _filters(since, until, user_id, api_key_id):
@@ -155,15 +155,15 @@ def usage_summary(
         totals.append(
             UsageTotals(
                 key=key,
-                requests=_int(count),
-                errors=_int(errors),
-                input_tokens=_int(inp),
-                output_tokens=_int(out),
-                cache_read_tokens=_int(cread),
-                cache_write_tokens=_int(cwrite),
-                reasoning_tokens=_int(reasoning),
-                estimated_requests=_int(est),
-                unpriced_requests=_int(unpriced),
+                requests=as_int(count),
+                errors=as_int(errors),
+                input_tokens=as_int(inp),
+                output_tokens=as_int(out),
+                cache_read_tokens=as_int(cread),
+                cache_write_tokens=as_int(cwrite),
+                reasoning_tokens=as_int(reasoning),
+                estimated_requests=as_int(est),
+                unpriced_requests=as_int(unpriced),
                 cost_usd=_cost(cost),
             )
         )
@@ -238,7 +238,7 @@ def spend_query(conditions: list[peewee.Node]) -> peewee.Select:
         peewee.fn.SUM(e.output_tokens),
         peewee.fn.SUM(e.cache_read_tokens),
         peewee.fn.SUM(e.cache_write_tokens),
-        _count_where(e.cost_usd.is_null() & has_tokens),
+        count_where(e.cost_usd.is_null() & has_tokens),
         peewee.fn.SUM(e.cost_usd).coerce(False),
         peewee.fn.MAX(e.user_id),
     )
@@ -253,12 +253,12 @@ def _spend(db: peewee.Database, conditions: list[peewee.Node]) -> Spend:
             spend_query(conditions).tuples().execute(db)[0]
         )
     return Spend(
-        requests=_int(count),
-        input_tokens=_int(inp),
-        output_tokens=_int(out),
-        cache_read_tokens=_int(cread),
-        cache_write_tokens=_int(cwrite),
-        unpriced_requests=_int(unpriced),
+        requests=as_int(count),
+        input_tokens=as_int(inp),
+        output_tokens=as_int(out),
+        cache_read_tokens=as_int(cread),
+        cache_write_tokens=as_int(cwrite),
+        unpriced_requests=as_int(unpriced),
         cost_usd=_cost(cost),
         user_id=None if user is None else int(user),
     )
@@ -376,7 +376,7 @@ def usage_series(
             _bucket_node(backend, bucket),
             _KEYS[by](backend),
             peewee.fn.COUNT(e.id),
-            _count_where(e.status >= ERROR_STATUS),
+            count_where(e.status >= ERROR_STATUS),
             peewee.fn.SUM(e.input_tokens),
             peewee.fn.SUM(e.output_tokens),
             peewee.fn.SUM(e.cost_usd).coerce(False),
@@ -393,10 +393,10 @@ def usage_series(
             key = None if key is None else int(key)
         position = index[_bucket_start(str(text), bucket)]
         cells.setdefault(key, {})[position] = SeriesPoint(
-            requests=_int(count),
-            errors=_int(errors),
-            input_tokens=_int(inp),
-            output_tokens=_int(out),
+            requests=as_int(count),
+            errors=as_int(errors),
+            input_tokens=as_int(inp),
+            output_tokens=as_int(out),
             cost_usd=_cost(cost),
         )
 
