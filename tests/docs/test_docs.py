@@ -307,6 +307,34 @@ def _scrape_config(block: Block, tmp: Path) -> None:
     assert "metrics_path" not in block.text  # /metrics, Prometheus's default
 
 
+def _load_balancer_config(block: Block, tmp: Path) -> None:
+    """The balancer's timeouts and sizes fit the gateway's defaults, as the
+    page says, and streams are not buffered."""
+    default = load_config(env={}, flags={}, cwd=tmp, user_config_dir=tmp / "user")
+
+    def number(pattern: str) -> int:
+        found = re.search(pattern, block.text)
+        assert found, pattern
+        return int(found.group(1))
+
+    servers = re.findall(r"server \S+:(\d+);", block.text)
+    assert servers and set(servers) == {str(default.facade_port)}
+    # Idle connections closed by the balancer first; its read timeout longer
+    # than the gateway's own upstream silence; the same body limit.
+    assert number(r"keepalive_timeout (\d+)s;") < default.idle_timeout
+    assert number(r"gateway's idle_timeout \((\d+) s\)") == default.idle_timeout
+    assert number(r"proxy_read_timeout (\d+)s;") > default.upstream_read_timeout
+    assert number(r"upstream_read_timeout \((\d+) s\)") == default.upstream_read_timeout
+    assert number(r"client_max_body_size (\d+)m;") * 1024 * 1024 == default.max_body_bytes
+    for line in (
+        "proxy_buffering off;",
+        "proxy_http_version 1.1;",
+        'proxy_set_header Connection "";',
+        "proxy_next_upstream error timeout;",  # never non_idempotent: no call sent twice
+    ):
+        assert line in block.text, line
+
+
 def _statusline_settings(block: Block, tmp: Path) -> None:
     """The settings snippet runs this command, which the CLI has."""
     command = json.loads(block.text)["statusLine"]
@@ -418,6 +446,7 @@ BY_BLOCK: dict[str, Callable[[Block, Path], None]] = {
     'docs/observability.md: Server-Timing: gateway;dur=0.412;desc="added by the gateway", '
     'upstream;dur=812.304;desc="upstream"': _server_timing_sample,
     "docs/observability.md: scrape_configs:": _scrape_config,
+    "docs/scale-out.md: upstream tokligence {": _load_balancer_config,
     "docs/claude-code.md: {": _statusline_settings,
     f"docs/claude-code.md: {STATUSLINE_SAMPLE}": _statusline_sample,
     f"docs/cli.md: {STATUSLINE_SAMPLE}": _statusline_sample,

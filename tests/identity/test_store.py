@@ -4,8 +4,12 @@ lifecycle, and what the tables hold (hashes, never keys)."""
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import TypeVar
 
 import peewee
 import pytest
@@ -13,9 +17,12 @@ import pytest
 from tokligence.auth import authorize
 from tokligence.errors import GatewayError
 from tokligence.identity import _storebase, store
+from tokligence.identity.migrations import migrate_identity
 from tokligence.identity.models import KEYS_TABLE, USERS_TABLE, User
 from tokligence.ledger import db as dbmod
 from tokligence.limits import KeyLimits
+
+T = TypeVar("T")
 
 
 def raw(db: peewee.Database, sql: str) -> list[tuple[object, ...]]:
@@ -333,3 +340,71 @@ def test_a_duplicate_that_slips_past_the_checks_is_a_409(identity_db: peewee.Dat
         ).execute(identity_db)
     assert (caught.value.status, caught.value.code) == (409, "conflict")
     assert len(store.list_users(identity_db)) == 1
+
+
+# ------------------------------------------------- several processes at once
+
+
+def _at_once(database_url: str, count: int, work: Callable[[peewee.Database, int], T]) -> list[T]:
+    """``work(db, index)`` in ``count`` threads released together, each on its
+    own connection pool as separate gateway processes would be."""
+    databases = [dbmod.open_database(database_url) for _ in range(count)]
+    barrier = threading.Barrier(count)
+    try:
+
+        def run(index: int) -> T:
+            barrier.wait()
+            return work(databases[index], index)
+
+        with ThreadPoolExecutor(count) as pool:
+            return list(pool.map(run, range(count)))
+    finally:
+        for db in databases:
+            dbmod.close_database(db)
+
+
+def test_gateways_starting_together_make_one_root_admin(database_url: str) -> None:
+    # Several gateways started at once on an empty database each ensure the
+    # root admin; each must start (no conflict) and one account be made.
+    db = dbmod.open_database(database_url)
+    try:
+        migrate_identity(db)
+        for round_ in range(10):  # the race is narrow: a few chances to lose it
+            with dbmod.connection(db):
+                User.delete().execute(db)
+            outcomes = _at_once(
+                database_url, 6, lambda each, _: store.ensure_root_admin(each, "admin@local")
+            )
+            assert sorted(o for _, o in outcomes) == ["created"] + ["existing"] * 5, round_
+            assert len({user.id for user, _ in outcomes}) == 1
+            assert [u.role for u in store.list_users(db)] == ["root_admin"]
+    finally:
+        dbmod.close_database(db)
+
+
+def test_two_root_admins_demoting_each_other_at_once_leave_one(database_url: str) -> None:
+    # The "only active root_admin" check reads, then writes: two processes
+    # doing it at once must not both pass it.
+    db = dbmod.open_database(database_url)
+    try:
+        migrate_identity(db)
+        for round_ in range(10):  # as narrow
+            with dbmod.connection(db):
+                User.delete().execute(db)
+            ids = [
+                store.create_user(db, email=f"root{i}@local", role="root_admin").id
+                for i in range(2)
+            ]
+
+            def demote(other: peewee.Database, index: int, ids: list[int] = ids) -> str:
+                try:
+                    return store.update_user(other, ids[index], role="gateway_user").role
+                except GatewayError as error:
+                    return str(error.status)
+
+            results = _at_once(database_url, 2, demote)
+            assert sorted(results) == ["400", "gateway_user"], round_
+            roots = [u for u in store.list_users(db) if u.role == "root_admin"]
+            assert len(roots) == 1, round_
+    finally:
+        dbmod.close_database(db)

@@ -36,14 +36,28 @@ def reading(db: peewee.Database) -> Iterator[None]:
         yield
 
 
+# The lock every identity write holds on PostgreSQL (see ``writing``).
+WRITE_LOCK = "identity-write"
+
+
 @contextmanager
 def writing(db: peewee.Database) -> Iterator[None]:
+    """A write transaction that every other identity write waits for, in this
+    process or another: SQLite's ``BEGIN IMMEDIATE`` (the file's write lock),
+    PostgreSQL's advisory transaction lock on :data:`WRITE_LOCK`. So a
+    read-then-write (the root admin made once by gateways starting together,
+    the "only active root_admin" check, an import) sees every write
+    committed before it and none interleaves; a plain PostgreSQL
+    transaction (READ COMMITTED) would let two such writes both pass their
+    checks. Identity writes are admin operations and batched ``last_used``
+    updates: serialising them costs nothing that matters."""
     try:
-        with dbmod.connection(db), dbmod.backend_of(db).write_transaction(db):
+        with dbmod.connection(db), dbmod.backend_of(db).exclusive_transaction(db, WRITE_LOCK):
             yield
     except peewee.IntegrityError:
-        # The store checks before it writes (a taken e-mail, say), but on
-        # PostgreSQL another transaction may commit between check and write.
+        # The store checks before it writes (a taken e-mail, say) under the
+        # lock; a writer that does not take it (another program, an older
+        # gateway) could still commit between check and write.
         raise ClientError(
             "invalid_request",
             "the change conflicts with one made at the same time; retry it",

@@ -7,9 +7,11 @@ caller can fix are raised as ``GatewayError`` — 400 for a bad value, 404
 for a missing user or key, 409 for a duplicate e-mail — so the admin API
 renders them as they are and the CLI prints their message.
 
-Writes run in the back-end's write transaction (SQLite ``BEGIN
-IMMEDIATE``), so a read-then-write such as :func:`import_users` or the
-"last root admin" check cannot interleave with another process's.
+Writes run in a transaction every other identity write waits for (SQLite
+``BEGIN IMMEDIATE``, a PostgreSQL advisory lock: ``_storebase.writing``),
+so a read-then-write such as :func:`import_users`, the "last root admin"
+check or :func:`ensure_root_admin` cannot interleave with another
+process's.
 
 This module holds the user functions and re-exports the key functions of
 ``store_keys``, so ``store`` is the one import callers need.
