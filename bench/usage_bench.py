@@ -52,7 +52,7 @@ from ledger_fill import fill  # noqa: E402
 
 from tokligence.ledger import db as dbmod  # noqa: E402
 from tokligence.ledger.migrations import migrate  # noqa: E402
-from tokligence.ledger.queries import usage_summary  # noqa: E402
+from tokligence.ledger.queries import GROUP_BY, summary_query  # noqa: E402
 
 
 def timed(run: Any, repeat: int) -> tuple[float, float]:
@@ -85,25 +85,13 @@ def get(port: int, path: str) -> Any:
 
 def plans(db: Any, day: datetime) -> list[tuple[str, str]]:
     """SQLite's plan of each summary query over the last day."""
-    captured: list[tuple[str, Any]] = []
-    original = db.execute_sql
-
-    def capture(sql: str, params: Any = None, *rest: Any, **kw: Any) -> Any:
-        if sql.lstrip().upper().startswith("SELECT"):
-            captured.append((sql, params))
-        return original(sql, params, *rest, **kw)
-
     out = []
-    for by in ("day", "model", "user", "key", "provider"):
-        db.execute_sql = capture
-        try:
-            usage_summary(db, group_by=by, since=day)  # type: ignore[arg-type]
-        finally:
-            db.execute_sql = original
-        sql, params = captured[-1]
+    for by in GROUP_BY:
+        query = summary_query(dbmod.SQLITE, group_by=by, since=day)  # type: ignore[arg-type]
+        sql, params = db.get_sql_context().sql(query).query()
         with dbmod.connection(db):
-            rows = db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()
-        out.append((by, "; ".join(str(row[-1]) for row in rows)))
+            rows = dbmod.execute(db, "EXPLAIN QUERY PLAN " + sql, params)
+            out.append((by, "; ".join(str(row[-1]) for row in rows)))
     return out
 
 
