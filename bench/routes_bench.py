@@ -13,7 +13,11 @@ concurrency ``--concurrency`` (non-stream chat) for four models:
   (``loopback``) is then routed: every route is tried first, since routes
   see the client's model name before the alias's.
 
-Each figure is the median of ``--repeat`` runs of ``--seconds`` s (best in
+First, in-process, the time of one ``Router.resolve`` for the same four
+models (best of five timings, so the host's noise mostly drops out): what
+routing itself costs a request, without the rest of the gateway.
+
+Each throughput figure is the median of ``--repeat`` runs of ``--seconds`` s (best in
 brackets), and the last column is the ``route last`` rate as a share of
 ``route first`` in the same gateway: on a flat router it stays near 100%.
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -46,6 +51,17 @@ from common import (
 )
 
 CHAT = "/v1/chat/completions"
+RESOLVE = """
+import sys, timeit
+from tokligence.routing.rules import Router, parse_aliases, parse_rules
+for n in map(int, sys.argv[1].split(",")):
+    rules = parse_rules(", ".join(f"model-{i:04}*=>openai" for i in range(n)))
+    aliases = parse_aliases(", ".join(f"alias-{i:04}=>loopback" for i in range(n)))
+    router = Router(rules=rules, aliases=aliases, providers={"openai"})
+    models = ("model-0000-x", f"model-{n - 1:04}-x", "alias-0000", f"alias-{n - 1:04}")
+    times = [min(timeit.repeat(lambda: router.resolve(m), number=200, repeat=5)) / 200 for m in models]
+    print(n, *(f"{t * 1e6:.1f}" for t in times))
+"""
 
 
 def wire(model: str) -> bytes:
@@ -67,6 +83,24 @@ def main() -> None:
     if args.baseline is not None:
         sources.append(("base", args.baseline.resolve()))
     print(f"host speed before: {host_speed_ms():.0f} ms per calibration loop (lower is faster)")
+    print("µs per Router.resolve, in-process (best of 5)")
+    print(
+        f"{'N':>5}{'gw':>5}{'route first':>16}{'route last':>16}{'alias first':>16}{'alias last':>16}"
+    )
+    for name, source in sources:
+        env = {**os.environ, "PYTHONPATH": str(source or ROOT)}
+        out = subprocess.run(  # in the checkout: "-c" puts the working directory first
+            [sys.executable, "-c", RESOLVE, args.counts],
+            env=env,
+            cwd=source or ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for line in out.stdout.splitlines():
+            count, *times = line.split()
+            print(f"{count:>5}{name:>5}" + "".join(f"{t:>16}" for t in times))
+    print()
     upstream_port = free_port()
     upstream = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "fast_upstream.py"), str(upstream_port)]
