@@ -1,8 +1,8 @@
 """Console benchmark: each admin API query the web console makes, timed on a
 SQLite ledger of a million rows (``--rows``).
 
-The ledger is filled fast (one ``executemany`` per 50,000 rows, in one
-transaction each) with rows spread over ``--days`` days, 40 models, 6
+The ledger is filled fast (``bench/ledger_fill.py``: ``executemany`` in
+large transactions) with rows spread over ``--days`` days, 40 models, 6
 providers, 200 users and 400 keys, 3% errors; then each query runs
 ``--repeat`` times and the median and worst are printed. The queries are the
 functions the admin API calls (``ledger.queries``), so the figures are the
@@ -14,7 +14,6 @@ database's share of each console request.
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
 import tempfile
@@ -27,55 +26,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ledger_fill import fill  # noqa: E402
+
 from tokligence.ledger import db as dbmod  # noqa: E402
 from tokligence.ledger.migrations import migrate  # noqa: E402
-from tokligence.ledger.models import ENTRY_COLUMNS  # noqa: E402
 from tokligence.ledger.queries import recent_entries, usage_series, usage_summary  # noqa: E402
-
-BATCH = 50_000
-
-
-def fill(db: Any, rows: int, days: int, now: datetime) -> None:
-    rng = random.Random(14)
-    start = now - timedelta(days=days)
-    span = (now - start).total_seconds()
-    models = [f"model-{i:02}" for i in range(40)]
-    providers = ["openai", "anthropic", "deepseek", "groq", "mistral", "loopback"]
-    columns = ", ".join(ENTRY_COLUMNS)
-    marks = ", ".join("?" for _ in ENTRY_COLUMNS)
-    sql = f"INSERT INTO ledger_entries ({columns}) VALUES ({marks})"
-    values_of: dict[str, Callable[[int, datetime], Any]] = {
-        "created_at": lambda i, at: at.replace(tzinfo=None),
-        "cost_usd": lambda i, at: rng.random() / 100,
-        "request_id": lambda i, at: f"req_{i}",
-        "user_id": lambda i, at: rng.randrange(200),
-        "api_key_id": lambda i, at: rng.randrange(400),
-        "endpoint": lambda i, at: "/v1/chat/completions",
-        "client_dialect": lambda i, at: "openai_chat",
-        "provider": lambda i, at: providers[i % len(providers)],
-        "requested_model": lambda i, at: models[i % len(models)],
-        "upstream_model": lambda i, at: models[i % len(models)],
-        "mode": lambda i, at: "passthrough",
-        "stream": lambda i, at: i % 2,
-        "status": lambda i, at: 500 if rng.random() < 0.03 else 200,
-        "error_kind": lambda i, at: None,
-        "input_tokens": lambda i, at: rng.randrange(5000),
-        "output_tokens": lambda i, at: rng.randrange(1000),
-        "latency_ms": lambda i, at: rng.random() * 2000,
-        "ttfb_ms": lambda i, at: rng.random() * 500,
-        "gateway_ms": lambda i, at: rng.random(),
-        "upstream_ms": lambda i, at: rng.random() * 2000,
-        "session_id": lambda i, at: None,
-    }
-    makers = [values_of.get(name, lambda i, at: 0) for name in ENTRY_COLUMNS]
-    connection = db.connection()
-    for first in range(0, rows, BATCH):
-        batch = []
-        for i in range(first, min(rows, first + BATCH)):
-            at = start + timedelta(seconds=span * i / rows)  # in time order, as written
-            batch.append(tuple(make(i, at) for make in makers))
-        with db.atomic():
-            connection.executemany(sql, batch)
 
 
 def timed(function: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
@@ -100,7 +55,7 @@ def main() -> None:
         migrate(db, "ledger")
         began = time.perf_counter()
         with dbmod.connection(db):
-            fill(db, args.rows, args.days, now)
+            fill(db, args.rows, days=args.days, now=now)
         print(f"filled {args.rows:,} rows in {time.perf_counter() - began:.1f} s")
         middle = args.rows // 2
         cases: list[tuple[str, Callable[[], Any]]] = [

@@ -159,7 +159,8 @@ class Upstream(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        self.buffer = b""
+        # A bytearray: appending a large body chunk by chunk stays linear.
+        self.buffer = bytearray()
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -167,7 +168,7 @@ class Upstream(asyncio.Protocol):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            head = self.buffer[:end].lower()
+            head = bytes(self.buffer[:end]).lower()
             length = 0
             marker = head.find(b"content-length:")
             if marker >= 0:
@@ -175,8 +176,8 @@ class Upstream(asyncio.Protocol):
             total = end + 4 + length
             if len(self.buffer) < total:
                 return
-            body = self.buffer[end + 4 : total]
-            self.buffer = self.buffer[total:]
+            body = bytes(self.buffer[end + 4 : total])
+            del self.buffer[:total]
             kind = "messages" if b"/v1/messages" in head.split(b"\r\n", 1)[0] else "chat"
             stream = b'"stream":true' in body.replace(b" ", b"")
             self.transport.write(REPLIES[(kind, stream)])

@@ -115,6 +115,7 @@ def build_upstreams(config: Config) -> dict[str, Upstream]:
             breaker=CircuitBreaker(
                 threshold=config.breaker_threshold, cooldown=config.breaker_cooldown
             ),
+            max_connections=config.max_connections,
         )
     return upstreams
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from tokligence.errors import GatewayError, PolicyRefusal, fault_rule
 from tokligence.routing import Router, decide_mode, parse_aliases, parse_rules, pattern_matches
+from tokligence.routing.rules import PatternIndex
 
 
 @pytest.mark.parametrize(
@@ -149,3 +152,82 @@ def test_work_modes_refuse_with_a_clear_error(
         decide_mode(mode, client, "p", provider)  # type: ignore[arg-type]
     assert (refused.value.status, refused.value.code) == (400, "work_mode_forbids")
     assert not fault_rule(refused.value).retry
+
+
+def _first_by_trying_each(patterns: list[str], model: str) -> int | None:
+    return next((i for i, p in enumerate(patterns) if pattern_matches(p, model)), None)
+
+
+@pytest.mark.parametrize(
+    ("patterns", "model", "expected"),
+    [
+        (["gpt*", "gpt-4o"], "gpt-4o", 0),  # a prefix ahead of an exact name wins
+        (["gpt-4o", "gpt*"], "GPT-4O", 0),
+        (["*mini", "gpt*"], "gpt-4o-mini", 0),  # a suffix ahead of a prefix
+        (["gpt*", "*mini"], "gpt-4o-mini", 0),
+        (["a*", "*4o*", "gpt*"], "gpt-4o", 1),  # a contains pattern between two
+        (["gpt-4*", "gpt*"], "gpt-4o", 0),  # the longer prefix first
+        (["gpt*", "gpt-4*"], "gpt-4o", 0),
+        (["x", "*", "gpt*"], "gpt-4o", 1),  # "*" matches everything after it
+        (["**"], "*x", 0),  # "**" is the prefix "*", as pattern_matches reads it
+        (["**"], "x*", None),
+        (["***"], "a*b", 0),  # "*" contained
+        (["gpt-4o-mini-long*"], "gpt", None),  # a prefix longer than the model
+        (["*-mini-long-suffix"], "mini", None),
+        (["Claude*", "claude-3"], "CLAUDE-3", 0),  # case-insensitive both sides
+        (["m1", "m1"], "m1", 0),  # duplicates: the first
+        ([], "anything", None),
+    ],
+)
+def test_pattern_index_finds_the_first_match(
+    patterns: list[str], model: str, expected: int | None
+) -> None:
+    assert PatternIndex(patterns).first(model) == expected
+    assert _first_by_trying_each(patterns, model) == expected
+
+
+def test_pattern_index_agrees_with_trying_each_pattern_in_order() -> None:
+    """Random patterns of every kind over a small alphabet, so that many
+    match the same model: the index finds the same first one."""
+    rng = random.Random(15)
+
+    def word() -> str:
+        return "".join(rng.choice("abAB-") for _ in range(rng.randrange(0, 5)))
+
+    for _ in range(300):
+        patterns = []
+        for _ in range(rng.randrange(1, 30)):
+            kind = rng.randrange(5)
+            patterns.append(
+                ["{}", "{}*", "*{}", "*{}*", "*"][kind].format(word()) if kind < 4 else "*"
+            )
+        index = PatternIndex(patterns)
+        for _ in range(30):
+            model = word()
+            assert index.first(model) == _first_by_trying_each(patterns, model), (patterns, model)
+
+
+def test_first_matching_alias_wins_and_swapping_aliases_takes_effect() -> None:
+    router = Router(
+        rules=parse_rules("gpt*=>a"),
+        aliases=parse_aliases("*-fast=>gpt-4o-mini, claude*=>gpt-4o, claude-x-fast=>never"),
+        providers={"a"},
+    )
+    route = router.resolve("claude-x-fast")
+    assert (route.upstream_model, route.providers) == ("gpt-4o-mini", ("a",))
+    assert router.alias("CLAUDE-3") == "gpt-4o"
+    assert router.alias("other") == "other"
+    router.set_aliases(parse_aliases("claude*=>gpt-5"))
+    assert router.alias("claude-x-fast") == "gpt-5"
+    assert [a.pattern for a in router.aliases] == ["claude*"]
+
+
+def test_a_thousand_routes_keep_first_match_wins() -> None:
+    rules = ", ".join(f"model-{i:04}*=>a" for i in range(1000))
+    router = Router(
+        rules=parse_rules(rules + ", model-0999-x=>b, *=>b"), aliases=(), providers={"a", "b"}
+    )
+    assert router.resolve("model-0999-x").rule == "model-0999*"
+    assert router.resolve("model-0000").rule == "model-0000*"
+    assert router.resolve("other").providers == ("b",)
+    assert router.resolve("loopback").providers == ("loopback",)

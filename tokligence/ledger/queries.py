@@ -113,23 +113,23 @@ def _day(value: Any) -> str:
     return str(value)[:10]
 
 
-def usage_summary(
-    db: peewee.Database,
+def summary_query(
+    backend: dbmod.Backend,
     *,
     group_by: GroupBy,
     since: datetime | None = None,
     until: datetime | None = None,
     user_id: int | None = None,
     api_key_id: int | None = None,
-) -> list[UsageTotals]:
-    """Totals per ``group_by`` key for ``since <= created_at < until``
-    (timezone-aware bounds, either optional), ordered by key."""
+) -> peewee.Select:
+    """The query of :func:`usage_summary` (for ``EXPLAIN``)."""
     if group_by not in GROUP_BY:
         raise ValueError(f"group_by must be one of {', '.join(GROUP_BY)}")
-    backend = dbmod.backend_of(db)
     e = LedgerEntry
     query = e.select(
-        _KEYS[group_by](backend),
+        # Served by the created_at range when there is one, never by walking
+        # a (key, created_at) index from end to end.
+        backend.unindexed(_KEYS[group_by](backend)),
         peewee.fn.COUNT(e.id),
         count_where(e.status >= ERROR_STATUS),
         peewee.fn.SUM(e.input_tokens),
@@ -143,7 +143,29 @@ def usage_summary(
     )
     for condition in _filters(since, until, user_id, api_key_id):
         query = query.where(condition)
-    query = query.group_by(peewee.SQL("1")).order_by(peewee.SQL("1"))
+    result: peewee.Select = query.group_by(peewee.SQL("1")).order_by(peewee.SQL("1"))
+    return result
+
+
+def usage_summary(
+    db: peewee.Database,
+    *,
+    group_by: GroupBy,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    user_id: int | None = None,
+    api_key_id: int | None = None,
+) -> list[UsageTotals]:
+    """Totals per ``group_by`` key for ``since <= created_at < until``
+    (timezone-aware bounds, either optional), ordered by key."""
+    query = summary_query(
+        dbmod.backend_of(db),
+        group_by=group_by,
+        since=since,
+        until=until,
+        user_id=user_id,
+        api_key_id=api_key_id,
+    )
     with dbmod.connection(db):
         rows = list(query.tuples().execute(db))
     totals = []

@@ -8,6 +8,12 @@ name several providers separated by ``|`` — an ordered fallback list.
 Patterns are case-insensitive: exact, ``prefix*``, ``*suffix`` and
 ``*contains*``.
 
+First match without trying each pattern: a :class:`PatternIndex` keeps the
+exact names, prefixes and suffixes in dicts (each with the position of its
+first pattern), so finding the first match costs a lookup per distinct
+prefix or suffix length and per ``*contains*`` pattern ahead of it, not one
+per pattern: a thousand routes or aliases cost what ten do.
+
 Aliases rewrite the model name sent upstream (``claude-sonnet-4 =>
 gpt-4.1``); they are looked up with the same pattern rules after the
 provider is chosen by the client's model name, as in the original gateway.
@@ -66,6 +72,77 @@ def pattern_matches(pattern: str, model: str) -> bool:
     if starts:
         return m.endswith(p[1:])
     return p == m
+
+
+class PatternIndex:
+    """The position of the first of ``patterns`` that matches a model, as
+    trying them in order with :func:`pattern_matches` finds it."""
+
+    __slots__ = (
+        "_contains",
+        "_count",
+        "_exact",
+        "_prefix_lengths",
+        "_prefixes",
+        "_star",
+        "_suffix_lengths",
+        "_suffixes",
+    )
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self._exact: dict[str, int] = {}
+        self._prefixes: dict[str, int] = {}
+        self._suffixes: dict[str, int] = {}
+        self._contains: list[tuple[int, str]] = []  # in order
+        self._star: int | None = None  # the first "*"
+        count = 0
+        # The branches of pattern_matches, in its order.
+        for position, pattern in enumerate(patterns):
+            count += 1
+            p = pattern.lower()
+            starts, ends = p.startswith("*"), p.endswith("*")
+            if p == "*":
+                if self._star is None:
+                    self._star = position
+            elif starts and ends and len(p) > 2:
+                self._contains.append((position, p[1:-1]))
+            elif ends:
+                self._prefixes.setdefault(p[:-1], position)
+            elif starts:
+                self._suffixes.setdefault(p[1:], position)
+            else:
+                self._exact.setdefault(p, position)
+        self._count = count
+        self._prefix_lengths = sorted({len(prefix) for prefix in self._prefixes})
+        self._suffix_lengths = sorted({len(suffix) for suffix in self._suffixes})
+
+    def first(self, model: str) -> int | None:
+        """The position of the first pattern matching ``model``, or None."""
+        m = model.lower()
+        best = self._count if self._star is None else self._star
+        found = self._exact.get(m)
+        if found is not None and found < best:
+            best = found
+        size = len(m)
+        for length in self._prefix_lengths:
+            if length > size:
+                break
+            found = self._prefixes.get(m[:length])
+            if found is not None and found < best:
+                best = found
+        for length in self._suffix_lengths:
+            if length > size:
+                break
+            found = self._suffixes.get(m[size - length :])
+            if found is not None and found < best:
+                best = found
+        for position, needle in self._contains:
+            if position >= best:
+                break
+            if needle in m:
+                best = position
+                break
+        return best if best < self._count else None
 
 
 def _entries(text: str, what: str) -> Iterable[tuple[str, str]]:
@@ -128,7 +205,8 @@ class Router:
     ) -> None:
         self.providers = frozenset(providers) | {LOOPBACK}
         self.rules = (Rule(pattern=LOOPBACK, providers=(LOOPBACK,)), *rules)
-        self.aliases = aliases
+        self._rule_index = PatternIndex(rule.pattern for rule in self.rules)
+        self.set_aliases(aliases)
         self.fallback = fallback.strip().lower()
         named = [(f"route {rule.pattern!r}", p) for rule in rules for p in rule.providers]
         if self.fallback:
@@ -144,20 +222,26 @@ class Router:
 
     def set_aliases(self, aliases: tuple[Alias, ...]) -> None:
         """Swap the whole alias set at once (alias files are reloaded live)."""
-        self.aliases = aliases
+        # One assignment: a request on another thread sees the old pair or the new.
+        self._aliases = (aliases, PatternIndex(alias.pattern for alias in aliases))
+
+    @property
+    def aliases(self) -> tuple[Alias, ...]:
+        return self._aliases[0]
 
     def resolve(self, model: str) -> Route:
         target = self.alias(model)
         # The client's name first; then, for a name no rule knows, its alias's.
         for name in (model, target) if target != model else (model,):
-            for rule in self.rules:
-                if rule.matches(name):
-                    return Route(
-                        requested_model=model,
-                        upstream_model=target,
-                        providers=rule.providers,
-                        rule=rule.pattern,
-                    )
+            position = self._rule_index.first(name)
+            if position is not None:
+                rule = self.rules[position]
+                return Route(
+                    requested_model=model,
+                    upstream_model=target,
+                    providers=rule.providers,
+                    rule=rule.pattern,
+                )
         if self.fallback:
             return Route(
                 requested_model=model,
@@ -175,10 +259,9 @@ class Router:
         )
 
     def alias(self, model: str) -> str:
-        for alias in self.aliases:
-            if pattern_matches(alias.pattern, model):
-                return alias.target
-        return model
+        aliases, index = self._aliases
+        position = index.first(model)
+        return model if position is None else aliases[position].target
 
     def describe_routes(self) -> str:
         """The rules, for error messages; models no rule matches get a 404

@@ -109,6 +109,7 @@ class ProviderClient:
         forward_client_key: bool = False,
         breaker: CircuitBreaker | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 512,
     ) -> None:
         self.config = config
         self.name = config.name
@@ -121,10 +122,13 @@ class ProviderClient:
         # called directly: a relay needs none of AsyncClient's per-request
         # work (URL merging, cookie jars, auth flows, redirects), and
         # httpcore's pool polls every pooled connection on each request
-        # (see transport.py). Generous pools: a gateway multiplexes many
-        # clients onto one upstream.
+        # (see transport.py). The gateway sizes the pool to its own
+        # client-connection limit: each client connection has at most one
+        # request upstream at a time, so streams never queue for a pooled
+        # connection (a smaller pool made the 513th concurrent stream wait,
+        # then fail with a 504).
         self._transport: httpx.AsyncBaseTransport = transport or PooledTransport(
-            max_connections=512, max_idle=64
+            max_connections=max_connections, max_idle=64
         )
         self._base_url = config.base_url.rstrip("/")
         self._urls: dict[tuple[str, str], tuple[httpx.URL, str]] = {}

@@ -1,0 +1,30 @@
+"""The upstream connection pool is as large as the gateway's own
+client-connection limit, so concurrent streams never queue for a pooled
+connection (each client connection has at most one request upstream)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokligence.app import build_upstreams
+from tokligence.config import load_config
+from tokligence.upstreams.client import ProviderClient
+from tokligence.upstreams.transport import PooledTransport
+
+
+def test_each_provider_pool_follows_max_connections(tmp_path: Path) -> None:
+    config = load_config(
+        env={
+            "TOKLIGENCE_OPENAI_API_KEY": "k",
+            "TOKLIGENCE_ANTHROPIC_API_KEY": "k",
+            "TOKLIGENCE_MAX_CONNECTIONS": "2000",
+        },
+        cwd=tmp_path,
+        user_config_dir=tmp_path / "user-config",
+    )
+    clients = [u for u in build_upstreams(config).values() if isinstance(u, ProviderClient)]
+    assert {client.name for client in clients} == {"openai", "anthropic"}
+    for client in clients:
+        transport = client._transport
+        assert isinstance(transport, PooledTransport)
+        assert transport._max_connections == 2000
