@@ -4,6 +4,7 @@ for their first request, the update check until the gateway is listening."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,39 @@ def test_serving_does_not_import_the_admin_api_until_it_is_used() -> None:
     assert not loaded & lazy
     assert not [m for m in loaded if m.startswith("tokligence.console")]
     assert not [m for m in loaded if m.startswith("tokligence.update")]
+
+
+def test_serving_the_loopback_model_imports_no_http_client(tmp_path: Path) -> None:
+    """httpx (a fifth of a start's imports) waits for a configured provider;
+    the worker supervisor's helpers (urllib.request) for ``--workers``."""
+    probe = (
+        "import json, sys\n"
+        "from tokligence.cli import _no_gc_while_importing\n"
+        "from tokligence.config import load_config\n"
+        "import gc\n"
+        "with _no_gc_while_importing():\n"
+        "    import tokligence.app, tokligence.workers\n"
+        "    off = not gc.isenabled()\n"
+        "tokligence.app.build(load_config(flags={'data_dir': sys.argv[1]}))\n"
+        "print(json.dumps([off and gc.isenabled(), sorted(sys.modules)]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={**env, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg")},
+    )
+    gc_off_then_on, modules = json.loads(out.stdout)
+    assert gc_off_then_on  # the collector is back on after the imports
+    loaded = set(modules)
+    assert "tokligence.app" in loaded
+    heavy = ("httpx", "httpcore", "anyio", "urllib.request", "multiprocessing")
+    assert not [m for m in loaded if m in heavy or m.startswith(tuple(h + "." for h in heavy))]
+    assert "tokligence.upstreams.client" not in loaded
+    assert "tokligence.agents.background" not in loaded
 
 
 def test_the_status_line_imports_neither_the_server_nor_trio(tmp_path: Path) -> None:

@@ -42,7 +42,6 @@ from collections.abc import Mapping
 
 import trio
 
-from .agents.background import endpoint_of, gateway_command, gateway_env, probe
 from .config import Config, ConfigError
 from .lifeline import LAUNCHER_PID_ENV
 
@@ -85,6 +84,11 @@ class Supervisor:
     """Starts, restarts and stops the workers."""
 
     def __init__(self, config: Config, serve_flags: list[str]) -> None:
+        # Imported here: every serve imports this module for worker_index,
+        # and agents.background brings urllib.request (http.client, email),
+        # ~5 ms of a start that only a supervisor needs.
+        from .agents.background import gateway_command, gateway_env
+
         self.config = config
         self.command = gateway_command(serve_flags)
         self.env = gateway_env(os.environ)
@@ -131,6 +135,8 @@ class Supervisor:
             await trio.sleep(pause)
 
     async def _first_is_healthy(self) -> bool:
+        from .agents.background import endpoint_of, probe
+
         endpoint = endpoint_of(self.config)
         deadline = trio.current_time() + FIRST_HEALTHY_WAIT
         while trio.current_time() < deadline and not self.stopping:
