@@ -130,8 +130,24 @@ class Gauge:
             yield f"{self.name}{_labels(self.labels, key)} {_number(value)}"
 
 
-def _status_class(status: int) -> str:
-    return f"{status // 100}xx"
+_STATUS_CLASSES = {hundreds: f"{hundreds}xx" for hundreds in range(1, 6)}
+# The sums kept per request shape, in order.
+_SHAPE_SUMS = (
+    "requests",
+    *(f"{kind}_tokens" for kind in ("input", "output", "cache_read", "cache_write")),
+    "cost_usd",
+    "audited_requests",
+    "reported_input",
+    "counted_input",
+    "reported_output",
+    "counted_output",
+)
+_AUDITED = (
+    ("input", "reported"),
+    ("input", "counted"),
+    ("output", "reported"),
+    ("output", "counted"),
+)
 
 
 class GatewayMetrics:
@@ -139,6 +155,7 @@ class GatewayMetrics:
 
     def __init__(self) -> None:
         self._models: set[str] = set()
+        self._shapes: dict[tuple[str, ...], list[float]] = {}  # see observe()
         self.streams_in_flight = 0
         self.requests = Counter(
             "tokligence_requests_total",
@@ -212,9 +229,8 @@ class GatewayMetrics:
     def add_gauge(self, gauge: Gauge) -> None:
         self.gauges.append(gauge)
 
-    def _model(self, name: str) -> str:
-        if name in self._models:
-            return name
+    def _admit_model(self, name: str) -> str:
+        """A model name not seen yet: its own series while there is room."""
         if len(self._models) < MAX_MODELS:
             self._models.add(name)
             return name
@@ -228,32 +244,64 @@ class GatewayMetrics:
         upstream_ttfb_ms: float | None,
         refusal: str | None,
     ) -> None:
-        """One finished model request (its ledger row)."""
-        model = self._model(row.model)
-        provider, mode = row.provider or "none", row.mode
-        self.requests.add(
-            (row.client_dialect or "unknown", provider, model, mode, _status_class(row.status))
-        )
-        self.latency.observe((row.client_dialect or "unknown", mode), row.latency_ms / 1000)
+        """One finished model request (its ledger row). Every request adds
+        to one row of sums for its shape (dialect, provider, model, mode,
+        status class); the request, token, cost and audit families are
+        summed from those rows at scrape time. (Measured: a third of the
+        time of updating each family per request.)"""
+        model = row.model
+        if model not in self._models:
+            model = self._admit_model(model)
+        provider, mode, dialect = row.provider or "none", row.mode, row.client_dialect or "unknown"
+        shape = (dialect, provider, model, mode, _STATUS_CLASSES.get(row.status // 100, "other"))
+        sums = self._shapes.get(shape)
+        if sums is None:
+            sums = self._shapes[shape] = [0.0] * len(_SHAPE_SUMS)
+        sums[0] += 1
+        sums[1] += row.input_tokens
+        sums[2] += row.output_tokens
+        sums[3] += row.cache_read_tokens
+        sums[4] += row.cache_write_tokens
+        if cost:
+            sums[5] += float(cost)
+        audited = audited_tokens(row)
+        if audited is not None:
+            sums[6] += 1
+            sums[7] += audited[0]
+            sums[8] += audited[1]
+            sums[9] += audited[2]
+            sums[10] += audited[3]
+        self.latency.observe((dialect, mode), row.latency_ms / 1000)
         if row.gateway_ms is not None:
             self.gateway_time.observe((mode,), row.gateway_ms / 1000)
         if upstream_ttfb_ms is not None and row.provider:
             self.upstream_ttfb.observe((provider,), upstream_ttfb_ms / 1000)
-        for kind in TOKEN_KINDS:
-            count = getattr(row, f"{kind}_tokens")
-            if count:
-                self.tokens.add((provider, model, kind), count)
-        if cost is not None and cost:
-            self.cost.add((provider, model), float(cost))
-        audited = audited_tokens(row)
-        if audited is not None:
-            reported_in, counted_in, reported_out, counted_out = audited
-            self.audited.add((provider, model, "input", "reported"), reported_in)
-            self.audited.add((provider, model, "input", "counted"), counted_in)
-            self.audited.add((provider, model, "output", "reported"), reported_out)
-            self.audited.add((provider, model, "output", "counted"), counted_out)
         if row.error_kind in REFUSAL_KINDS:
             self.refusals.add((refusal or row.error_kind or "",))
+
+    def _sum_shapes(self) -> None:
+        """Fill the request, token, cost and audit families from the sums."""
+        requests: dict[tuple[str, ...], float] = {}
+        tokens: dict[tuple[str, ...], float] = {}
+        costs: dict[tuple[str, ...], float] = {}
+        audited: dict[tuple[str, ...], float] = {}
+        for shape, sums in self._shapes.items():
+            provider, model = shape[1], shape[2]
+            requests[shape] = sums[0]
+            for index, kind in enumerate(TOKEN_KINDS, start=1):
+                if sums[index]:
+                    key = (provider, model, kind)
+                    tokens[key] = tokens.get(key, 0.0) + sums[index]
+            if sums[5]:
+                costs[(provider, model)] = costs.get((provider, model), 0.0) + sums[5]
+            if sums[6]:
+                for index, (kind, source) in enumerate(_AUDITED, start=7):
+                    labels = (provider, model, kind, source)
+                    audited[labels] = audited.get(labels, 0.0) + sums[index]
+        self.requests.values = requests
+        self.tokens.values = tokens
+        self.cost.values = costs
+        self.audited.values = audited
 
     def attempt(self, provider: str, *, ok: bool, retry: bool) -> None:
         self.attempts.add((provider, "ok" if ok else "failed"))
@@ -264,6 +312,7 @@ class GatewayMetrics:
         self.fallbacks.add((from_provider, to_provider))
 
     def exposition(self) -> bytes:
+        self._sum_shapes()
         families: list[Counter | Histogram | Gauge] = [
             self.requests,
             self.tokens,
