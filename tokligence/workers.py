@@ -115,33 +115,39 @@ class Supervisor:
         failures = 0
         while not self.stopping:
             started = trio.current_time()
-            process = await trio.lowlevel.open_process(
-                self.command, env={**self.env, WORKER_ENV: str(index)}
-            )
-            self.processes[index] = process
-            log.info("worker %d started (pid %d)", index, process.pid)
-            code = await process.wait()
-            if self.stopping:
-                return
+            try:
+                process = await trio.lowlevel.open_process(
+                    self.command, env={**self.env, WORKER_ENV: str(index)}
+                )
+            except OSError as error:
+                # Out of processes or file descriptors for a moment: the
+                # supervisor must outlive it (its death would take every
+                # worker along), so it is a failed start like any other.
+                what = f"could not be started ({error})"
+            else:
+                self.processes[index] = process
+                log.info("worker %d started (pid %d)", index, process.pid)
+                code = await process.wait()
+                if self.stopping:
+                    return
+                what = f"(pid {process.pid}) exited with {_exit_text(code)}"
             failures = failures + 1 if trio.current_time() - started < YOUNG else 0
             pause = min(RESTART_PAUSE[0] * 2 ** max(failures - 1, 0), RESTART_PAUSE[1])
-            log.error(
-                "worker %d (pid %d) exited with %s; starting it again in %.1fs",
-                index,
-                process.pid,
-                _exit_text(code),
-                pause,
-            )
+            log.error("worker %d %s; starting it again in %.1fs", index, what, pause)
             await trio.sleep(pause)
 
     async def _first_is_healthy(self) -> bool:
-        from .agents.background import endpoint_of, probe
+        from .agents.background import LaunchError, endpoint_of, probe
 
         endpoint = endpoint_of(self.config)
         deadline = trio.current_time() + FIRST_HEALTHY_WAIT
         while trio.current_time() < deadline and not self.stopping:
-            if await trio.to_thread.run_sync(probe, endpoint) is not None:
-                return True
+            try:
+                if await trio.to_thread.run_sync(probe, endpoint) is not None:
+                    return True
+            except LaunchError as error:  # a stranger answers on the port
+                log.error("worker 0's port: %s", error)
+                return False
             await trio.sleep(0.1)
         if not self.stopping:
             log.error("worker 0 did not answer /health in %.0fs", FIRST_HEALTHY_WAIT)

@@ -264,3 +264,26 @@ def test_limits_are_exact_and_revocation_reaches_every_worker(tmp_path: Path) ->
         assert set(after) == {401}, (after, time.monotonic() - revoked_at)
     finally:
         assert running.stop() == 0
+
+
+async def test_a_worker_that_cannot_be_started_does_not_end_the_supervisor(
+    tmp_path: Path,
+    autojump_clock: object,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import trio
+
+    from tests.gateway_thread import isolated_config
+    from tokligence.workers import Supervisor
+
+    async def out_of_processes(*args: object, **kwargs: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(trio.lowlevel, "open_process", out_of_processes)
+    supervisor = Supervisor(isolated_config(tmp_path), [])
+    with trio.move_on_after(60):
+        await supervisor._keep(0)  # raises nothing: it keeps trying, ever slower
+    starts = [r.message for r in caplog.records if "could not be started" in r.message]
+    assert len(starts) >= 3
+    assert starts[-1].endswith("starting it again in 30.0s")  # the pause has reached its cap
