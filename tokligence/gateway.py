@@ -32,7 +32,8 @@ from . import __version__
 from .admin import PREFIX as ADMIN_PREFIX
 from .auth import Principal
 from .call.accounting import ledger_row
-from .call.model_call import CALL_KINDS, ModelCalls
+from .call.facts import CALL_KINDS
+from .call.model_call import ModelCalls
 from .endpoints import EndpointTable, Match, dialect_for_path
 from .errors import ClientError, GatewayError, InternalError
 from .fronts.registry import FRONTS

@@ -42,12 +42,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import re
 import secrets
 import time
 from collections.abc import Mapping
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -56,7 +54,7 @@ from ..agents.guard import REFUSAL_CODE
 from ..agents.safety import AgentSafety
 from ..agents.shell import fixed_shell_calls, wants_argv
 from ..auth import provider_key_from_headers
-from ..canonical import Request, Usage
+from ..canonical import Request
 from ..canonical.tokens import request_tokens
 from ..codecs.base import DEFAULT_MAX_TOKENS
 from ..errors import GatewayError, UpstreamUnreachable, fault_rule, invalid
@@ -72,11 +70,12 @@ from ..metrics import GatewayMetrics
 from ..responses_store.store import ResponseStore
 from ..responses_store.turns import sink_for
 from ..routing import Route, Router, WorkMode
-from ..server.exchange import JSON_HEADERS, AccessRecord, HttpRequest, Responder
+from ..server.exchange import JSON_HEADERS, HttpRequest, Responder
 from ..timing import UpstreamClock
 from ..upstreams.base import CallContext, Upstream
 from ..wire.json_body import DEFAULT_LIMITS, JsonLimits, dumps, load_object
 from ..wire.text import has_lone_surrogate, lone_surrogate_at, lone_surrogate_error
+from .facts import CALL_KINDS, CallFacts, CallKind, agent_session
 from .passthrough import relay_call, relay_whole
 from .prepare import prepare
 from .retry import RetryPolicy
@@ -87,70 +86,6 @@ from .usage import EventMeter, RelayMeter, input_tokens
 log = logging.getLogger(__name__)
 
 ESTIMATE_HEADER = "x-tokligence-token-estimate"
-# The agent session a request belongs to, as each agent names it: Claude
-# Code's header, then Codex's. Kept when it looks like an id (a UUID, say).
-SESSION_HEADERS = ("x-claude-code-session-id", "session_id")
-_SESSION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-
-
-def agent_session(headers: tuple[tuple[str, str], ...]) -> str | None:
-    """The request's agent session id, if it names one that looks like an id."""
-    for wanted in SESSION_HEADERS:
-        for name, value in headers:
-            if name == wanted:
-                return value if _SESSION_ID.fullmatch(value) else None
-    return None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CallKind:
-    """What the client called, as the call needs to know it."""
-
-    action: str  # the endpoint's action
-    dialect: str  # the client's dialect, as recorded
-    passes_to: str  # the dialect a provider must speak to take the call as passthrough
-
-
-CALL_KINDS: Mapping[str, CallKind] = {
-    kind.action: kind
-    for kind in (
-        CallKind(action="chat", dialect="openai_chat", passes_to="openai_chat"),
-        CallKind(action="responses", dialect="openai_responses", passes_to="openai_responses"),
-        CallKind(action="messages", dialect="anthropic_messages", passes_to="anthropic_messages"),
-        CallKind(
-            action="count_tokens", dialect="anthropic_messages", passes_to="anthropic_messages"
-        ),
-        # Any provider of the OpenAI kind (it speaks Chat) has /embeddings.
-        CallKind(action="embeddings", dialect="openai_embeddings", passes_to="openai_chat"),
-    )
-}
-
-
-@dataclass(kw_only=True, slots=True)
-class CallFacts:
-    """What one call came to, for the access log and the ledger."""
-
-    dialect: str
-    model: str | None = None
-    stream: bool = False
-    provider: str | None = None
-    upstream_model: str | None = None
-    mode: str | None = None
-    usage: Usage | None = None
-    counted: tuple[int, int] | None = None  # the gateway's own (input, output) count
-    error: str | None = None
-
-    def write_to(self, record: AccessRecord) -> None:
-        record.dialect = self.dialect
-        record.model = self.model
-        record.stream = self.stream
-        record.provider = self.provider
-        record.upstream_model = self.upstream_model
-        record.mode = self.mode
-        record.usage = self.usage
-        if self.counted is not None:
-            record.counted_input_tokens, record.counted_output_tokens = self.counted
-        record.error = self.error
 
 
 class ModelCalls:
