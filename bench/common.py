@@ -154,10 +154,13 @@ async def _worker(
     writer.close()
 
 
-async def _load(port: int, wire: bytes, concurrency: int, seconds: float) -> Result:
+async def _load(port: int, wire: bytes, concurrency: int, seconds: float, warmup: float) -> Result:
     warm: list[float] = []
     await asyncio.gather(
-        *(_worker(port, wire, time.perf_counter() + 0.3, warm, [], []) for _ in range(concurrency))
+        *(
+            _worker(port, wire, time.perf_counter() + warmup, warm, [], [])
+            for _ in range(concurrency)
+        )
     )
     latencies: list[float] = []
     ttfb: list[float] = []
@@ -178,5 +181,6 @@ async def _load(port: int, wire: bytes, concurrency: int, seconds: float) -> Res
     )
 
 
-def load(port: int, wire: bytes, concurrency: int, seconds: float) -> Result:
-    return asyncio.run(_load(port, wire, concurrency, seconds))
+def load(port: int, wire: bytes, concurrency: int, seconds: float, warmup: float = 0.3) -> Result:
+    """``seconds`` of load after ``warmup`` seconds of uncounted requests."""
+    return asyncio.run(_load(port, wire, concurrency, seconds, warmup))
