@@ -28,7 +28,7 @@ PURE = sorted(
         PACKAGE / "endpoints.py",
         # Trading's documents and arithmetic: both sides compute the same
         # bytes and numbers from them, so they are tested as tables.
-        *(PACKAGE / "trade" / name for name in ("documents.py", "money.py")),
+        *(PACKAGE / "trade" / name for name in ("documents.py", "money.py", "offers.py")),
     ]
 )
 
