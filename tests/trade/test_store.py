@@ -191,6 +191,8 @@ def test_accounts(trade_db: peewee.Database) -> None:
     assert account_by_key(trade_db, hash_key(KEY + "y")) is None
     with pytest.raises(StoreConflict):
         open_account(trade_db, buyer=BUYER.public_id, key_hash="other", key_prefix="", now=6)
+    with pytest.raises(ValueError, match="public id"):
+        open_account(trade_db, buyer="alice", key_hash="third", key_prefix="", now=6)
     with pytest.raises(StoreConflict):  # a key is one account's
         open_account(
             trade_db, buyer=STRANGER.public_id, key_hash=hash_key(KEY), key_prefix="", now=6

@@ -38,7 +38,7 @@ import peewee
 from ..ledger import db as dbmod
 from .models import Account, OfferVersion, Reservation
 from .offers import OFFER, Offer, offer_document
-from .signing import Signer, seal
+from .signing import Signer, is_public_id, seal
 
 MAX_AMOUNT = 2**62  # micro-USD: far above any credit, far below BIGINT's end
 HELD, POSTED, VOIDED = "held", "posted", "voided"
@@ -200,6 +200,8 @@ def open_account(
 ) -> AccountRecord:
     """A new account for ``buyer`` (a public id), whose API key hashes to
     ``key_hash``; raises StoreConflict when the buyer has one."""
+    if not is_public_id(buyer):
+        raise ValueError(f"a buyer is named by its public id, not {buyer!r:.80}")
     row = Account(
         buyer=buyer,
         key_hash=key_hash,
