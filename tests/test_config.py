@@ -16,8 +16,16 @@ from tokligence.config import Config, ConfigError, load_config
 from tokligence.config_view import describe, describe_values, format_value, mask_secret
 from tokligence.errors import ClientError
 from tokligence.settings_table import SETTINGS, Setting
+from tokligence.trade.offers import Offer
 
-NON_SETTING_FIELDS = {"legacy_values", "ignored_legacy", "sources", "config_files", "providers"}
+NON_SETTING_FIELDS = {
+    "legacy_values",
+    "ignored_legacy",
+    "sources",
+    "config_files",
+    "providers",
+    "offers",
+}
 REAL = [s for s in SETTINGS if not s.legacy]
 # Shaped like a provider key without being one (the secret scanners stay quiet).
 KEY = "fake-proj-abcdefghijklmnopqrstuvwxyz123456"
@@ -76,7 +84,9 @@ def expected_type(setting: Setting) -> object:
 
 @pytest.mark.parametrize("setting", REAL, ids=lambda s: s.name)
 def test_attribute_type_matches_setting_type(setting: Setting) -> None:
-    hints = typing.get_type_hints(Config)
+    # Config names Offer only for the type checker: the trading package is
+    # loaded when an offer is declared (tests/test_startup_imports.py).
+    hints = typing.get_type_hints(Config, localns={"Offer": Offer})
     assert hints[setting.name] == expected_type(setting)
 
 

@@ -19,7 +19,9 @@ import pytest
 from tokligence.admin.api import AdminApi
 from tokligence.cli import _build_parser, _serve_options
 from tokligence.identity.hooks import EVENTS, ORIGINAL_TYPES
+from tokligence.providers import FIELDS as PROVIDER_FIELDS
 from tokligence.settings_table import SETTINGS
+from tokligence.trade.offers import FIELDS as OFFER_FIELDS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 ADMIN_PAGE = DOCS / "admin-api.md"
@@ -213,6 +215,30 @@ def test_every_hook_alias_and_log_setting_is_documented() -> None:
     assert missing_settings(_pages()) == []
 
 
+# ------------------------------------------ fields of declared sections
+
+# The section of configuration.md that documents each kind of declaration,
+# and its fields (each a table row of that section).
+SECTION_FIELDS = {
+    "## Providers: `[provider.NAME]`": PROVIDER_FIELDS,
+    "## Trading offers: `[trade.offer.NAME]`": OFFER_FIELDS,
+}
+
+
+def missing_fields(text: str) -> list[str]:
+    by_heading = sections(text)
+    missing = [heading for heading in SECTION_FIELDS if heading not in by_heading]
+    for heading, fields in SECTION_FIELDS.items():
+        body = by_heading.get(heading, "")
+        missing += [f"{heading} {field}" for field in fields if f"| `{field}` |" not in body]
+    return missing
+
+
+def test_every_provider_and_offer_field_is_documented() -> None:
+    assert "daily_tokens" in OFFER_FIELDS and "base_url" in PROVIDER_FIELDS
+    assert missing_fields(read(CONFIG_PAGE)) == []
+
+
 # ------------------------------------------------- the checks can fail
 
 
@@ -245,6 +271,16 @@ def test_a_missing_command_or_option_is_noticed() -> None:
     assert missing_cli(unheaded) == ["section for tokligence keys revoke"]
     assert "tokligence prices add" in missing_cli(text.replace("tokligence prices add", "?"))
     assert "option --data-dir" in missing_cli(text.replace("`--data-dir", "`--dir"))
+
+
+def test_a_missing_field_is_noticed() -> None:
+    text = read(CONFIG_PAGE)
+    assert missing_fields(_without(text, "| `daily_tokens` |")) == [
+        "## Trading offers: `[trade.offer.NAME]` daily_tokens"
+    ]
+    assert missing_fields(_without(text, "| `drop_betas` |")) == [
+        "## Providers: `[provider.NAME]` drop_betas"
+    ]
 
 
 @pytest.mark.parametrize("name", ["hooks_script_args", "model_aliases_reload_sec", "log_max_bytes"])

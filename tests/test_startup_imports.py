@@ -97,3 +97,54 @@ def test_the_status_line_imports_neither_the_server_nor_trio(tmp_path: Path) -> 
     assert "peewee" in loaded  # the probe did read the ledger
     heavy = ("trio", "httpx", "h11", "tokligence.app", "tokligence.server", "tokligence.admin.api")
     assert not [m for m in loaded if m.split(".")[0] in heavy or m.startswith(heavy)]
+
+
+def _modules_after_building(tmp_path: Path, extra_env: dict[str, str]) -> set[str]:
+    """The modules a gateway has loaded once its configuration is read and
+    its parts are built, with the command line's parser and config show."""
+    probe = (
+        "import json, sys\n"
+        "import tokligence.cli, tokligence.app\n"
+        "from tokligence.config import load_config\n"
+        "from tokligence.config_view import show_rows\n"
+        "config = load_config(flags={'data_dir': sys.argv[1]})\n"
+        "tokligence.app.build(config)\n"
+        "tokligence.cli._build_parser()\n"
+        "show_rows(config)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={**env, **extra_env, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg")},
+    )
+    return set(json.loads(out.stdout))
+
+
+def _trading(loaded: set[str]) -> list[str]:
+    return sorted(
+        m for m in loaded if m.split(".")[0] == "nacl" or m.startswith("tokligence.trade")
+    )
+
+
+def test_a_gateway_that_does_not_trade_loads_no_trading_code(tmp_path: Path) -> None:
+    """PyNaCl and the trading package wait for trading to be configured."""
+    loaded = _modules_after_building(tmp_path, {})
+    assert "tokligence.app" in loaded
+    assert _trading(loaded) == []
+
+
+def test_reading_an_offer_loads_the_offers_but_not_pynacl(tmp_path: Path) -> None:
+    offer = {
+        "TOKLIGENCE_TRADE_OFFER_FAST_MODELS": "gpt-4o-mini",
+        "TOKLIGENCE_TRADE_OFFER_FAST_PROVIDER": "loopback",
+        "TOKLIGENCE_TRADE_OFFER_FAST_PRICE_INPUT": "2.50",
+        "TOKLIGENCE_TRADE_OFFER_FAST_PRICE_OUTPUT": "10",
+    }
+    loaded = _modules_after_building(tmp_path, offer)
+    assert "tokligence.trade.offers" in loaded  # the check above can see it
+    assert not [m for m in _trading(loaded) if m.split(".")[0] == "nacl"]

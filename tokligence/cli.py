@@ -1,5 +1,5 @@
-"""Command line: ``tokligence [serve|version|config show|users|keys|usage|prices|stop|statusline]``,
-the agent launchers ``tokligence claude|codex`` and ``gatewayd``.
+"""Command line: ``tokligence [serve|version|config show|users|keys|usage|prices|audit|trade|
+stop|statusline]``, the agent launchers ``tokligence claude|codex`` and ``gatewayd``.
 
 Theory of operation. argparse turns argv into a namespace; the serve flags
 (--host, --port, --config, --data-dir, --log-level, --insecure) are declared
@@ -330,6 +330,13 @@ def _manage(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
     return cli_commands.run(args, config, prog)
 
 
+def _trade(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
+    # Only here is the trading package (and PyNaCl) imported.
+    from .trade.cli import run_trade
+
+    return run_trade(args, prog, lambda: _load(args))
+
+
 def _stop(args: argparse.Namespace, prog: str, runner: Runner | None) -> int:
     from .agents.background import stop_gateway
 
@@ -355,5 +362,6 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, str, Runner | None], int]] = 
     "statusline": _statusline,
     "version": _version,
     "config show": _config_show,
+    "trade": _trade,
     **dict.fromkeys(cli_commands.COMMANDS, _manage),
 }

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .paths import default_config_dir
 from .providers import PROVIDER_ENV_PREFIX, ProviderConfig, provider_env_field, resolve_providers
@@ -37,12 +37,17 @@ from .settings_table import (
     FLAG_ALIASES,
     LEGACY_ENV_PREFIXES,
     NON_SETTING_ENV,
+    OFFER_ENV_PREFIX,
+    OFFER_SECTION,
     SETTINGS,
     STDERR_ONLY,
     SUGGEST_INSTEAD,
     BadValue,
     Setting,
 )
+
+if TYPE_CHECKING:
+    from .trade.offers import Offer
 
 CONFIG_FILE_ENV = "TOKLIGENCE_CONFIG"
 USER_CONFIG_NAME = "gateway.ini"
@@ -158,6 +163,9 @@ class Config:
     # Upstream providers available for routing (built-in ones with a key, and
     # every [provider.NAME] declaration), in declaration order.
     providers: tuple[ProviderConfig, ...] = ()
+    # What this gateway sells to other gateways ([trade.offer.NAME]), in
+    # declaration order; empty unless trading is configured.
+    offers: tuple[Offer, ...] = ()
 
     def ledger_file(self) -> Path:
         return self.ledger_path or self.data_dir / "ledger.db"
@@ -229,13 +237,16 @@ def load_config(
     raw: dict[str, _Raw] = {}
 
     provider_raw: dict[str, dict[str, tuple[str, str]]] = {}
-    env_layer, legacy_env = _read_env(environ, table, problems, provider_raw)
+    offer_raw: dict[str, dict[str, tuple[str, str]]] = {}
+    offer_env: dict[str, str] = {}
+    sections = _Sections(providers=provider_raw, offers=offer_raw)
+    env_layer, legacy_env = _read_env(environ, table, problems, provider_raw, offer_env)
 
     files: list[Path] = []
     setting_ini = cwd / ORIGINAL_SETTINGS_INI
     if setting_ini.is_file():
         files.append(setting_ini)
-    base = _read_ini(setting_ini, table, problems, provider_raw) if files else {}
+    base = _read_ini(setting_ini, table, problems, sections) if files else {}
     environment = (
         env_layer["environment"].value
         if "environment" in env_layer
@@ -248,7 +259,7 @@ def load_config(
         overlay = cwd / "config" / environment / USER_CONFIG_NAME
         if overlay.is_file():
             files.append(overlay)
-            raw.update(_read_ini(overlay, table, problems, provider_raw))
+            raw.update(_read_ini(overlay, table, problems, sections))
     else:
         where = env_layer.get("environment") or base["environment"]
         problems.append(
@@ -259,7 +270,7 @@ def load_config(
     user_file = user_dir / USER_CONFIG_NAME
     if user_file.is_file():
         files.append(user_file)
-        raw.update(_read_ini(user_file, table, problems, provider_raw))
+        raw.update(_read_ini(user_file, table, problems, sections))
     explicit = config_file or (
         Path(environ[CONFIG_FILE_ENV]) if environ.get(CONFIG_FILE_ENV) else None
     )
@@ -270,7 +281,7 @@ def load_config(
             problems.append(f"config file {explicit} (from {origin}) does not exist")
         elif all(explicit.resolve() != f.resolve() for f in files):
             files.append(explicit)
-            raw.update(_read_ini(explicit, table, problems, provider_raw))
+            raw.update(_read_ini(explicit, table, problems, sections))
 
     raw.update(env_layer)
     raw.update(_read_flags(flags, table))
@@ -294,8 +305,11 @@ def load_config(
                     f" accepted: {bad.accepted}"
                 )
     provider_list: list[ProviderConfig] = []
+    offers: tuple[Offer, ...] = ()
     if not problems:
         provider_list = resolve_providers(values, provider_raw, environ, problems)
+    if not problems and (offer_raw or offer_env):
+        offers = _resolve_offers(offer_raw, offer_env, provider_list, problems)
     if problems:
         raise ConfigError(problems)
 
@@ -315,7 +329,25 @@ def load_config(
         ),
         config_files=tuple(files),
         providers=tuple(provider_list),
+        offers=offers,
     )
+
+
+def _resolve_offers(
+    declared: dict[str, dict[str, tuple[str, str]]],
+    env: Mapping[str, str],
+    providers: Sequence[ProviderConfig],
+    problems: list[str],
+) -> tuple[Offer, ...]:
+    """The declared offers; the environment's fields outrank the files'.
+    Imported here, only when an offer is declared: a gateway that does not
+    trade never loads the trading package."""
+    from .trade.offers import offer_env_field, resolve_offers
+
+    for var, value in env.items():
+        offer_env_field(var, value, declared, problems)
+    names = ["loopback", *(provider.name for provider in providers)]
+    return resolve_offers(declared, names, problems)
 
 
 def _read_env(
@@ -323,6 +355,7 @@ def _read_env(
     table: Mapping[str, Setting],
     problems: list[str],
     providers: dict[str, dict[str, tuple[str, str]]],
+    offers: dict[str, str],
 ) -> tuple[dict[str, _Raw], list[str]]:
     by_var = {var: (s, rank) for s in SETTINGS for rank, var in enumerate(s.env_vars)}
     found: dict[str, tuple[int, _Raw]] = {}
@@ -341,6 +374,8 @@ def _read_env(
                 )
         elif var.startswith(PROVIDER_ENV_PREFIX):
             provider_env_field(var, value, providers, problems)
+        elif var.startswith(OFFER_ENV_PREFIX):
+            offers[var] = value  # its fields are split once they are needed
         elif var.startswith(LEGACY_ENV_PREFIXES):
             legacy_families.append(var)
         elif var not in NON_SETTING_ENV:
@@ -351,45 +386,57 @@ def _read_env(
     return {name: r for name, (_, r) in found.items()}, legacy_families
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Sections:
+    """Where the fields of named sections go: name -> field -> (value, where)."""
+
+    providers: dict[str, dict[str, tuple[str, str]]]
+    offers: dict[str, dict[str, tuple[str, str]]]
+
+    def fields_of(self, header: str) -> dict[str, tuple[str, str]] | None:
+        """The fields of the declaration a section header starts (created
+        empty); None for a header whose keys are plain settings."""
+        lowered = header.lower()
+        for prefix, declared in ((PROVIDER_SECTION, self.providers), (OFFER_SECTION, self.offers)):
+            if lowered.startswith(prefix):
+                return declared.setdefault(lowered[len(prefix) :].strip(), {})
+        return None
+
+
 def _read_ini(
     path: Path,
     table: Mapping[str, Setting],
     problems: list[str],
-    providers: dict[str, dict[str, tuple[str, str]]] | None = None,
+    sections: _Sections,
 ) -> dict[str, _Raw]:
-    """Flat ``key = value`` settings; keys inside a ``[provider.NAME]`` section
-    are collected into ``providers`` instead. Other section headers are
-    accepted and ignored (the original gateway's files have them)."""
+    """Flat ``key = value`` settings; keys inside a ``[provider.NAME]`` or
+    ``[trade.offer.NAME]`` section are collected into ``sections`` instead.
+    Other section headers are accepted and ignored (the original gateway's
+    files have them)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(f"cannot read config file {path}: {exc}")
         return {}
     out: dict[str, _Raw] = {}
-    section: str | None = None  # provider name while inside [provider.NAME]
+    # Inside [provider.NAME] or [trade.offer.NAME]: that declaration's fields.
+    fields: dict[str, tuple[str, str]] | None = None
     # Split on line breaks only: str.splitlines would also break on U+2028 etc.
     for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
         line = _INLINE_COMMENT.sub("", line).strip()
         if not line or line[0] in "#;":
             continue
         if line.startswith("["):
-            header = line.strip("[]").strip()
-            section = (
-                header[len(PROVIDER_SECTION) :].strip().lower()
-                if header.lower().startswith(PROVIDER_SECTION)
-                else None
-            )
-            if section is not None and providers is not None:
-                providers.setdefault(section, {})
+            fields = sections.fields_of(line.strip("[]").strip())
             continue
         key, sep, value = line.partition("=")
         key = key.strip().lower()
         where = f"{path}:{number}"
         if not sep or not key:
             problems.append(f"{where}: expected 'key = value', got {line[:40]!r}")
-        elif section is not None:
-            if providers is not None and value.strip():
-                providers.setdefault(section, {})[key] = (value.strip(), where)
+        elif fields is not None:
+            if value.strip():
+                fields[key] = (value.strip(), where)
         elif key not in table:
             hint = _suggest(key, table)
             tip = f"; did you mean {hint!r}?" if hint else ""

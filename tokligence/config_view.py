@@ -1,7 +1,7 @@
 """Showing the effective configuration (``tokligence config show``): every
 setting's value as a user would write it, with its source, its environment
-variable and its help, then each declared provider's fields; secrets
-masked."""
+variable and its help, then each declared provider's and offer's fields;
+secrets masked."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def format_value(value: object) -> str:
 def show_rows(config: Config) -> list[dict[str, object]]:
     """Every row ``config show`` prints: the settings (name, value, source,
     env, help), then each declared provider's fields as
-    ``provider.NAME.FIELD``."""
+    ``provider.NAME.FIELD``, then each offer's as ``trade.offer.NAME.FIELD``."""
     helps = {setting.name: setting for setting in SETTINGS}
     rows: list[dict[str, object]] = [
         {
@@ -90,6 +90,11 @@ def show_rows(config: Config) -> list[dict[str, object]]:
     for provider in config.providers:
         if provider.name not in BUILT_IN:  # those are the settings above
             rows.extend(_provider_rows(provider))
+    if config.offers:  # only then is the trading package loaded
+        from .trade.offers import show_rows as offer_rows
+
+        for offer in config.offers:
+            rows.extend(offer_rows(offer))
     return rows
 
 

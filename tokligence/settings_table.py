@@ -519,6 +519,12 @@ SETTINGS: tuple[Setting, ...] = (
 # ignores; set ones are reported like legacy settings rather than rejected.
 LEGACY_ENV_PREFIXES = ("TOKLIGENCE_PROMPT_FIREWALL_", "TOKLIGENCE_TIME_RULES_")
 
+# Trading offers are declared in sections, not settings (docs/trading.md):
+# ``[trade.offer.NAME]`` and TOKLIGENCE_TRADE_OFFER_<NAME>_<FIELD>. Their
+# fields are tokligence.trade.offers's, loaded only when an offer is declared.
+OFFER_SECTION = "trade.offer."
+OFFER_ENV_PREFIX = ENV_PREFIX + "TRADE_OFFER_"
+
 # TOKLIGENCE_* variables that are not settings: read by load_config, by
 # lifeline.py and update/sources.py (set by the npm launcher), or by the npm
 # launcher and the installers (harmless if left exported when the gateway

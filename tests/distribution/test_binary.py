@@ -12,7 +12,10 @@ from pathlib import Path
 
 import openai
 
+from tests.trade.keys import SELLER
+from tests.trade.samples import receipt
 from tokligence import __version__
+from tokligence.trade.receipts import sign_receipt
 
 from .tools import (
     clean_env,
@@ -47,6 +50,44 @@ def test_stamp_describes_the_binary(binary: Path) -> None:
     assert stamp["sha256"] == sha256(binary)
     assert stamp["size"] == binary.stat().st_size
     assert stamp["pyinstaller"].startswith("6.")
+
+
+# The single file's size budget (issue 13): what a download and every
+# start's unpacking cost. Decimal megabytes, as build/freeze prints them.
+SIZE_BUDGET = 12_000_000
+
+
+def test_the_binary_stays_within_its_size_budget(binary: Path) -> None:
+    assert binary.stat().st_size <= SIZE_BUDGET
+
+
+def test_trades_from_inside_the_binary(binary: Path, tmp: Path) -> None:
+    """PyNaCl is imported only by the trade commands, and is still frozen in."""
+
+    def trade(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(binary), "trade", *args],
+            cwd=tmp,
+            env=clean_env(tmp),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    made = trade("id", "--data-dir", str(tmp / "data"))
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("ed25519:") and len(made.stdout.strip()) == 51
+    assert trade("id", "--data-dir", str(tmp / "data")).stdout == made.stdout
+    stored = tmp / "receipt.json"
+    stored.write_bytes(sign_receipt(receipt(), SELLER).data)
+    valid = trade("verify", str(stored), "--seller", SELLER.public_id)
+    assert valid.returncode == 0, valid.stderr
+    assert valid.stdout.startswith("valid: receipt 1 ")
+    stored.write_bytes(stored.read_bytes().replace(b'"output":200', b'"output":201'))
+    invalid = trade("verify", str(stored))
+    assert invalid.returncode == 1
+    assert "invalid receipt: bad_signature" in invalid.stderr
+    assert unpack_dirs(tmp) == []
 
 
 def test_version_answers_from_the_binary(binary: Path, tmp: Path) -> None:

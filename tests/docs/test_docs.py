@@ -93,6 +93,11 @@ EXPECTED_OUTPUT = {
     ),
     # The status line of a session without requests yet, gpt-5 routed by default.
     "docs/claude-code.md": ("project · gpt-5 → openai · session: no requests yet · today ",),
+    "docs/trading.md": (
+        "valid: receipt 1 from ed25519:tNtl",
+        "4500 micro-USD (USD 0.004500)\n",
+        "refused: exit status 1\n",
+    ),
 }
 
 # The harness's part of each page's shell session (see the module docstring).
@@ -432,6 +437,36 @@ def _billing_table(block: Block, tmp: Path) -> None:
     assert printed.getvalue() == block.text
 
 
+def _trading_document(block: Block, tmp: Path) -> None:
+    """A sample signed document is a real one: the receipt verifies and is
+    the one the page's commands check; the offer is signed by its seller
+    and holds the terms of the page's offer section."""
+    from tokligence.trade.documents import encode
+    from tokligence.trade.offers import offer_document
+    from tokligence.trade.receipts import verify_receipt
+    from tokligence.trade.signing import unseal
+
+    data = encode(json.loads(block.text))
+    if b'"receipt"' in data:
+        verdict = verify_receipt(data)
+        assert verdict.ok, verdict.detail
+        run = [b.text for b in blocks(block.file) if b.lang == "sh" and "receipt.json" in b.text]
+        assert data.decode() in run[0]
+        return
+    sealed = unseal("offer", data)
+    assert sealed.verified_by(sealed.body["seller"])
+    (ini,) = [b for b in blocks(block.file) if b.lang == "ini"]
+    path = tmp / "gateway.ini"
+    path.write_text(ini.text, encoding="utf-8")
+    (offer,) = load_config(
+        env=PROVIDER_KEYS, flags={}, config_file=path, cwd=tmp, user_config_dir=tmp / "user"
+    ).offers
+    body = sealed.body
+    assert body == offer_document(
+        offer, seller=body["seller"], version=body["version"], effective_at=body["effective_at"]
+    )
+
+
 BY_LANGUAGE: dict[str, Callable[[Block, Path], None]] = {
     "ini": _load_ini,
     "json": _parse_json,
@@ -452,6 +487,7 @@ BY_BLOCK: dict[str, Callable[[Block, Path], None]] = {
     f"docs/cli.md: {STATUSLINE_SAMPLE}": _statusline_sample,
     "docs/audit.md: PROVIDER  MODEL        REQUESTS  INPUT REPORTED  INPUT COUNTED  DRIFT  "
     "OUTPUT REPORTED  OUTPUT COUNTED  DRIFT  FLAG": _billing_table,
+    "docs/trading.md: {": _trading_document,
 }
 
 

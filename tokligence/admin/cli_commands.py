@@ -1,6 +1,6 @@
 """The management commands' arguments and their dispatch (light to import).
 
-``tokligence users|keys|usage|prices|audit …`` work directly on the databases the
+``tokligence users|keys|usage|prices|audit|trade …`` work directly on the databases the
 gateway uses (same configuration, same files or server), whether or not it
 is running. ``tokligence.cli`` registers these parsers with its gateway
 options as parents (``--config``, ``--data-dir``, …) and calls :func:`run`
@@ -88,6 +88,7 @@ def add_commands(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     _usage(commands, common)
     _prices(commands, common)
     _audit(commands, common)
+    _trade(commands, common)
 
 
 def _users(commands: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -307,6 +308,41 @@ def _audit(commands: Subparsers, common: argparse.ArgumentParser) -> None:
         help="flag nothing with fewer requests in the window or baseline (default 20)",
     )
     _json_flag(health)
+
+
+def _trade(commands: Subparsers, common: argparse.ArgumentParser) -> None:
+    """``trade``: run by ``tokligence.trade.cli``, not :func:`run` (``verify``
+    reads no configuration and opens no database)."""
+    trade = commands.add_parser(
+        "trade",
+        help="trading with other gateways: this node's id, checking receipts",
+        description="Token trading between gateways (docs/trading.md).",
+    )
+    actions = trade.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser(
+        "id",
+        parents=[common],
+        help="print this gateway's public id (its key is created on first use)",
+        description="Print this gateway's public id, ed25519:<43 characters>, the name its "
+        "peers pin it by. The key is <data_dir>/trade/node.key, created on first use.",
+    )
+    verify = actions.add_parser(
+        "verify",
+        help="check a receipt: its form, the seller's signature and its cost",
+        description="Check a receipt: that it is a canonical receipt, signed by the seller it "
+        "names (and by --seller, when given), and that its cost is what its tokens at its "
+        "prices make. Exit status: 0 valid (one line on standard output), 1 invalid or "
+        "unreadable (the reason on standard error), 2 on usage errors.",
+    )
+    verify.add_argument(
+        "file",
+        metavar="FILE",
+        nargs="?",
+        default="-",
+        help="the receipt as stored (JSON) or as its Tokligence-Receipt header value; "
+        "'-' or none: standard input",
+    )
+    verify.add_argument("--seller", metavar="ID", help="the public id the seller must be")
 
 
 def run(args: argparse.Namespace, config: Config, prog: str) -> int:
