@@ -404,7 +404,8 @@ async def serve(
             task_status.started(bound)
             # Only now, and in the background: start-up never waits for it,
             # and the end of serving cancels it wherever it is.
-            if check_updates:
+            # Off: not even imported (it brings httpx and urllib with it).
+            if check_updates and config.update_check_enabled:
                 nursery.start_soon(
                     supervised,
                     "update check",
