@@ -8,7 +8,9 @@ microseconds per request (``utime + stime`` from ``/proc/PID/stat``, over
 thousands of requests), this checkout against ``--baseline DIR`` (another
 checkout, e.g. ``git worktree add ../base main~3``) and against this
 checkout with other settings (``--variant metrics-off:TOKLIGENCE_METRICS_ENABLED=false``),
-interleaved round by round so all see the same host.
+interleaved round by round so all see the same host. CPU is counted for
+the gateway process and its children, so ``--variant w2:TOKLIGENCE_WORKERS=2``
+measures two worker processes.
 
 Starts ``bench/fast_upstream.py`` and each gateway (pointed at it as its
 OpenAI and Anthropic upstream), then for each request shape runs
@@ -49,12 +51,26 @@ SHAPES = {
 }
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU the kernel has charged ``pid`` so far."""
+def _stat(pid: int) -> list[str]:
     with open(f"/proc/{pid}/stat") as stat:
         # The command name (field 2) may hold spaces: split after its ')'.
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return stat.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU the kernel has charged ``pid`` and its live
+    child processes (``serve --workers N``) so far."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = _stat(int(entry))
+        except OSError:  # gone meanwhile
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
 
 
 def main() -> None:
