@@ -606,6 +606,21 @@ def test_timeouts_per_provider_and_their_defaults(tmp_path: Path) -> None:
     )
 
 
+def test_a_provider_field_in_the_environment_beats_the_same_field_in_a_file(
+    tmp_path: Path,
+) -> None:
+    """Provider fields layer as settings do: the environment over the files,
+    field by field (what the file alone sets stays)."""
+    path = write(
+        tmp_path / "gw.ini",
+        "[provider.local]\nbase_url = http://127.0.0.1:9/v1\nread_timeout = 5\n"
+        "connect_timeout = 3\n",
+    )
+    config = load(tmp_path, config_file=path, env={"TOKLIGENCE_PROVIDER_LOCAL_READ_TIMEOUT": "77"})
+    (local,) = [p for p in config.providers if p.name == "local"]
+    assert (local.read_timeout, local.connect_timeout) == (77, 3)
+
+
 def test_inline_comments_and_the_readme_provider_example_as_pasted(tmp_path: Path) -> None:
     readme = (Path(tokligence.__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     block = readme.split("```ini\n", 1)[1].split("```", 1)[0]

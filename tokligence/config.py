@@ -237,10 +237,11 @@ def load_config(
     raw: dict[str, _Raw] = {}
 
     provider_raw: dict[str, dict[str, tuple[str, str]]] = {}
+    provider_env: dict[str, dict[str, tuple[str, str]]] = {}
     offer_raw: dict[str, dict[str, tuple[str, str]]] = {}
     offer_env: dict[str, str] = {}
     sections = _Sections(providers=provider_raw, offers=offer_raw)
-    env_layer, legacy_env = _read_env(environ, table, problems, provider_raw, offer_env)
+    env_layer, legacy_env = _read_env(environ, table, problems, provider_env, offer_env)
 
     files: list[Path] = []
     setting_ini = cwd / ORIGINAL_SETTINGS_INI
@@ -284,6 +285,9 @@ def load_config(
             raw.update(_read_ini(explicit, table, problems, sections))
 
     raw.update(env_layer)
+    # A provider's fields layer as settings do: the environment over the files.
+    for name, fields in provider_env.items():
+        provider_raw.setdefault(name, {}).update(fields)
     raw.update(_read_flags(flags, table))
 
     values: dict[str, Any] = {}
