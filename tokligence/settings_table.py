@@ -47,6 +47,8 @@ _DB_SCHEMES = ("sqlite", "postgresql", "postgres")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
+MAX_URL_LENGTH = 2048
+
 PORT_RANGE = (0, 65535)  # 0 lets the OS pick (or disables a port in multi-port mode)
 
 
@@ -113,6 +115,29 @@ class BadValue(Exception):
         super().__init__(reason)
         self.reason = reason
         self.accepted = accepted
+
+
+def is_http_url(text: object) -> bool:
+    """Whether ``text`` is a base URL one gateway can give another:
+    http or https, a host, no user, query or fragment, printable ASCII."""
+    if not isinstance(text, str) or not 0 < len(text) <= MAX_URL_LENGTH:
+        return False
+    if not text.isascii() or not text.isprintable() or " " in text:
+        return False
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError on a port out of range
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and "@" not in parts.netloc
+        and not parts.query
+        and not parts.fragment
+        and "?" not in text
+        and "#" not in text
+    )
 
 
 def _number(setting: Setting, text: str) -> int | float:
