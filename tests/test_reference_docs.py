@@ -35,6 +35,7 @@ SETTING_PAGES = {
     "model_aliases": CONFIG_PAGE,
     "log_": CONFIG_PAGE,
     "update_check_": CONFIG_PAGE,
+    "trade_directory_": CONFIG_PAGE,
 }
 
 

@@ -153,6 +153,10 @@ class Config:
     launcher_start_timeout: float
     update_check_enabled: bool
     update_check_url: str
+    trade_directory_host: str
+    trade_directory_port: int
+    trade_directory_ttl: float
+    trade_directory_clock_skew: float
     # Raw strings of legacy settings that were set (they have no effect).
     legacy_values: Mapping[str, str]
     # Legacy settings / env families a user set; start-up warns about each.

@@ -529,6 +529,22 @@ SETTINGS: tuple[Setting, ...] = (
         "registry asked instead of the installation's own (pip index, npm registry or "
         "release feed)",
     ),
+    # --- trading: the offer directory (docs/trading.md, "Directory") ----------
+    _str("trade_directory_host", "127.0.0.1", "address 'trade directory' binds (--host)"),
+    _port("trade_directory_port", 8090, "port 'trade directory' listens on (--port)"),
+    Setting(
+        name="trade_directory_ttl",
+        type="float",
+        default=90.0,
+        help="a directory's entries expire this long after their seller's last announcement "
+        "or heartbeat; sellers heartbeat every third of it (seconds)",
+        minimum=1,
+    ),
+    _seconds(
+        "trade_directory_clock_skew",
+        300.0,
+        "how far a directory accepts an announcement's or heartbeat's issued_at from its clock",
+    ),
     # --- legacy: accepted, unused ---------------------------------------------
     _legacy("environment", env="TOKLIGENCE_ENV"),
     _legacy(
