@@ -36,6 +36,7 @@ SETTING_PAGES = {
     "log_": CONFIG_PAGE,
     "update_check_": CONFIG_PAGE,
     "trade_directory_": CONFIG_PAGE,
+    "trade_public_url": CONFIG_PAGE,
 }
 
 

@@ -47,6 +47,9 @@ _DB_SCHEMES = ("sqlite", "postgresql", "postgres")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
+# Settings whose value is the base URL of a gateway or a directory.
+HTTP_URL_SETTINGS = ("trade_directory_url", "trade_public_url")
+HTTP_URL_FORMS = "http://HOST:PORT or https://HOST[:PORT][/PATH], no user, query or fragment"
 MAX_URL_LENGTH = 2048
 
 PORT_RANGE = (0, 65535)  # 0 lets the OS pick (or disables a port in multi-port mode)
@@ -105,6 +108,8 @@ class Setting:
             return Path(text) if text == STDERR_ONLY else cwd / Path(text).expanduser()
         if self.name == "database_url" and urlsplit(text).scheme not in _DB_SCHEMES:
             raise BadValue("unsupported database URL", DATABASE_URL_FORMS)
+        if self.name in HTTP_URL_SETTINGS and not is_http_url(text):
+            raise BadValue("not an http:// or https:// URL", HTTP_URL_FORMS)
         return text
 
 
@@ -530,6 +535,18 @@ SETTINGS: tuple[Setting, ...] = (
         "release feed)",
     ),
     # --- trading: the offer directory (docs/trading.md, "Directory") ----------
+    _str(
+        "trade_directory_url",
+        "",
+        "the offer directory (http:// or https://): a gateway with offers announces them "
+        "there; a buyer's peer:auto routing is to ask it (empty: no directory)",
+    ),
+    _str(
+        "trade_public_url",
+        "",
+        "the URL other gateways reach this one at, as announced to the directory "
+        "(required with trade_directory_url and an offer)",
+    ),
     _str("trade_directory_host", "127.0.0.1", "address 'trade directory' binds (--host)"),
     _port("trade_directory_port", 8090, "port 'trade directory' listens on (--port)"),
     Setting(

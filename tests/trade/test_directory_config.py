@@ -14,6 +14,13 @@ from tests.e2e.test_process import clean_env
 from tokligence.cli import _build_parser, _load
 from tokligence.config import Config, ConfigError, load_config
 
+OFFER = {
+    "TOKLIGENCE_TRADE_OFFER_FAST_MODELS": "gpt-4o-mini",
+    "TOKLIGENCE_TRADE_OFFER_FAST_PROVIDER": "loopback",
+    "TOKLIGENCE_TRADE_OFFER_FAST_PRICE_INPUT": "2.50",
+    "TOKLIGENCE_TRADE_OFFER_FAST_PRICE_OUTPUT": "10",
+}
+
 
 def load(tmp_path: Path, env: Mapping[str, str]) -> Config:
     return load_config(env=env, flags={}, cwd=tmp_path, user_config_dir=tmp_path / "user")
@@ -21,8 +28,39 @@ def load(tmp_path: Path, env: Mapping[str, str]) -> Config:
 
 def test_the_defaults(tmp_path: Path) -> None:
     config = load(tmp_path, {})
+    assert config.trade_directory_url == config.trade_public_url == ""
     assert (config.trade_directory_host, config.trade_directory_port) == ("127.0.0.1", 8090)
     assert (config.trade_directory_ttl, config.trade_directory_clock_skew) == (90.0, 300.0)
+
+
+def test_a_seller_with_a_directory_needs_its_public_url(tmp_path: Path) -> None:
+    directory = {"TOKLIGENCE_TRADE_DIRECTORY_URL": "http://127.0.0.1:8090"}
+    with pytest.raises(ConfigError) as refused:
+        load(tmp_path, OFFER | directory)
+    assert "set trade_public_url (TOKLIGENCE_TRADE_PUBLIC_URL)" in str(refused.value)
+    public = {"TOKLIGENCE_TRADE_PUBLIC_URL": "https://seller.example:8443/gateway"}
+    assert load(tmp_path, OFFER | directory | public).trade_public_url.endswith("/gateway")
+    assert load(tmp_path, directory).trade_directory_url  # a buyer's: no public URL needed
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "127.0.0.1:8090",
+        "ftp://127.0.0.1/",
+        "http://",
+        "http://me@127.0.0.1:8090",
+        "http://127.0.0.1:8090/?x=1",
+        "http://127.0.0.1:8090/#top",
+        "http://127.0.0.1:99999",
+        "http://127.0.0.1:8090/a b",
+    ],
+)
+def test_a_url_setting_must_be_a_plain_http_url(tmp_path: Path, url: str) -> None:
+    for name in ("TOKLIGENCE_TRADE_DIRECTORY_URL", "TOKLIGENCE_TRADE_PUBLIC_URL"):
+        with pytest.raises(ConfigError) as refused:
+            load(tmp_path, {name: url})
+        assert f"env {name}): not an http:// or https:// URL" in str(refused.value)
 
 
 def test_the_ttl_has_a_floor(tmp_path: Path) -> None:

@@ -12,7 +12,13 @@ Modules, from the pure edge inwards:
   offers read back, and the listing a buyer re-verifies (pure).
 - ``store``: the directory's own SQLite file: sellers, their offers, expiry.
 - ``server``: the directory's HTTP endpoints, on the gateway's server layer.
+- ``client``: talking to a directory: a seller's announcements, and
+  :class:`~tokligence.trade.directory.client.OfferDirectory`, the buyer's
+  cached view for ``peer:auto``.
+- ``announcer``: a seller gateway's background task that announces its
+  offers and heartbeats.
 - ``cli``: ``tokligence trade directory``.
 
-Nothing here is imported unless a directory runs.
+Nothing here is imported unless a directory runs, a seller has a directory
+to announce to, or a buyer asks one.
 """
