@@ -39,6 +39,8 @@ PURE = sorted(
                 "acks.py",
             )
         ),
+        # What the offer directory's sellers and buyers sign and check.
+        PACKAGE / "trade" / "directory" / "documents.py",
     ]
 )
 

@@ -35,6 +35,8 @@ SETTING_PAGES = {
     "model_aliases": CONFIG_PAGE,
     "log_": CONFIG_PAGE,
     "update_check_": CONFIG_PAGE,
+    "trade_directory_": CONFIG_PAGE,
+    "trade_public_url": CONFIG_PAGE,
 }
 
 

@@ -183,3 +183,59 @@ def test_a_gateway_with_the_update_check_off_never_loads_it(tmp_path: Path) -> N
     loaded = set(json.loads(out.stdout))
     assert "tokligence.server.listen" in loaded  # the probe did serve
     assert not [m for m in loaded if m.startswith("tokligence.update")]
+
+
+def _modules_while_serving(tmp_path: Path, extra_env: dict[str, str]) -> set[str]:
+    probe = (
+        "import json, sys, trio\n"
+        "import tokligence.app\n"
+        "from tokligence.config import load_config\n"
+        "config = load_config(flags={'data_dir': sys.argv[1], 'port': 0})\n"
+        "async def main():\n"
+        "    async with trio.open_nursery() as nursery:\n"
+        "        await nursery.start(tokligence.app.serve, config)\n"
+        "        await trio.sleep(0.2)  # an announcer would be started by now\n"
+        "        print(json.dumps(sorted(sys.modules)))\n"
+        "        nursery.cancel_scope.cancel()\n"
+        "trio.run(main)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={
+            **env,
+            **extra_env,
+            "TOKLIGENCE_UPDATE_CHECK_ENABLED": "false",
+            "HOME": str(tmp_path),
+            "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+        },
+    )
+    return set(json.loads(out.stdout))
+
+
+def test_only_a_seller_with_a_directory_loads_the_directory_code(tmp_path: Path) -> None:
+    """Offers alone, or a directory alone (a buyer's), load none of it; both
+    start the announcer."""
+    offer = {
+        "TOKLIGENCE_TRADE_OFFER_FAST_MODELS": "gpt-4o-mini",
+        "TOKLIGENCE_TRADE_OFFER_FAST_PROVIDER": "loopback",
+        "TOKLIGENCE_TRADE_OFFER_FAST_PRICE_INPUT": "2.50",
+        "TOKLIGENCE_TRADE_OFFER_FAST_PRICE_OUTPUT": "10",
+    }
+    # Nothing listens there: the announcer retries quietly, which is all it needs.
+    directory = {
+        "TOKLIGENCE_TRADE_DIRECTORY_URL": "http://127.0.0.1:9",
+        "TOKLIGENCE_TRADE_PUBLIC_URL": "http://127.0.0.1:8081",
+    }
+
+    def directory_code(loaded: set[str]) -> list[str]:
+        return sorted(m for m in loaded if m.startswith("tokligence.trade.directory"))
+
+    assert directory_code(_modules_while_serving(tmp_path / "offer", offer)) == []
+    assert directory_code(_modules_while_serving(tmp_path / "buyer", directory)) == []
+    both = directory_code(_modules_while_serving(tmp_path / "seller", offer | directory))
+    assert "tokligence.trade.directory.announcer" in both

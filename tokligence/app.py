@@ -374,10 +374,12 @@ async def serve(
     *,
     reuse_port: bool = False,
     check_updates: bool = True,
+    announce: bool = True,
     task_status: trio.TaskStatus[list[Bound]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the gateway until SIGINT or SIGTERM (a second one skips the grace
-    period); ``reuse_port`` when it is one of several worker processes."""
+    period); ``reuse_port`` when it is one of several worker processes;
+    ``announce``: this process announces the offers to the directory."""
     built = build(config, reuse_port=reuse_port)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -412,6 +414,13 @@ async def serve(
                     functools.partial(check_for_updates, config),
                     built.supervisor,
                 )
+            if announce and config.offers and config.trade_directory_url:
+                nursery.start_soon(
+                    supervised,
+                    "offer announcer",
+                    functools.partial(announce_offers, config),
+                    built.supervisor,
+                )
 
 
 async def check_for_updates(
@@ -421,6 +430,15 @@ async def check_for_updates(
     from .update.check import background  # imported when used: start-up never pays
 
     await background(config, os.environ, task_status=task_status)
+
+
+async def announce_offers(
+    config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """A seller's announcements to its directory (trade/directory/announcer.py)."""
+    from .trade.directory.announcer import run_announcer  # a seller with a directory only
+
+    await run_announcer(config, task_status=task_status)
 
 
 async def close_upstreams(built: Built) -> None:
@@ -451,7 +469,11 @@ def run_gateway(config: Config, *, worker: int | None = None) -> int:
     try:
         trio.run(
             functools.partial(
-                serve, config, reuse_port=worker is not None, check_updates=worker in (None, 0)
+                serve,
+                config,
+                reuse_port=worker is not None,
+                check_updates=worker in (None, 0),
+                announce=worker in (None, 0),
             )
         )
     except BaseException as raised:

@@ -33,6 +33,8 @@ Runner = Callable[[Config], int]
 
 # Flag dest -> setting name handed to load_config (port is sugar for facade_port).
 _SETTING_FLAGS = ("host", "port", "data_dir", "log_level", "insecure", "workers")
+# Settings a command's own flags set ('trade directory --host/--port').
+_COMMAND_SETTING_FLAGS = ("trade_directory_host", "trade_directory_port")
 _SERVE_OPTION_NAMES = (*_SETTING_FLAGS, "config")
 EXIT_CONFIG_ERROR = 2
 EXIT_CANNOT_START = 2  # a start-up failure the user can fix, like a configuration error
@@ -190,7 +192,8 @@ def _agent_launch(words: Sequence[str]) -> bool:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    flags = {name: getattr(args, name) for name in _SETTING_FLAGS if hasattr(args, name)}
+    names = (*_SETTING_FLAGS, *_COMMAND_SETTING_FLAGS)
+    flags = {name: getattr(args, name) for name in names if hasattr(args, name)}
     config_file = Path(args.config) if hasattr(args, "config") else None
     return load_config(flags=flags, config_file=config_file)
 

@@ -153,6 +153,12 @@ class Config:
     launcher_start_timeout: float
     update_check_enabled: bool
     update_check_url: str
+    trade_directory_url: str
+    trade_public_url: str
+    trade_directory_host: str
+    trade_directory_port: int
+    trade_directory_ttl: float
+    trade_directory_clock_skew: float
     # Raw strings of legacy settings that were set (they have no effect).
     legacy_values: Mapping[str, str]
     # Legacy settings / env families a user set; start-up warns about each.
@@ -314,6 +320,11 @@ def load_config(
         provider_list = resolve_providers(values, provider_raw, environ, problems)
     if not problems and (offer_raw or offer_env):
         offers = _resolve_offers(offer_raw, offer_env, provider_list, problems)
+    if offers and values["trade_directory_url"] and not values["trade_public_url"]:
+        problems.append(
+            "trade_directory_url is set and this gateway has offers: set trade_public_url "
+            "(TOKLIGENCE_TRADE_PUBLIC_URL) to the URL other gateways reach it at"
+        )
     if problems:
         raise ConfigError(problems)
 

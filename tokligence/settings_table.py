@@ -47,6 +47,11 @@ _DB_SCHEMES = ("sqlite", "postgresql", "postgres")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
+# Settings whose value is the base URL of a gateway or a directory.
+HTTP_URL_SETTINGS = ("trade_directory_url", "trade_public_url")
+HTTP_URL_FORMS = "http://HOST:PORT or https://HOST[:PORT][/PATH], no user, query or fragment"
+MAX_URL_LENGTH = 2048
+
 PORT_RANGE = (0, 65535)  # 0 lets the OS pick (or disables a port in multi-port mode)
 
 
@@ -103,6 +108,8 @@ class Setting:
             return Path(text) if text == STDERR_ONLY else cwd / Path(text).expanduser()
         if self.name == "database_url" and urlsplit(text).scheme not in _DB_SCHEMES:
             raise BadValue("unsupported database URL", DATABASE_URL_FORMS)
+        if self.name in HTTP_URL_SETTINGS and not is_http_url(text):
+            raise BadValue("not an http:// or https:// URL", HTTP_URL_FORMS)
         return text
 
 
@@ -113,6 +120,29 @@ class BadValue(Exception):
         super().__init__(reason)
         self.reason = reason
         self.accepted = accepted
+
+
+def is_http_url(text: object) -> bool:
+    """Whether ``text`` is a base URL one gateway can give another:
+    http or https, a host, no user, query or fragment, printable ASCII."""
+    if not isinstance(text, str) or not 0 < len(text) <= MAX_URL_LENGTH:
+        return False
+    if not text.isascii() or not text.isprintable() or " " in text:
+        return False
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError on a port out of range
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and "@" not in parts.netloc
+        and not parts.query
+        and not parts.fragment
+        and "?" not in text
+        and "#" not in text
+    )
 
 
 def _number(setting: Setting, text: str) -> int | float:
@@ -503,6 +533,34 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "registry asked instead of the installation's own (pip index, npm registry or "
         "release feed)",
+    ),
+    # --- trading: the offer directory (docs/trading.md, "Directory") ----------
+    _str(
+        "trade_directory_url",
+        "",
+        "the offer directory (http:// or https://): a gateway with offers announces them "
+        "there; a buyer's peer:auto routing is to ask it (empty: no directory)",
+    ),
+    _str(
+        "trade_public_url",
+        "",
+        "the URL other gateways reach this one at, as announced to the directory "
+        "(required with trade_directory_url and an offer)",
+    ),
+    _str("trade_directory_host", "127.0.0.1", "address 'trade directory' binds (--host)"),
+    _port("trade_directory_port", 8090, "port 'trade directory' listens on (--port)"),
+    Setting(
+        name="trade_directory_ttl",
+        type="float",
+        default=90.0,
+        help="a directory's entries expire this long after their seller's last announcement "
+        "or heartbeat; sellers heartbeat every third of it (seconds)",
+        minimum=1,
+    ),
+    _seconds(
+        "trade_directory_clock_skew",
+        300.0,
+        "how far a directory accepts an announcement's or heartbeat's issued_at from its clock",
     ),
     # --- legacy: accepted, unused ---------------------------------------------
     _legacy("environment", env="TOKLIGENCE_ENV"),

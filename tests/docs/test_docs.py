@@ -5,10 +5,12 @@ reader follows the page: its variables carry from block to block. The only
 changes are the harness's and are the same for every page:
 
 - the address ``127.0.0.1:8081`` becomes a free port (also given to the
-  gateway as ``TOKLIGENCE_FACADE_PORT``);
-- ``tokligence serve`` runs as it would in a second terminal: in the
-  background, until the next ``tokligence serve`` (a restart) or the end of
-  the page, and the next command waits for it to be healthy;
+  gateway as ``TOKLIGENCE_FACADE_PORT``), and so does the offer
+  directory's ``127.0.0.1:8090`` (``TOKLIGENCE_TRADE_DIRECTORY_PORT``);
+- ``tokligence serve`` and ``tokligence trade directory`` run as they
+  would in a second terminal: in the background, until the next one of
+  the same (a restart) or the end of the page, and the next command waits
+  for it to be healthy;
 - the provider base URLs point at fake upstreams on 127.0.0.1, which answer
   any key, and the data, config and home folders are the test's own;
 - ``claude`` and ``codex`` are fakes that call the gateway as the agents
@@ -71,6 +73,7 @@ from .snippets import ROOT, Block, blocks
 
 DOCS = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "docs").glob("*.md"))
 DEFAULT_ADDRESS = "127.0.0.1:8081"
+DIRECTORY_ADDRESS = "127.0.0.1:8090"
 REAL_AGENTS = {"docs/quickstart.md"}
 PAGE_TIMEOUT = 300
 
@@ -97,6 +100,7 @@ EXPECTED_OUTPUT = {
         "valid: receipt 1 from ed25519:tNtl",
         "4500 micro-USD (USD 0.004500)\n",
         "refused: exit status 1\n",
+        '"name":"fast"',  # the seller's offer, listed by the directory
     ),
 }
 
@@ -111,9 +115,35 @@ _docs_stop_serve() {
     _docs_serve_pid=""
   fi
 }
-_docs_finish() { _docs_stop_serve; command tokligence stop >/dev/null 2>&1 || true; }
+_docs_directory_pid=""
+_docs_stop_directory() {
+  if [ -n "$_docs_directory_pid" ]; then
+    kill -TERM "$_docs_directory_pid" 2>/dev/null || true
+    wait "$_docs_directory_pid" 2>/dev/null || true
+    _docs_directory_pid=""
+  fi
+}
+_docs_finish() {
+  _docs_stop_serve; _docs_stop_directory; command tokligence stop >/dev/null 2>&1 || true
+}
 trap _docs_finish EXIT
+_docs_directory() {
+  _docs_stop_directory
+  command tokligence "$@" >>"$DOCS_SERVE_LOG" 2>&1 &
+  _docs_directory_pid=$!
+  for _ in $(seq 300); do
+    if curl -s -o /dev/null "http://127.0.0.1:$TOKLIGENCE_TRADE_DIRECTORY_PORT/health"; then
+      return 0
+    fi
+    if ! kill -0 "$_docs_directory_pid" 2>/dev/null; then
+      echo "tokligence trade directory exited:" >&2; cat "$DOCS_SERVE_LOG" >&2; return 1
+    fi
+    sleep 0.1
+  done
+  echo "tokligence trade directory did not become healthy" >&2; return 1
+}
 tokligence() {
+  if [ "${1-}" = trade ] && [ "${2-}" = directory ]; then _docs_directory "$@"; return; fi
   if [ "${1-}" != serve ]; then command tokligence "$@"; return; fi
   _docs_stop_serve
   command tokligence "$@" >>"$DOCS_SERVE_LOG" 2>&1 &
@@ -160,7 +190,9 @@ def _agent_bin(page: str, tmp: Path) -> Path:
     return real
 
 
-def _page_env(page: str, tmp: Path, port: int, upstream: str) -> dict[str, str]:
+def _page_env(
+    page: str, tmp: Path, port: int, upstream: str, directory_port: int
+) -> dict[str, str]:
     env = offline_env(tmp / "home")
     env.update(OFF)  # the suite's gateways never ask a registry
     env.update(
@@ -168,6 +200,7 @@ def _page_env(page: str, tmp: Path, port: int, upstream: str) -> dict[str, str]:
         XDG_DATA_HOME=str(tmp / "xdg-data"),
         XDG_STATE_HOME=str(tmp / "state"),
         TOKLIGENCE_FACADE_PORT=str(port),
+        TOKLIGENCE_TRADE_DIRECTORY_PORT=str(directory_port),
         TOKLIGENCE_OPENAI_BASE_URL=upstream + "/v1",
         TOKLIGENCE_ANTHROPIC_BASE_URL=upstream,
         DOCS_SERVE_LOG=str(tmp / "serve.log"),
@@ -177,13 +210,14 @@ def _page_env(page: str, tmp: Path, port: int, upstream: str) -> dict[str, str]:
     return env
 
 
-def _script(page: str, port: int) -> str:
+def _script(page: str, port: int, directory_port: int) -> str:
     parts = [PRELUDE]
     for block in blocks(page):
         if block.lang != "sh" or block.key in NOT_RUN:
             continue
         parts.append(f"echo '### {page} line {block.line}' >&2")
-        parts.append(block.text.replace(DEFAULT_ADDRESS, f"127.0.0.1:{port}"))
+        text = block.text.replace(DEFAULT_ADDRESS, f"127.0.0.1:{port}")
+        parts.append(text.replace(DIRECTORY_ADDRESS, f"127.0.0.1:{directory_port}"))
     return "\n".join(parts)
 
 
@@ -195,12 +229,12 @@ def _pages_with_commands() -> list[str]:
 
 @pytest.mark.parametrize("page", _pages_with_commands())
 def test_each_pages_commands_run_as_written(page: str, tmp_path: Path, upstream_url: str) -> None:
-    port = free_port()
-    env = _page_env(page, tmp_path, port, upstream_url)
+    port, directory_port = free_port(), free_port()
+    env = _page_env(page, tmp_path, port, upstream_url, directory_port)
     work = tmp_path / "work"
     work.mkdir()
     result = subprocess.run(
-        ["bash", "-c", _script(page, port)],
+        ["bash", "-c", _script(page, port, directory_port)],
         cwd=work,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -440,13 +474,17 @@ def _billing_table(block: Block, tmp: Path) -> None:
 def _trading_document(block: Block, tmp: Path) -> None:
     """A sample signed document is a real one: the receipt verifies and is
     the one the page's commands check; the offer is signed by its seller
-    and holds the terms of the page's offer section."""
+    and holds the terms of the page's offer section; the announcement has
+    the directory's shape and its seller's signature."""
     from tokligence.trade.documents import encode
     from tokligence.trade.offers import offer_document
     from tokligence.trade.receipts import verify_receipt
     from tokligence.trade.signing import unseal
 
     data = encode(json.loads(block.text))
+    if data.startswith(b'{"announcement"'):
+        _announcement_document(data)
+        return
     if b'"receipt"' in data:
         verdict = verify_receipt(data)
         assert verdict.ok, verdict.detail
@@ -465,6 +503,17 @@ def _trading_document(block: Block, tmp: Path) -> None:
     assert body == offer_document(
         offer, seller=body["seller"], version=body["version"], effective_at=body["effective_at"]
     )
+
+
+def _announcement_document(data: bytes) -> None:
+    """The sample announcement is one a directory would accept the shape
+    and signature of."""
+    from tokligence.trade.directory.documents import ANNOUNCEMENT, Announcement
+    from tokligence.trade.signing import unseal
+
+    sealed = unseal(ANNOUNCEMENT, data)
+    announcement = Announcement.from_document(sealed.body)
+    assert sealed.verified_by(announcement.seller)
 
 
 BY_LANGUAGE: dict[str, Callable[[Block, Path], None]] = {

@@ -315,7 +315,7 @@ def _trade(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     reads no configuration and opens no database)."""
     trade = commands.add_parser(
         "trade",
-        help="trading with other gateways: this node's id, checking receipts",
+        help="trading with other gateways: this node's id, checking receipts, a directory",
         description="Token trading between gateways (docs/trading.md).",
     )
     actions = trade.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -343,6 +343,35 @@ def _trade(commands: Subparsers, common: argparse.ArgumentParser) -> None:
         "'-' or none: standard input",
     )
     verify.add_argument("--seller", metavar="ID", help="the public id the seller must be")
+    _trade_directory(actions)
+
+
+def _trade_directory(actions: Subparsers) -> None:
+    """``trade directory``: its --host and --port are the directory's own
+    settings (trade_directory_host/_port), not the gateway's."""
+    directory = actions.add_parser(
+        "directory",
+        argument_default=argparse.SUPPRESS,
+        help="run an offer directory: sellers announce offers, buyers find the cheapest",
+        description="Run an offer directory in the foreground until SIGINT/SIGTERM: it keeps "
+        "sellers' signed offers while they heartbeat and lists the live ones by model, "
+        "cheapest first (docs/trading.md, Directory). State: <data_dir>/directory.db.",
+    )
+    group = directory.add_argument_group("directory options")
+    group.add_argument(
+        "--host",
+        dest="trade_directory_host",
+        metavar="HOST",
+        help="address to bind (default 127.0.0.1)",
+    )
+    group.add_argument(
+        "--port", dest="trade_directory_port", metavar="PORT", help="port (default 8090)"
+    )
+    group.add_argument("--config", metavar="FILE", help="INI file read after all others")
+    group.add_argument("--data-dir", metavar="DIR", help="where directory.db lives")
+    group.add_argument(
+        "--log-level", metavar="LEVEL", help="debug, info, warn or error (default info)"
+    )
 
 
 def run(args: argparse.Namespace, config: Config, prog: str) -> int:

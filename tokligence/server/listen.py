@@ -85,6 +85,7 @@ PORT_SETTING = {
     "openai": "TOKLIGENCE_OPENAI_PORT",
     "anthropic": "TOKLIGENCE_ANTHROPIC_PORT",
     "admin": "TOKLIGENCE_ADMIN_PORT",
+    "directory": "--port or TOKLIGENCE_TRADE_DIRECTORY_PORT",
 }
 
 

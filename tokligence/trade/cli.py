@@ -1,4 +1,4 @@
-"""``tokligence trade id|verify``.
+"""``tokligence trade id|verify|directory``.
 
 ``id`` reads the configuration for the data directory and prints the node's
 public id, creating its key on first use. ``verify`` reads no configuration
@@ -32,6 +32,10 @@ _MAX_INPUT_BYTES = MAX_DOCUMENT_BYTES * 4 // 3 + 8
 def run_trade(args: argparse.Namespace, prog: str, load: Callable[[], Config]) -> int:
     if args.action == "id":
         return _id(prog, load)
+    if args.action == "directory":
+        from .directory.cli import run_directory
+
+        return run_directory(prog, load)
     return _verify(args, prog)
 
 

@@ -113,6 +113,16 @@ def offer_document(offer: Offer, *, seller: str, version: int, effective_at: int
     }
 
 
+def is_model_pattern(text: object) -> bool:
+    """Whether ``text`` is one model pattern as an offer's ``models`` lists
+    it (so a signed offer read from elsewhere is held to the same rule)."""
+    return (
+        isinstance(text, str)
+        and len(text) <= MAX_PATTERN_LENGTH
+        and _PATTERN.match(text) is not None
+    )
+
+
 def offer_ref(name: str, version: int) -> str:
     """How a receipt names an offer's version: ``NAME@VERSION``."""
     return f"{name}@{version}"
