@@ -37,6 +37,8 @@ PURE = sorted(
                 "signing.py",
                 "receipts.py",
                 "acks.py",
+                "statements.py",
+                "reconcile.py",
             )
         ),
         # What the offer directory's sellers and buyers sign and check.
