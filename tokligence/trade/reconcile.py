@@ -18,14 +18,17 @@ them names into exactly one class, the first that applies:
 ``missing_there``
     the mirror image: we have it, they do not, or not all of it.
 ``amount_mismatch``
-    both sides have it but the figures differ: the two books, a book and
-    its own receipt (an altered entry row), two different receipts for one
-    request, or a receipt priced above the offer version it names.
+    both sides have it but the figures differ: the two books (the detail
+    says which left its receipt: an altered entry row, or a correction the
+    other side did not book), two different receipts for one request, or a
+    receipt priced above the offer version it names.
 ``suspect``
     all agrees, but our side flagged the entry as suspect when it was
     written (the tokens the buyer saw were not the receipt's).
 ``matched``
-    both books and both receipts agree. A request we booked at zero cost
+    both books and both receipts agree (books that both corrected a
+    receipt alike agree too: a correction is an entry, not an alteration).
+    A request we booked at zero cost
     without a receipt (an attempt that was never billed) that the other
     side does not know is matched too: nothing is owed either way.
 
@@ -266,20 +269,21 @@ def _classify(
     problems: list[str] = []
     if mine is not None and other is not None and mine.held.hash != other.held.hash:
         problems.append("the two receipts differ")
-    for whose, line, item in (("our", my_line, mine), ("their", their_line, other)):
-        if item is None or item.signed is None:
-            continue
-        signed_amounts = receipt_amounts(item.signed.receipt)
-        if line.amounts != signed_amounts:
-            problems.append(
-                f"{whose} book says {line.amounts.describe()}; "
-                f"the receipt says {signed_amounts.describe()}"
-            )
-    if my_line.amounts != their_line.amounts and not problems:
-        problems.append(
+    if my_line.amounts != their_line.amounts:
+        # Say which book left its receipt (an altered or corrected entry).
+        departed = []
+        for whose, line, item in (("our", my_line, mine), ("their", their_line, other)):
+            if item is not None and item.signed is not None:
+                signed_amounts = receipt_amounts(item.signed.receipt)
+                if line.amounts != signed_amounts:
+                    departed.append(
+                        f"{whose} book says {line.amounts.describe()}; "
+                        f"the receipt says {signed_amounts.describe()}"
+                    )
+        problems += departed or [
             f"our book says {my_line.amounts.describe()}; "
             f"theirs says {their_line.amounts.describe()}"
-        )
+        ]
     for item in (mine, other):
         if item is not None and item.signed is not None:
             over = _above_offer(item.signed.receipt, offers)
@@ -290,6 +294,12 @@ def _classify(
         return finding(AMOUNT_MISMATCH, "; ".join(problems))
     if suspect:
         return finding(SUSPECT, "flagged suspect when our entry was written")
+    if (
+        mine is not None
+        and mine.signed is not None
+        and my_line.amounts != receipt_amounts(mine.signed.receipt)
+    ):
+        return finding(MATCHED, "both books corrected it alike")
     return finding(MATCHED)
 
 
