@@ -39,6 +39,7 @@ PURE = sorted(
                 "acks.py",
                 "statements.py",
                 "reconcile.py",
+                "settlements.py",
             )
         ),
         # What the offer directory's sellers and buyers sign and check.

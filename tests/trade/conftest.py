@@ -14,6 +14,7 @@ import pytest
 
 from tokligence.ledger import db as dbmod
 from tokligence.trade.migrations import migrate_trade
+from tokligence.trade.settle_models import migrate_settlements
 
 from ..conftest import BACKENDS
 from ..pg_cluster import scratch_schema
@@ -36,6 +37,7 @@ class Books:
 def open_book(url: str) -> peewee.Database:
     db = dbmod.open_database(url)
     migrate_trade(db)
+    migrate_settlements(db)
     return db
 
 
