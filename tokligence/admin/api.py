@@ -1,5 +1,5 @@
-"""The admin HTTP API: users, API keys, usage, prices and the provider audit
-under ``/api/v1/admin/``.
+"""The admin HTTP API: users, API keys, usage, prices, the provider audit and
+the trading summary under ``/api/v1/admin/``.
 
 Theory of operation
 -------------------
@@ -146,6 +146,7 @@ class AdminApi:
             _Route(segments=("prices",), methods={"GET": self._prices, "POST": self._add_price}),
             _Route(segments=("audit", "billing"), methods={"GET": self._audit_billing}),
             _Route(segments=("audit", "health"), methods={"GET": self._audit_health}),
+            _Route(segments=("trade", "summary"), methods={"GET": self._trade_summary}),
         )
 
     async def handle(
@@ -382,6 +383,15 @@ class AdminApi:
                 f"'since'..'until' is too long for bucket={query.bucket}: {error}", param="since"
             ) from None
         return 200, series_json(result, since=since, until=until)
+
+    async def _trade_summary(self, call: _Call) -> Payload:
+        """What ``tokligence trade summary --json`` prints."""
+        api_input.parse_query(call.request.query, ())
+        # Trading's code on its first use (never PyNaCl: summary.py is sums).
+        from ..trade.summary import summary, summary_json
+
+        rows = await self._in_thread(partial(summary, self._ledger()))
+        return 200, summary_json(rows)
 
     async def _config(self, call: _Call) -> Payload:
         """The effective configuration, as ``tokligence config show --json``
