@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .admin.api import AdminApi
     from .identity.hooks import HookRunner
     from .responses_store.store import ResponseStore
+    from .trade.ledger_api import TradeLedgerApi
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +314,11 @@ async def run(
             config_rows=functools.partial(show_rows, config),
         )
 
+    def trade_api() -> TradeLedgerApi:
+        from .trade.ledger_api import TradeLedgerApi  # its first use: PyNaCl waits for it
+
+        return TradeLedgerApi(db=ledger_db, data_dir=config.data_dir)
+
     writer = ledger.writer if ledger is not None else None
     metrics = gateway_metrics(built, writer) if config.metrics_enabled else None
     gateway = Gateway(
@@ -330,6 +336,7 @@ async def run(
         supervisor=built.supervisor,
         metrics=metrics,
         console_enabled=config.console_enabled,
+        trade_factory=trade_api if config.offers else None,
     )
 
     def make_handler(keys: frozenset[str]) -> Handler:

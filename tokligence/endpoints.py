@@ -40,6 +40,7 @@ Action = Literal[
     "messages",
     "count_tokens",
     "health",
+    "trade",
 ]
 
 
@@ -97,6 +98,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         key="anthropic",
         action="count_tokens",
     ),
+    # Trading between gateways routes its own sub-paths and methods
+    # (tokligence/trade/ledger_api.py), with its own trade account keys.
+    Endpoint(method="*", path="/v1/trade/", key="openai_core", action="trade"),
     Endpoint(method="GET", path="/health", key="health", action="health"),
     Endpoint(method="GET", path="/metrics", key="metrics", action="metrics"),
     # The admin API routes its own sub-paths and methods (404/405 inside).

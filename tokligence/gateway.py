@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from .admin.api import AdminApi
     from .console.files import ConsoleFiles
     from .responses_store.store import StoredTurn
+    from .trade.ledger_api import TradeLedgerApi
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class Gateway:
         supervisor: Supervisor | None = None,
         metrics: GatewayMetrics | None = None,
         console_enabled: bool = False,
+        trade_factory: Callable[[], TradeLedgerApi] | None = None,
     ) -> None:
         self.router = router
         self.upstreams = upstreams
@@ -109,6 +111,10 @@ class Gateway:
         self.metrics = metrics
         self.console_enabled = console_enabled
         self.console: ConsoleFiles | None = None  # read on the first /console request
+        # Trading's endpoints, made on the first /v1/trade/ request (PyNaCl
+        # waits for it); None on a gateway that does not trade.
+        self.trade_factory = trade_factory
+        self.trade: TradeLedgerApi | None = None
 
     def handler_for(self, table: EndpointTable) -> Handler:
         async def handle(request: HttpRequest, responder: Responder) -> None:
@@ -122,8 +128,9 @@ class Gateway:
                     responder.record.clock = UpstreamClock()
                 # The console's files hold no data (the page asks the admin
                 # API, with the key its user gives it): served to anyone
-                # who reaches the admin endpoints.
-                if self.gate is not None and match.endpoint.action != "console":
+                # who reaches the admin endpoints. Trading authenticates
+                # its callers with their trade account keys, not ours.
+                if self.gate is not None and match.endpoint.action not in ("console", "trade"):
                     caller = await self.gate.admit(
                         request,
                         responder.record,
@@ -216,6 +223,8 @@ class Gateway:
             await self._stored_input_items(match.path_id, request.query, responder)
         elif action == "console":
             await self._console(match.path_id, request, responder)
+        elif action == "trade":
+            await self._trade(match.path_id, request, responder)
         elif action == "metrics":
             if self.metrics is None:
                 raise ClientError(
@@ -230,6 +239,15 @@ class Gateway:
             await responder.respond(200 if healthy else 503, JSON_HEADERS, body)
 
     # ------------------------------------------------------------ small endpoints
+
+    async def _trade(self, tail: str, request: HttpRequest, responder: Responder) -> None:
+        if self.trade is None and self.trade_factory is not None:
+            self.trade = self.trade_factory()
+        if self.trade is None:
+            raise ClientError(
+                "not_found", "this gateway does not trade (no offers)", code="unknown_url"
+            )
+        await self.trade.handle(request, responder, tail=tail)
 
     async def _console(self, name: str, request: HttpRequest, responder: Responder) -> None:
         if not self.console_enabled:
