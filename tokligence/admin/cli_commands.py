@@ -315,7 +315,7 @@ def _trade(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     reads no configuration and opens no database)."""
     trade = commands.add_parser(
         "trade",
-        help="trading with other gateways: this node's id, checking receipts, a directory",
+        help="trading with other gateways: id, receipts, directory, statements, reconcile, settle",
         description="Token trading between gateways (docs/trading.md).",
     )
     actions = trade.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -344,6 +344,7 @@ def _trade(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     verify.add_argument("--seller", metavar="ID", help="the public id the seller must be")
     _trade_directory(actions)
+    _trade_ledger(actions, common)
 
 
 def _trade_directory(actions: Subparsers) -> None:
@@ -371,6 +372,101 @@ def _trade_directory(actions: Subparsers) -> None:
     group.add_argument("--data-dir", metavar="DIR", help="where directory.db lives")
     group.add_argument(
         "--log-level", metavar="LEVEL", help="debug, info, warn or error (default info)"
+    )
+
+
+def _unix_ms(text: str) -> int:
+    """A time as Unix milliseconds: digits are taken as such, anything else
+    as an ISO 8601 date or time."""
+    value = text.strip()
+    if value.isascii() and value.isdigit():
+        return int(value)
+    return int(parse_time(value).timestamp() * 1000)
+
+
+UNIX_MS = _typed(_unix_ms, "time")
+
+
+def _peer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--peer", metavar="NAME", help="the configured peer [trade.peer.NAME]")
+    parser.add_argument("--url", help="the peer gateway's address, http://HOST:PORT")
+    parser.add_argument("--seller", metavar="ID", help="the peer's public id, pinned")
+    parser.add_argument("--key", help="this gateway's trade account key at the peer")
+
+
+def _trade_ledger(actions: Subparsers, common: argparse.ArgumentParser) -> None:
+    """``trade statement|reconcile|summary|settle``: the book between peers."""
+    statement = actions.add_parser(
+        "statement",
+        parents=[common],
+        help="print this gateway's signed statement of its trades with a counterparty",
+        description="Print this gateway's signed statement (JSON) of what it supplied to or "
+        "consumed from a counterparty in a period, for the counterparty to reconcile with "
+        "'tokligence trade reconcile --statement FILE'.",
+    )
+    statement.add_argument("--counterparty", metavar="ID", required=True, help="its public id")
+    statement.add_argument("--direction", choices=("supply", "consume"), required=True)
+    _period_options(statement)
+
+    reconcile = actions.add_parser(
+        "reconcile",
+        parents=[common],
+        help="match this gateway's book with a peer's statement, request by request",
+        description="Fetch the peer's signed statement of a period (or read one from --statement) "
+        "and match it with this gateway's book by request id: matched, amount_mismatch, "
+        "missing_here, missing_there, bad_signature, sequence_gap, suspect. Exit status: 0 when "
+        "everything matched, 1 when anything else was found or the statement does not verify, "
+        "2 on usage errors.",
+    )
+    _peer_options(reconcile)
+    reconcile.add_argument(
+        "--statement", metavar="FILE", help="reconcile with a statement the peer gave ('-': stdin)"
+    )
+    _period_options(reconcile)
+    _json_flag(reconcile)
+
+    summary = actions.add_parser(
+        "summary",
+        parents=[common],
+        help="consumed, supplied, settled and net per counterparty",
+        description="Tokens and money consumed from and supplied to each counterparty, what "
+        "settlements cover, and the net still owed (supplied minus consumed, unsettled).",
+    )
+    _json_flag(summary)
+
+    settle = actions.add_parser(
+        "settle",
+        parents=[common],
+        help="sign a settlement with a peer that nets what is owed to zero",
+        description="Propose to the peer a settlement of every unsettled entry between the two "
+        "gateways whose request started before the cut-off, signed by both once the peer's "
+        "book makes the same; both store it. Running it again settles nothing new. Money "
+        "moves outside the gateway.",
+    )
+    _peer_options(settle)
+    settle.add_argument(
+        "--cut-off",
+        type=UNIX_MS,
+        metavar="TIME",
+        help="settle requests that started before it (default: 15 minutes ago)",
+    )
+    _json_flag(settle)
+
+
+def _period_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--from",
+        dest="period_from",
+        type=UNIX_MS,
+        metavar="TIME",
+        help="the period's start: ISO 8601 or Unix ms (default: the beginning)",
+    )
+    parser.add_argument(
+        "--to",
+        dest="period_to",
+        type=UNIX_MS,
+        metavar="TIME",
+        help="the period's end, excluded (default: now)",
     )
 
 

@@ -1,4 +1,4 @@
-"""``tokligence trade id|verify|directory``.
+"""``tokligence trade id|verify|directory``; ``statement|reconcile|summary|settle``: cli_ledger.
 
 ``id`` reads the configuration for the data directory and prints the node's
 public id, creating its key on first use. ``verify`` reads no configuration
@@ -36,7 +36,12 @@ def run_trade(args: argparse.Namespace, prog: str, load: Callable[[], Config]) -
         from .directory.cli import run_directory
 
         return run_directory(prog, load)
-    return _verify(args, prog)
+    if args.action == "verify":
+        return _verify(args, prog)
+    # statement, reconcile, summary, settle: the book between peers.
+    from .cli_ledger import run_ledger
+
+    return run_ledger(args, prog, load)
 
 
 def _id(prog: str, load: Callable[[], Config]) -> int:
