@@ -83,6 +83,10 @@ NOT_RUN = {
         "installs from the package index; tests/distribution/test_wheel.py installs the built "
         "wheel with no index and serves"
     ),
+    "docs/trading.md: tokligence trade reconcile --peer alice": (
+        "needs a seller this gateway bought from; tests/trade/test_reconcile_gateways.py runs "
+        "reconcile, settle and summary against two serving gateways that trade both ways"
+    ),
 }
 
 # What a page says its commands print, beyond succeeding.
@@ -101,6 +105,8 @@ EXPECTED_OUTPUT = {
         "4500 micro-USD (USD 0.004500)\n",
         "refused: exit status 1\n",
         '"name":"fast"',  # the seller's offer, listed by the directory
+        "their statement has 0 requests, 0 receipts, USD 0.000000; clean\n",
+        "no trades yet\n",
     ),
 }
 
@@ -485,6 +491,9 @@ def _trading_document(block: Block, tmp: Path) -> None:
     if data.startswith(b'{"announcement"'):
         _announcement_document(data)
         return
+    if b'"statement"' in data:
+        _trading_statement(data)
+        return
     if b'"receipt"' in data:
         verdict = verify_receipt(data)
         assert verdict.ok, verdict.detail
@@ -514,6 +523,29 @@ def _announcement_document(data: bytes) -> None:
     sealed = unseal(ANNOUNCEMENT, data)
     announcement = Announcement.from_document(sealed.body)
     assert sealed.verified_by(announcement.seller)
+
+
+def _trading_statement(data: bytes) -> None:
+    """The sample statement is the one the test seller signs of the page's
+    receipt (re-signed by the test key, as the text says) for that day."""
+    from tests.trade.keys import BUYER, SELLER
+    from tests.trade.samples import STARTED, receipt
+    from tests.trade.test_statements import line_of
+    from tokligence.trade.receipts import sign_receipt
+    from tokligence.trade.statements import Period, held, issue, verify_bundle
+
+    signed = sign_receipt(receipt(), SELLER)
+    made = issue(
+        signer=SELLER,
+        counterparty=BUYER.public_id,
+        direction="supply",
+        period=Period(start=STARTED, end=STARTED + 86_400_000),
+        issued_at=STARTED + 86_460_000,
+        receipts=[held(signed.data)],
+        lines=[line_of(signed)],
+    )
+    assert made.sealed.data == data
+    assert verify_bundle(made.to_json(), issuer=SELLER.public_id).ok
 
 
 BY_LANGUAGE: dict[str, Callable[[Block, Path], None]] = {
