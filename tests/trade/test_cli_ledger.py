@@ -151,6 +151,7 @@ def test_reconcile_a_statement_file_both_ways(
             "--url must be http://HOST:PORT",
         ),
         (["statement", "--counterparty", "bob", "--direction", "supply"], "--counterparty must"),
+        (["reconcile", "--statement", "-", "--from", "1"], "its period included"),
         (
             [
                 "statement",

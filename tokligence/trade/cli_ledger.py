@@ -185,9 +185,13 @@ def _reconcile(args: argparse.Namespace, config: Config) -> int:
         raise CommandFailed("give --peer or --statement, not both", cli_common.EXIT_USAGE)
     us = _signer(config).public_id
     if args.statement is not None:
-        if args.url is not None or args.key is not None:
+        if any(
+            value is not None for value in (args.url, args.key, args.period_from, args.period_to)
+        ):
             raise CommandFailed(
-                "--statement reads the statement: no --url or --key", cli_common.EXIT_USAGE
+                "--statement reads the statement, its period included: no --url, --key, "
+                "--from or --to",
+                cli_common.EXIT_USAGE,
             )
         if args.seller is not None and not is_public_id(args.seller):
             raise CommandFailed("--seller must be a public id", cli_common.EXIT_USAGE)
