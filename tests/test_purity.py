@@ -37,6 +37,8 @@ PURE = sorted(
                 "signing.py",
                 "receipts.py",
                 "acks.py",
+                "orders.py",
+                "metering.py",
             )
         ),
     ]
