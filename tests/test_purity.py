@@ -39,6 +39,7 @@ PURE = sorted(
                 "acks.py",
                 "orders.py",
                 "metering.py",
+                "peers.py",
             )
         ),
     ]

@@ -15,7 +15,9 @@ from typing import Literal
 
 from .errors import ClientError
 
-EndpointKey = Literal["openai_core", "openai_responses", "anthropic", "admin", "health", "metrics"]
+EndpointKey = Literal[
+    "openai_core", "openai_responses", "anthropic", "admin", "health", "metrics", "trade"
+]
 ENDPOINT_KEYS: tuple[EndpointKey, ...] = (
     "openai_core",
     "openai_responses",
@@ -23,6 +25,7 @@ ENDPOINT_KEYS: tuple[EndpointKey, ...] = (
     "admin",
     "health",
     "metrics",
+    "trade",
 )
 
 Action = Literal[
@@ -40,6 +43,9 @@ Action = Literal[
     "messages",
     "count_tokens",
     "health",
+    "trade_offers",
+    "trade_accounts",
+    "trade_acks",
 ]
 
 
@@ -98,6 +104,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         action="count_tokens",
     ),
     Endpoint(method="GET", path="/health", key="health", action="health"),
+    # Trading (docs/trading.md): a seller's offers, accounts and the
+    # acknowledgements of its receipts. Signed documents authenticate them.
+    Endpoint(method="GET", path="/v1/trade/offers", key="trade", action="trade_offers"),
+    Endpoint(method="POST", path="/v1/trade/accounts", key="trade", action="trade_accounts"),
+    Endpoint(method="POST", path="/v1/trade/acks", key="trade", action="trade_acks"),
     Endpoint(method="GET", path="/metrics", key="metrics", action="metrics"),
     # The admin API routes its own sub-paths and methods (404/405 inside).
     Endpoint(method="*", path="/api/v1/admin/", key="admin", action="admin"),

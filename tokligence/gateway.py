@@ -54,12 +54,15 @@ if TYPE_CHECKING:
     from .admin.api import AdminApi
     from .console.files import ConsoleFiles
     from .responses_store.store import StoredTurn
+    from .trade.seller import Seller
 
 log = logging.getLogger(__name__)
 
 SHOULD_RETRY = "x-should-retry"
 # Endpoints whose every request is a model call, with a ledger row whatever its fate.
 MODEL_ACTIONS = frozenset({"chat", "responses", "messages", "count_tokens", "embeddings"})
+# A traded request's signed order (docs/trading.md), as h11 names headers.
+ORDER_HEADER = "tokligence-order"
 
 
 def render_error(path: str, error: GatewayError) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -93,8 +96,10 @@ class Gateway:
         supervisor: Supervisor | None = None,
         metrics: GatewayMetrics | None = None,
         console_enabled: bool = False,
+        seller: Seller | None = None,
     ) -> None:
         self.router = router
+        self.seller = seller  # offers configured: this gateway sells
         self.upstreams = upstreams
         self.calls = calls
         self.ledger = ledger
@@ -120,6 +125,15 @@ class Gateway:
                 if ledgered:  # known before any refusal, for its row and its timing
                     responder.record.dialect = CALL_KINDS[match.endpoint.action].dialect
                     responder.record.clock = UpstreamClock()
+                # A traded request's credentials are its account key and
+                # the buyer's signed order: the seller checks them instead.
+                if (
+                    self.seller is not None
+                    and ledgered
+                    and request.header(ORDER_HEADER) is not None
+                ):
+                    await self.seller.sell(match.endpoint.action, request, responder)
+                    return
                 # The console's files hold no data (the page asks the admin
                 # API, with the key its user gives it): served to anyone
                 # who reaches the admin endpoints.
@@ -223,11 +237,28 @@ class Gateway:
                 )
             exposition = self.metrics.exposition()
             await responder.respond(200, [("content-type", METRICS_TYPE)], exposition)
+        elif action in ("trade_offers", "trade_accounts", "trade_acks"):
+            await self._trade(action, request, responder)
         elif action == "health":
             healthy, body = self._health()
             # Red health is loud: a load balancer takes a gateway whose
             # ledger cannot write out of rotation.
             await responder.respond(200 if healthy else 503, JSON_HEADERS, body)
+
+    async def _trade(self, action: str, request: HttpRequest, responder: Responder) -> None:
+        seller = self.seller
+        if seller is None:
+            raise ClientError(
+                "not_found",
+                "this gateway sells nothing (no [trade.offer.NAME] is configured)",
+                code="unknown_url",
+            )
+        if action == "trade_offers":
+            await seller.answer_offers(responder)
+        elif action == "trade_accounts":
+            await seller.open_account(request, responder)
+        else:
+            await seller.take_acks(request, responder)
 
     # ------------------------------------------------------------ small endpoints
 
