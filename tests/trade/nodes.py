@@ -153,9 +153,11 @@ class Node:
         finally:
             dbmod.close_database(database)
 
-    def entries(self, counterparty: Node, direction: str) -> list[Entry]:
+    def entries(self, counterparty: Node | str, direction: str) -> list[Entry]:
+        """Its entries with ``counterparty`` (a node, or a public id)."""
+        other = counterparty if isinstance(counterparty, str) else counterparty.id
         with self.db() as database:
-            return book.entries(database, counterparty=counterparty.id, direction=direction)
+            return book.entries(database, counterparty=other, direction=direction)
 
     def account(self, buyer: Node) -> store.AccountRecord:
         with self.db() as database:

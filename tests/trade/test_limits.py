@@ -149,3 +149,28 @@ def test_an_account_is_opened_once(market: tuple[Node, Node, FakeServer]) -> Non
     (account,) = json.loads(listed.stdout)["accounts"]
     assert account["buyer"] == bob.id and account["key_prefix"] == new_key[:12]
     assert account["posted_micro_usd"] == COST and account["credit_limit_micro_usd"] == LIMIT
+
+
+def test_the_admin_api_lists_accounts_and_sets_credit(
+    market: tuple[Node, Node, FakeServer],
+) -> None:
+    alice, bob, _ = market
+    admin = alice.url + "/api/v1/admin/trade/accounts"
+    (account,) = httpx.get(admin, timeout=30).json()["accounts"]
+    assert (account["buyer"], account["credit_limit_micro_usd"]) == (bob.id, LIMIT)
+    changed = httpx.patch(
+        f"{admin}/{account['id']}", json={"credit_limit_micro_usd": 0}, timeout=30
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["account"]["available_micro_usd"] == 0
+    refused = httpx.post(bob.url + CHAT, content=body("gpt-4o-mini"), timeout=30)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (402, "credit_limit_exceeded")
+    for wrong in ({"credit_limit_micro_usd": -1}, {"credit": 5}, {"credit_limit_micro_usd": "5"}):
+        answer = httpx.patch(f"{admin}/{account['id']}", json=wrong, timeout=30)
+        assert answer.status_code == 400, answer.text
+    missing = httpx.patch(f"{admin}/99", json={"credit_limit_micro_usd": 1}, timeout=30)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "account_not_found")
+    # A gateway that sells nothing keeps no accounts.
+    off = httpx.get(bob.url + "/api/v1/admin/trade/accounts", timeout=30)
+    assert (off.status_code, off.json()["error"]["code"]) == (404, "trading_off")
+    assert httpx.get(bob.url + "/v1/trade/offers", timeout=30).status_code == 404

@@ -100,6 +100,9 @@ COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 OFFERS_PATH = "/v1/trade/offers"
 ACKS_PATH = "/v1/trade/acks"
 REPLAY_HEADER = "tokligence-replay"
+# The seller's own headers that stay with it: the receipt (taken out) and
+# those the buyer's gateway writes itself for its client.
+_SELLERS_OWN = frozenset({RECEIPT_HEADER.lower(), "server-timing", "x-content-type-options"})
 # A spend cap does not lift by itself: the retry-after of its refusal is
 # far past any retry wait, so the call goes on to its next target at once.
 CAP_RETRY_AFTER = 3600.0
@@ -271,7 +274,7 @@ class PeerUpstream:
         )
         return Relayed(
             status=relayed.status,
-            headers=tuple(h for h in relayed.headers if h[0] != RECEIPT_HEADER.lower()),
+            headers=tuple(h for h in relayed.headers if h[0] not in _SELLERS_OWN),
             chunks=purchase.chunks(relayed.chunks),
             aclose=partial(purchase.close, relayed.aclose),
         )
