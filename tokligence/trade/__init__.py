@@ -12,10 +12,17 @@ Modules, from the pure edge inwards:
   verification, and the buyer's acknowledgement (no I/O).
 - ``offers``: offers read from the configuration, and the document a seller
   signs for each version of one (no I/O).
+- ``orders``: the buyer's signed order and account request (no I/O).
+- ``metering``: the worst case a seller holds, usage as billed tokens, the
+  buyer's tolerance and the stream's receipt event (pure).
+- ``peers``: the sellers a gateway buys from, read from its configuration.
 - ``node_key``: the gateway's own key, a file in its data directory.
-- ``models``, ``migrations``, ``store``: the trading tables in the ledger's
-  database and the operations on them.
-- ``cli``: ``tokligence trade id|verify``.
+- ``models``, ``migrations``, ``store``, ``book``: the trading tables in the
+  ledger's database and the operations on them.
+- ``seller``, ``sale``: the seller's endpoints and traded requests.
+- ``peer``: the buyer's provider ``peer:NAME``, its bookings and acks.
+- ``node``: trading at start-up.
+- ``cli``, ``cli_accounts``: ``tokligence trade id|verify|open|accounts``.
 
 Nothing is re-exported here, and nothing outside this package imports it
 unless trading is configured or a ``trade`` command runs: a gateway that

@@ -17,8 +17,10 @@ previous version's time). So restarts and concurrent starts publish each
 change exactly once.
 
 *Credit.* An account's ``reserved + posted`` never exceeds its credit
-limit. :func:`reserve` adds a request's worst-case cost with one
-conditional UPDATE (``… WHERE reserved + posted + amount <= limit``): the
+limit (but for a request already served whose actual cost passed its hold,
+which ``book.close_sale`` posts in full: see ``metering``).
+:func:`reserve` adds a request's worst-case cost with one conditional
+UPDATE (``… WHERE reserved + posted + amount <= limit``): the
 database applies it atomically, so concurrent requests can never overdraw
 together what each alone would fit -- on PostgreSQL a second UPDATE of the
 row waits for the first to commit and re-checks the condition on the new
