@@ -174,3 +174,39 @@ def test_the_admin_api_lists_accounts_and_sets_credit(
     off = httpx.get(bob.url + "/api/v1/admin/trade/accounts", timeout=30)
     assert (off.status_code, off.json()["error"]["code"]) == (404, "trading_off")
     assert httpx.get(bob.url + "/v1/trade/offers", timeout=30).status_code == 404
+
+
+def answered(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    return str(response.json()["choices"][0]["message"]["content"])
+
+
+def test_a_spent_cap_and_a_dead_seller_fall_back_like_any_provider(
+    market: tuple[Node, Node, FakeServer],
+) -> None:
+    alice, bob, _ = market
+    bob.stop()
+    # One purchase fills the cap; then the route's next provider answers.
+    bob.start(
+        TOKLIGENCE_TRADE_PEER_ALICE_SPEND_CAP=str(COST),
+        TOKLIGENCE_ROUTES="gpt-*=>peer:alice|loopback",
+    )
+    first = httpx.post(bob.url + CHAT, content=body("gpt-4o-mini"), timeout=30)
+    assert answered(first) == "Hello."  # Alice's upstream
+    until(lambda: len(bob.entries(alice, "consume")) == 1, "Bob's purchase")
+    second = httpx.post(bob.url + CHAT, content=body("gpt-4o-mini"), timeout=30)
+    assert answered(second).startswith("xxxx")  # the loopback model echoes
+    assert len(alice.entries(bob, "supply")) == 1  # nothing more was bought
+    # Alone on its route, the cap is the client's answer.
+    bob.stop()
+    bob.start(TOKLIGENCE_ROUTES="gpt-*=>peer:alice")
+    capped = httpx.post(bob.url + CHAT, content=body("gpt-4o-mini"), timeout=30)
+    assert (capped.status_code, capped.json()["error"]["code"]) == (429, "spend_cap_reached")
+    # A seller that is down: the next provider, before the first byte.
+    alice.stop()
+    bob.stop()
+    bob.start(
+        TOKLIGENCE_ROUTES="gpt-*=>peer:alice|loopback", TOKLIGENCE_TRADE_PEER_ALICE_SPEND_CAP="0"
+    )
+    fallen = httpx.post(bob.url + CHAT, content=body("gpt-4o-mini"), timeout=60)
+    assert answered(fallen).startswith("xxxx")

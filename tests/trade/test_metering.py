@@ -13,6 +13,7 @@ from tokligence.trade.metering import (
     beyond_tolerance,
     output_bound,
     receipt_event,
+    stream_failed,
     tokens_of,
     worst_case,
 )
@@ -82,3 +83,19 @@ def test_the_receipt_event_is_one_sse_event() -> None:
     data = b'{"receipt":{"x":1},"sig":"AA"}'
     (event,) = [e for e in SseDecoder().feed(receipt_event(data)) if isinstance(e, SseEvent)]
     assert (event.event, event.data) == ("tokligence_receipt", data.decode())
+
+
+@pytest.mark.parametrize(
+    ("dialect", "data", "failed"),
+    [
+        ("openai_chat", b'data: {"error": {"message": "x"}}\n\n', True),
+        ("openai_chat", b'data: {"choices": [{"delta": {"content": "{\\"error\\""}}]}\n\n', False),
+        ("anthropic_messages", b'event: error\ndata: {"type": "error"}\n\n', True),
+        ("anthropic_messages", b"event: message_stop\ndata: {}\n\n", False),
+        ("openai_responses", b"event: response.failed\ndata: {}\n\n", True),
+        ("openai_responses", b"event: response.completed\ndata: {}\n\n", False),
+        ("openai_embeddings", b'data: {"error": {}}\n\n', False),
+    ],
+)
+def test_an_in_stream_error_is_seen(dialect: str, data: bytes, failed: bool) -> None:
+    assert stream_failed(dialect, data) is failed

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.openai_chat import ChatScenario, chat_json, chat_stream
+from tests.fakes.openai_chat import ChatScenario, chat_json, chat_stream, openai_error
 from tests.fakes.wire import FakeServer, by_stream, json_reply
 from tokligence.trade import book, store
 from tokligence.trade.acks import acknowledge
@@ -89,6 +89,8 @@ def market(tmp_path: Path) -> Iterator[Market]:
             {
                 "TOKLIGENCE_OPENAI_API_KEY": "upstream-key",
                 "TOKLIGENCE_OPENAI_BASE_URL": url + "/v1",
+                # A seller that requires gateway keys of its own clients.
+                "TOKLIGENCE_AUTH_DISABLED": "false",
                 **offer_env("fast", "gpt-*", "openai"),
             },
         )
@@ -228,3 +230,46 @@ def test_a_forged_offer_is_never_bought(market: Market, tmp_path: Path) -> None:
         # Nor does anyone open an account there with the seller's id pinned.
         opened = buyer.cli("trade", "open", url, "--seller", market.seller.id)
         assert opened.returncode == 1 and "not signed by" in opened.stderr
+
+
+def test_an_upstream_failure_before_any_output_bills_nothing(market: Market) -> None:
+    # The seller's provider fails every attempt (the first and two retries).
+    error = openai_error(400, "invalid_request_error", "bad request", "bad")
+    market.fake.enqueue(CHAT, error)
+    answer = market.buy()
+    assert answer.status_code == 400  # the provider's error, relayed to the buyer
+    assert market.billed() == (1, 0, 0)
+    with market.seller.db() as db:
+        account = store.account_of(db, market.bob.id)
+        assert account is not None
+        held = store.reservation_for(db, account.id, "req_1")
+        assert held is not None and held.state == "voided"
+
+
+def test_an_upstream_failure_mid_stream_is_billed_as_an_error(market: Market) -> None:
+    broken = ChatScenario(text=["Hel", "lo."], error_after=2, prompt_tokens=1_000)
+    market.fake.enqueue(CHAT, chat_stream(broken))
+    body = BODY.replace(b'"max_tokens"', b'"stream": true, "max_tokens"')
+    answer = market.buy(body)
+    assert answer.status_code == 200
+    # The dialect's in-stream error, then the receipt: the buyer's to take out.
+    assert '"error"' in answer.text and "data: [DONE]" not in answer.text
+    receipt = answer.text.rsplit("event: tokligence_receipt\ndata: ", 1)[1].strip()
+    verdict = verify_receipt(receipt.encode(), seller=market.seller.id)
+    assert verdict.ok and verdict.value is not None
+    assert verdict.value.receipt.status == "error"
+    (entry,) = market.seller.entries(market.bob, "supply")
+    assert (entry.status, entry.cost_micro_usd) == ("error", verdict.value.receipt.cost_micro_usd)
+
+
+def test_an_account_key_is_not_a_gateway_key(market: Market) -> None:
+    """Auth is on at the seller: a traded request needs no gateway key, and
+    the account key without an order buys nothing and opens nothing."""
+    answer = httpx.post(
+        market.seller.url + CHAT,
+        content=BODY,
+        headers={"authorization": f"Bearer {market.key}", "content-type": "application/json"},
+        timeout=30,
+    )
+    assert (answer.status_code, code(answer)) == (401, "invalid_api_key")
+    assert market.billed() == (0, 0, 0)

@@ -36,6 +36,7 @@ the buyer takes it out before its client sees anything.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -52,6 +53,13 @@ UNBOUNDED_OUTPUT = 128_000
 OUTPUT_CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 RECEIPT_EVENT = "tokligence_receipt"
 RECEIPT_EVENT_PREFIX = b"event: " + RECEIPT_EVENT.encode() + b"\n"
+# How each dialect's stream says it failed (an upstream's own error,
+# relayed, or the gateway's): Chat's error data line, the others' events.
+_STREAM_ERRORS = {
+    "openai_chat": re.compile(rb'^data:\s*\{"error"', re.M),
+    "anthropic_messages": re.compile(rb"^event:\s*error\s*$", re.M),
+    "openai_responses": re.compile(rb"^event:\s*(?:error|response\.failed)\s*$", re.M),
+}
 
 
 def _count(value: object) -> int | None:
@@ -108,6 +116,13 @@ def beyond_tolerance(billed: Tokens, seen: Tokens, tolerance: Decimal) -> list[s
         if abs(found - expected) > allowed:
             out.append(f"{kind} {found} billed, {expected} seen")
     return out
+
+
+def stream_failed(dialect: str, data: bytes) -> bool:
+    """Whether ``data`` (whole events of a ``dialect`` stream) holds the
+    dialect's in-stream error: the answer went out, and failed."""
+    pattern = _STREAM_ERRORS.get(dialect)
+    return pattern is not None and pattern.search(data) is not None
 
 
 def receipt_event(receipt: bytes) -> bytes:

@@ -24,7 +24,7 @@ timeout) -- or nothing to bill, when no answer went out.
 from __future__ import annotations
 
 from ..server.exchange import Responder
-from .metering import receipt_event
+from .metering import receipt_event, stream_failed
 from .receipts import HEADER as RECEIPT_HEADER
 from .receipts import SignedReceipt
 
@@ -41,6 +41,7 @@ class SaleResponder(Responder):
         self.started = False
         self.ended = False
         self.streaming = False  # an event stream went out
+        self.failed = False  # with the dialect's in-stream error in it
         self.held: tuple[int, list[tuple[str, str]], list[bytes]] | None = None
 
     @property
@@ -65,6 +66,8 @@ class SaleResponder(Responder):
 
     async def send(self, data: bytes) -> None:
         if self.streaming:
+            if not self.failed and stream_failed(self.record.dialect or "", data):
+                self.failed = True
             await self._inner.send(data)
         elif self.held is not None and data:
             self.held[2].append(data)
@@ -103,4 +106,4 @@ def outcome(sale: SaleResponder, *, cut: bool) -> str | None:
         return None
     if cut or sale.disconnected:
         return "aborted"
-    return "error" if sale.record.error is not None else "ok"
+    return "error" if sale.record.error is not None or sale.failed else "ok"
