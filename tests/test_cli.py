@@ -211,7 +211,7 @@ def test_config_show_json(
         "value": True,
         "source": f"ini {tmp_path / 'gw.ini'}",
     }
-    assert rows["openai_endpoints"]["value"] == ["openai_core", "health"]
+    assert rows["openai_endpoints"]["value"] == ["openai_core", "health", "trade"]
     assert rows["openai_api_key"]["value"] == "****" + KEY[-4:]
     assert rows["scheduler_enabled"]["value"] == "true"  # legacy, listed because set
     assert KEY not in out

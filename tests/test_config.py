@@ -17,6 +17,7 @@ from tokligence.config_view import describe, describe_values, format_value, mask
 from tokligence.errors import ClientError
 from tokligence.settings_table import SETTINGS, Setting
 from tokligence.trade.offers import Offer
+from tokligence.trade.peers import Peer
 
 NON_SETTING_FIELDS = {
     "legacy_values",
@@ -25,6 +26,7 @@ NON_SETTING_FIELDS = {
     "config_files",
     "providers",
     "offers",
+    "peers",
 }
 REAL = [s for s in SETTINGS if not s.legacy]
 # Shaped like a provider key without being one (the secret scanners stay quiet).
@@ -84,9 +86,9 @@ def expected_type(setting: Setting) -> object:
 
 @pytest.mark.parametrize("setting", REAL, ids=lambda s: s.name)
 def test_attribute_type_matches_setting_type(setting: Setting) -> None:
-    # Config names Offer only for the type checker: the trading package is
-    # loaded when an offer is declared (tests/test_startup_imports.py).
-    hints = typing.get_type_hints(Config, localns={"Offer": Offer})
+    # Config names Offer and Peer only for the type checker: the trading
+    # package is loaded when one is declared (tests/test_startup_imports.py).
+    hints = typing.get_type_hints(Config, localns={"Offer": Offer, "Peer": Peer})
     assert hints[setting.name] == expected_type(setting)
 
 
@@ -119,6 +121,7 @@ def test_defaults(tmp_path: Path) -> None:
         "admin",
         "health",
         "metrics",
+        "trade",
     )
     assert set(config.sources.values()) == {"default"}
     assert config.config_files == () and config.ignored_legacy == ()

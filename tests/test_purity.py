@@ -40,6 +40,9 @@ PURE = sorted(
                 "statements.py",
                 "reconcile.py",
                 "settlements.py",
+                "orders.py",
+                "metering.py",
+                "peers.py",
             )
         ),
         # What the offer directory's sellers and buyers sign and check.

@@ -22,6 +22,7 @@ from tokligence.identity.hooks import EVENTS, ORIGINAL_TYPES
 from tokligence.providers import FIELDS as PROVIDER_FIELDS
 from tokligence.settings_table import SETTINGS
 from tokligence.trade.offers import FIELDS as OFFER_FIELDS
+from tokligence.trade.peers import FIELDS as PEER_FIELDS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 ADMIN_PAGE = DOCS / "admin-api.md"
@@ -35,8 +36,7 @@ SETTING_PAGES = {
     "model_aliases": CONFIG_PAGE,
     "log_": CONFIG_PAGE,
     "update_check_": CONFIG_PAGE,
-    "trade_directory_": CONFIG_PAGE,
-    "trade_public_url": CONFIG_PAGE,
+    "trade_": CONFIG_PAGE,
 }
 
 
@@ -224,6 +224,7 @@ def test_every_hook_alias_and_log_setting_is_documented() -> None:
 SECTION_FIELDS = {
     "## Providers: `[provider.NAME]`": PROVIDER_FIELDS,
     "## Trading offers: `[trade.offer.NAME]`": OFFER_FIELDS,
+    "## Trading peers: `[trade.peer.NAME]`": PEER_FIELDS,
 }
 
 

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .identity.hooks import HookRunner
     from .responses_store.store import ResponseStore
     from .trade.ledger_api import TradeLedgerApi
+    from .trade.node import Trading
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ def listener_specs(config: Config, *, reuse_port: bool = False) -> list[Listener
 
 def build_upstreams(config: Config) -> dict[str, Upstream]:
     upstreams: dict[str, Upstream] = {"loopback": LoopbackUpstream()}
+    if config.peers:
+        upstreams.update(build_peers(config))
     if not config.providers:
         return upstreams
     # Only with a provider configured: httpx is a fifth of the imports of a
@@ -124,6 +127,32 @@ def build_upstreams(config: Config) -> dict[str, Upstream]:
             max_connections=config.max_connections,
         )
     return upstreams
+
+
+def build_peers(config: Config) -> dict[str, Upstream]:
+    """The sellers this gateway buys from, as providers named ``peer:NAME``
+    (only with a peer configured is the trading package loaded)."""
+    from .trade.peer import PeerUpstream
+
+    missing = [peer.name for peer in config.peers if not peer.api_key]
+    if missing:
+        raise ConfigError(
+            f"peer {missing[0]!r} has no api_key: open an account with "
+            f"'tokligence trade open URL' and set api_key in [trade.peer.{missing[0]}]"
+        )
+    return {
+        peer.provider: PeerUpstream(
+            peer,
+            connect_timeout=config.upstream_connect_timeout,
+            response_timeout=config.upstream_response_timeout,
+            read_timeout=config.upstream_read_timeout,
+            breaker=CircuitBreaker(
+                threshold=config.breaker_threshold, cooldown=config.breaker_cooldown
+            ),
+            max_connections=config.max_connections,
+        )
+        for peer in config.peers
+    }
 
 
 def build_router(config: Config, upstreams: Mapping[str, Upstream]) -> Router:
@@ -172,6 +201,8 @@ def build(config: Config, *, started_at: float | None = None, reuse_port: bool =
 
 
 BREAKER_STATES = ("closed", "half_open", "open")
+# Seconds a stopping buyer spends acknowledging the receipts it still holds.
+ACK_FLUSH_GRACE = 3.0
 
 
 def gateway_metrics(built: Built, writer: LedgerWriter | None) -> GatewayMetrics:
@@ -312,6 +343,7 @@ async def run(
             ledger_db=ledger_db,
             on_prices_changed=ledger.writer.invalidate_prices if ledger is not None else None,
             config_rows=functools.partial(show_rows, config),
+            selling=bool(config.offers),
         )
 
     def trade_api() -> TradeLedgerApi:
@@ -321,10 +353,21 @@ async def run(
 
     writer = ledger.writer if ledger is not None else None
     metrics = gateway_metrics(built, writer) if config.metrics_enabled else None
+    calls = model_calls(built, responses, metrics)
+    trading: Trading | None = None
+    if config.trading:  # only then is the trading package (and PyNaCl) loaded
+        from .trade.node import open_trading
+
+        try:
+            trading = await open_trading(config, ledger_db, calls, built.upstreams.values())
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await close_all(ledger_db, identity.db, responses.db)
+            raise
     gateway = Gateway(
         router=built.router,
         upstreams=built.upstreams,
-        calls=model_calls(built, responses, metrics),
+        calls=calls,
         started_at=built.started_at,
         facts={
             "anthropic_native": config.anthropic_native_enabled,
@@ -336,6 +379,7 @@ async def run(
         supervisor=built.supervisor,
         metrics=metrics,
         console_enabled=config.console_enabled,
+        seller=trading.seller if trading is not None else None,
         trade_factory=trade_api if config.offers else None,
     )
 
@@ -353,10 +397,17 @@ async def run(
             await nursery.start(
                 supervised, "alias reloader", functools.partial(reload_aliases, built), watch
             )
+            if trading is not None and trading.seller is not None:
+                await nursery.start(supervised, "trade sweeps", trading.seller.run_sweeps, watch)
+            if trading is not None and trading.acker is not None:
+                await nursery.start(supervised, "trade acks", trading.acker.run, watch)
             try:
                 await built.server.serve(make_handler, task_status=task_status)
             finally:
                 with trio.CancelScope(shield=True):
+                    if trading is not None and trading.acker is not None:
+                        with trio.move_on_after(ACK_FLUSH_GRACE):
+                            await trading.acker.flush()  # what the last requests bought
                     await close_upstreams(built)
                     if ledger is not None:
                         await flush_ledger(ledger.writer, config.shutdown_grace)

@@ -90,6 +90,9 @@ ENDPOINT_SCOPES: Mapping[str, Scope | None] = {
     "admin": "admin",
     "health": None,
     "metrics": "admin",  # what the gateway serves, to whom, and its costs
+    # A seller's offers are public; accounts and acknowledgements prove
+    # themselves with the buyer's signature (docs/trading.md).
+    "trade": None,
 }
 
 

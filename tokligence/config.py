@@ -39,6 +39,8 @@ from .settings_table import (
     NON_SETTING_ENV,
     OFFER_ENV_PREFIX,
     OFFER_SECTION,
+    PEER_ENV_PREFIX,
+    PEER_SECTION,
     SETTINGS,
     STDERR_ONLY,
     SUGGEST_INSTEAD,
@@ -48,6 +50,7 @@ from .settings_table import (
 
 if TYPE_CHECKING:
     from .trade.offers import Offer
+    from .trade.peers import Peer
 
 CONFIG_FILE_ENV = "TOKLIGENCE_CONFIG"
 USER_CONFIG_NAME = "gateway.ini"
@@ -159,6 +162,9 @@ class Config:
     trade_directory_port: int
     trade_directory_ttl: float
     trade_directory_clock_skew: float
+    trade_clock_skew: float
+    trade_execution_timeout: float
+    trade_ack_interval: float
     # Raw strings of legacy settings that were set (they have no effect).
     legacy_values: Mapping[str, str]
     # Legacy settings / env families a user set; start-up warns about each.
@@ -172,6 +178,13 @@ class Config:
     # What this gateway sells to other gateways ([trade.offer.NAME]), in
     # declaration order; empty unless trading is configured.
     offers: tuple[Offer, ...] = ()
+    # The sellers it buys from ([trade.peer.NAME]), routed as peer:NAME.
+    peers: tuple[Peer, ...] = ()
+
+    @property
+    def trading(self) -> bool:
+        """Whether this gateway sells or buys (docs/trading.md)."""
+        return bool(self.offers or self.peers)
 
     def ledger_file(self) -> Path:
         return self.ledger_path or self.data_dir / "ledger.db"
@@ -246,8 +259,16 @@ def load_config(
     provider_env: dict[str, dict[str, tuple[str, str]]] = {}
     offer_raw: dict[str, dict[str, tuple[str, str]]] = {}
     offer_env: dict[str, str] = {}
-    sections = _Sections(providers=provider_raw, offers=offer_raw)
-    env_layer, legacy_env = _read_env(environ, table, problems, provider_env, offer_env)
+    peer_raw: dict[str, dict[str, tuple[str, str]]] = {}
+    peer_env: dict[str, str] = {}
+    sections = _Sections(providers=provider_raw, offers=offer_raw, peers=peer_raw)
+    env_layer, legacy_env = _read_env(
+        environ,
+        table,
+        problems,
+        provider_env,
+        {OFFER_ENV_PREFIX: offer_env, PEER_ENV_PREFIX: peer_env},
+    )
 
     files: list[Path] = []
     setting_ini = cwd / ORIGINAL_SETTINGS_INI
@@ -316,6 +337,7 @@ def load_config(
                 )
     provider_list: list[ProviderConfig] = []
     offers: tuple[Offer, ...] = ()
+    peers: tuple[Peer, ...] = ()
     if not problems:
         provider_list = resolve_providers(values, provider_raw, environ, problems)
     if not problems and (offer_raw or offer_env):
@@ -325,6 +347,8 @@ def load_config(
             "trade_directory_url is set and this gateway has offers: set trade_public_url "
             "(TOKLIGENCE_TRADE_PUBLIC_URL) to the URL other gateways reach it at"
         )
+    if not problems and (peer_raw or peer_env):
+        peers = _resolve_peers(peer_raw, peer_env, environ, problems)
     if problems:
         raise ConfigError(problems)
 
@@ -345,6 +369,7 @@ def load_config(
         config_files=tuple(files),
         providers=tuple(provider_list),
         offers=offers,
+        peers=peers,
     )
 
 
@@ -365,13 +390,30 @@ def _resolve_offers(
     return resolve_offers(declared, names, problems)
 
 
+def _resolve_peers(
+    declared: dict[str, dict[str, tuple[str, str]]],
+    env: Mapping[str, str],
+    environ: Mapping[str, str],
+    problems: list[str],
+) -> tuple[Peer, ...]:
+    """The declared peers, the environment's fields outranking the files'
+    (imported only when a peer is declared, as the offers are)."""
+    from .trade.peers import peer_env_field, resolve_peers
+
+    for var, value in env.items():
+        peer_env_field(var, value, declared, problems)
+    return resolve_peers(declared, environ, problems)
+
+
 def _read_env(
     environ: Mapping[str, str],
     table: Mapping[str, Setting],
     problems: list[str],
     providers: dict[str, dict[str, tuple[str, str]]],
-    offers: dict[str, str],
+    trade: Mapping[str, dict[str, str]],
 ) -> tuple[dict[str, _Raw], list[str]]:
+    """The settings' variables; ``trade`` collects, per prefix, the raw
+    variables of offers and peers (their fields are split once needed)."""
     by_var = {var: (s, rank) for s in SETTINGS for rank, var in enumerate(s.env_vars)}
     found: dict[str, tuple[int, _Raw]] = {}
     legacy_families: list[str] = []
@@ -389,8 +431,9 @@ def _read_env(
                 )
         elif var.startswith(PROVIDER_ENV_PREFIX):
             provider_env_field(var, value, providers, problems)
-        elif var.startswith(OFFER_ENV_PREFIX):
-            offers[var] = value  # its fields are split once they are needed
+        elif var.startswith(tuple(trade)):
+            prefix = next(p for p in trade if var.startswith(p))
+            trade[prefix][var] = value
         elif var.startswith(LEGACY_ENV_PREFIXES):
             legacy_families.append(var)
         elif var not in NON_SETTING_ENV:
@@ -407,12 +450,17 @@ class _Sections:
 
     providers: dict[str, dict[str, tuple[str, str]]]
     offers: dict[str, dict[str, tuple[str, str]]]
+    peers: dict[str, dict[str, tuple[str, str]]]
 
     def fields_of(self, header: str) -> dict[str, tuple[str, str]] | None:
         """The fields of the declaration a section header starts (created
         empty); None for a header whose keys are plain settings."""
         lowered = header.lower()
-        for prefix, declared in ((PROVIDER_SECTION, self.providers), (OFFER_SECTION, self.offers)):
+        for prefix, declared in (
+            (PROVIDER_SECTION, self.providers),
+            (OFFER_SECTION, self.offers),
+            (PEER_SECTION, self.peers),
+        ):
             if lowered.startswith(prefix):
                 return declared.setdefault(lowered[len(prefix) :].strip(), {})
         return None
@@ -424,8 +472,9 @@ def _read_ini(
     problems: list[str],
     sections: _Sections,
 ) -> dict[str, _Raw]:
-    """Flat ``key = value`` settings; keys inside a ``[provider.NAME]`` or
-    ``[trade.offer.NAME]`` section are collected into ``sections`` instead.
+    """Flat ``key = value`` settings; keys inside a ``[provider.NAME]``,
+    ``[trade.offer.NAME]`` or ``[trade.peer.NAME]`` section are collected
+    into ``sections`` instead.
     Other section headers are accepted and ignored (the original gateway's
     files have them)."""
     try:
@@ -434,7 +483,7 @@ def _read_ini(
         problems.append(f"cannot read config file {path}: {exc}")
         return {}
     out: dict[str, _Raw] = {}
-    # Inside [provider.NAME] or [trade.offer.NAME]: that declaration's fields.
+    # Inside [provider.NAME], [trade.offer.NAME] or [trade.peer.NAME]: its fields.
     fields: dict[str, tuple[str, str]] | None = None
     # Split on line breaks only: str.splitlines would also break on U+2028 etc.
     for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):

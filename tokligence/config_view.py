@@ -75,7 +75,8 @@ def format_value(value: object) -> str:
 def show_rows(config: Config) -> list[dict[str, object]]:
     """Every row ``config show`` prints: the settings (name, value, source,
     env, help), then each declared provider's fields as
-    ``provider.NAME.FIELD``, then each offer's as ``trade.offer.NAME.FIELD``."""
+    ``provider.NAME.FIELD``, then each offer's as ``trade.offer.NAME.FIELD``
+    and each peer's as ``trade.peer.NAME.FIELD`` (its key masked)."""
     helps = {setting.name: setting for setting in SETTINGS}
     rows: list[dict[str, object]] = [
         {
@@ -95,6 +96,14 @@ def show_rows(config: Config) -> list[dict[str, object]]:
 
         for offer in config.offers:
             rows.extend(offer_rows(offer))
+    if config.peers:
+        from .trade.peers import show_rows as peer_rows
+
+        for peer in config.peers:
+            for row in peer_rows(peer):
+                if str(row["name"]).endswith(".api_key"):
+                    row["value"] = mask_secret(str(row["value"]))
+                rows.append(row)
     return rows
 
 

@@ -15,7 +15,9 @@ from typing import Literal
 
 from .errors import ClientError
 
-EndpointKey = Literal["openai_core", "openai_responses", "anthropic", "admin", "health", "metrics"]
+EndpointKey = Literal[
+    "openai_core", "openai_responses", "anthropic", "admin", "health", "metrics", "trade"
+]
 ENDPOINT_KEYS: tuple[EndpointKey, ...] = (
     "openai_core",
     "openai_responses",
@@ -23,6 +25,7 @@ ENDPOINT_KEYS: tuple[EndpointKey, ...] = (
     "admin",
     "health",
     "metrics",
+    "trade",
 )
 
 Action = Literal[
@@ -40,7 +43,11 @@ Action = Literal[
     "messages",
     "count_tokens",
     "health",
-    "trade",
+    "trade_offers",
+    "trade_accounts",
+    "trade_acks",
+    "trade_statement",
+    "trade_settlements",
 ]
 
 
@@ -98,10 +105,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         key="anthropic",
         action="count_tokens",
     ),
-    # Trading between gateways routes its own sub-paths and methods
-    # (tokligence/trade/ledger_api.py), with its own trade account keys.
-    Endpoint(method="*", path="/v1/trade/", key="openai_core", action="trade"),
     Endpoint(method="GET", path="/health", key="health", action="health"),
+    # Trading (docs/trading.md): a seller's offers, accounts and the
+    # acknowledgements of its receipts. Signed documents authenticate them.
+    Endpoint(method="GET", path="/v1/trade/offers", key="trade", action="trade_offers"),
+    Endpoint(method="POST", path="/v1/trade/accounts", key="trade", action="trade_accounts"),
+    Endpoint(method="POST", path="/v1/trade/acks", key="trade", action="trade_acks"),
+    # The seller's book: a buyer's statement, and settlements both sign.
+    Endpoint(method="GET", path="/v1/trade/statement", key="trade", action="trade_statement"),
+    Endpoint(method="POST", path="/v1/trade/settlements", key="trade", action="trade_settlements"),
     Endpoint(method="GET", path="/metrics", key="metrics", action="metrics"),
     # The admin API routes its own sub-paths and methods (404/405 inside).
     Endpoint(method="*", path="/api/v1/admin/", key="admin", action="admin"),

@@ -55,12 +55,15 @@ if TYPE_CHECKING:
     from .console.files import ConsoleFiles
     from .responses_store.store import StoredTurn
     from .trade.ledger_api import TradeLedgerApi
+    from .trade.seller import Seller
 
 log = logging.getLogger(__name__)
 
 SHOULD_RETRY = "x-should-retry"
 # Endpoints whose every request is a model call, with a ledger row whatever its fate.
 MODEL_ACTIONS = frozenset({"chat", "responses", "messages", "count_tokens", "embeddings"})
+# A traded request's signed order (docs/trading.md), as h11 names headers.
+ORDER_HEADER = "tokligence-order"
 
 
 def render_error(path: str, error: GatewayError) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -94,9 +97,11 @@ class Gateway:
         supervisor: Supervisor | None = None,
         metrics: GatewayMetrics | None = None,
         console_enabled: bool = False,
+        seller: Seller | None = None,
         trade_factory: Callable[[], TradeLedgerApi] | None = None,
     ) -> None:
         self.router = router
+        self.seller = seller  # offers configured: this gateway sells
         self.upstreams = upstreams
         self.calls = calls
         self.ledger = ledger
@@ -111,8 +116,8 @@ class Gateway:
         self.metrics = metrics
         self.console_enabled = console_enabled
         self.console: ConsoleFiles | None = None  # read on the first /console request
-        # Trading's endpoints, made on the first /v1/trade/ request (PyNaCl
-        # waits for it); None on a gateway that does not trade.
+        # The statement and settlement endpoints, made on their first
+        # request; None on a gateway that does not sell.
         self.trade_factory = trade_factory
         self.trade: TradeLedgerApi | None = None
 
@@ -126,11 +131,19 @@ class Gateway:
                 if ledgered:  # known before any refusal, for its row and its timing
                     responder.record.dialect = CALL_KINDS[match.endpoint.action].dialect
                     responder.record.clock = UpstreamClock()
+                # A traded request's credentials are its account key and
+                # the buyer's signed order: the seller checks them instead.
+                if (
+                    self.seller is not None
+                    and ledgered
+                    and request.header(ORDER_HEADER) is not None
+                ):
+                    await self.seller.sell(match.endpoint.action, request, responder)
+                    return
                 # The console's files hold no data (the page asks the admin
                 # API, with the key its user gives it): served to anyone
-                # who reaches the admin endpoints. Trading authenticates
-                # its callers with their trade account keys, not ours.
-                if self.gate is not None and match.endpoint.action not in ("console", "trade"):
+                # who reaches the admin endpoints.
+                if self.gate is not None and match.endpoint.action != "console":
                     caller = await self.gate.admit(
                         request,
                         responder.record,
@@ -223,8 +236,6 @@ class Gateway:
             await self._stored_input_items(match.path_id, request.query, responder)
         elif action == "console":
             await self._console(match.path_id, request, responder)
-        elif action == "trade":
-            await self._trade(match.path_id, request, responder)
         elif action == "metrics":
             if self.metrics is None:
                 raise ClientError(
@@ -232,22 +243,36 @@ class Gateway:
                 )
             exposition = self.metrics.exposition()
             await responder.respond(200, [("content-type", METRICS_TYPE)], exposition)
+        elif action.startswith("trade_"):
+            await self._trade(action, request, responder)
         elif action == "health":
             healthy, body = self._health()
             # Red health is loud: a load balancer takes a gateway whose
             # ledger cannot write out of rotation.
             await responder.respond(200 if healthy else 503, JSON_HEADERS, body)
 
-    # ------------------------------------------------------------ small endpoints
-
-    async def _trade(self, tail: str, request: HttpRequest, responder: Responder) -> None:
-        if self.trade is None and self.trade_factory is not None:
-            self.trade = self.trade_factory()
-        if self.trade is None:
+    async def _trade(self, action: str, request: HttpRequest, responder: Responder) -> None:
+        seller = self.seller
+        if seller is None:
             raise ClientError(
-                "not_found", "this gateway does not trade (no offers)", code="unknown_url"
+                "not_found",
+                "this gateway sells nothing (no [trade.offer.NAME] is configured)",
+                code="unknown_url",
             )
-        await self.trade.handle(request, responder, tail=tail)
+        if action == "trade_offers":
+            await seller.answer_offers(responder)
+        elif action == "trade_accounts":
+            await seller.open_account(request, responder)
+        elif action == "trade_acks":
+            await seller.take_acks(request, responder)
+        else:  # the book: trade_statement, trade_settlements
+            if self.trade is None and self.trade_factory is not None:
+                self.trade = self.trade_factory()
+            if self.trade is None:
+                raise InternalError("unavailable", "the trading book is not available here")
+            await self.trade.handle(request, responder, tail=action.removeprefix("trade_"))
+
+    # ------------------------------------------------------------ small endpoints
 
     async def _console(self, name: str, request: HttpRequest, responder: Responder) -> None:
         if not self.console_enabled:

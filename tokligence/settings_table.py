@@ -294,7 +294,7 @@ SETTINGS: tuple[Setting, ...] = (
     _bool("multiport_mode", False, "also serve endpoint groups on their own ports"),
     _bool("enable_facade", True, "serve the facade port in multi-port mode"),
     _endpoints("facade_endpoints", ENDPOINT_KEYS, "facade"),
-    _endpoints("openai_endpoints", ("openai_core", "health"), "OpenAI"),
+    _endpoints("openai_endpoints", ("openai_core", "health", "trade"), "OpenAI"),
     _endpoints("anthropic_endpoints", ("anthropic", "health"), "Anthropic"),
     _endpoints("admin_endpoints", ("admin", "health", "metrics"), "admin"),
     _bool(
@@ -522,6 +522,29 @@ SETTINGS: tuple[Setting, ...] = (
     _seconds(
         "launcher_start_timeout", 20.0, "how long a launcher waits for the gateway it started"
     ),
+    # --- trading (docs/trading.md) -------------------------------------------
+    Setting(
+        name="trade_clock_skew",
+        type="float",
+        default=300.0,
+        help="how far a buyer's signed order time may be from the seller's clock (seconds)",
+        minimum=1,
+    ),
+    Setting(
+        name="trade_execution_timeout",
+        type="float",
+        default=3600.0,
+        help="longest a traded request may run at the seller; older held reservations are "
+        "voided (seconds)",
+        minimum=1,
+    ),
+    Setting(
+        name="trade_ack_interval",
+        type="float",
+        default=5.0,
+        help="how often a buyer acknowledges the receipts it holds to their sellers (seconds)",
+        minimum=0.01,
+    ),
     # --- update check (docs/configuration.md, "Update check") ----------------
     _bool(
         "update_check_enabled",
@@ -582,6 +605,10 @@ LEGACY_ENV_PREFIXES = ("TOKLIGENCE_PROMPT_FIREWALL_", "TOKLIGENCE_TIME_RULES_")
 # fields are tokligence.trade.offers's, loaded only when an offer is declared.
 OFFER_SECTION = "trade.offer."
 OFFER_ENV_PREFIX = ENV_PREFIX + "TRADE_OFFER_"
+# The peers a gateway buys from, likewise: ``[trade.peer.NAME]`` and
+# TOKLIGENCE_TRADE_PEER_<NAME>_<FIELD> (tokligence.trade.peers's fields).
+PEER_SECTION = "trade.peer."
+PEER_ENV_PREFIX = ENV_PREFIX + "TRADE_PEER_"
 
 # TOKLIGENCE_* variables that are not settings: read by load_config, by
 # lifeline.py and update/sources.py (set by the npm launcher), or by the npm

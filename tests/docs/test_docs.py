@@ -5,12 +5,13 @@ reader follows the page: its variables carry from block to block. The only
 changes are the harness's and are the same for every page:
 
 - the address ``127.0.0.1:8081`` becomes a free port (also given to the
-  gateway as ``TOKLIGENCE_FACADE_PORT``), and so does the offer
-  directory's ``127.0.0.1:8090`` (``TOKLIGENCE_TRADE_DIRECTORY_PORT``);
+  gateway as ``TOKLIGENCE_FACADE_PORT``), ``8082``, a second gateway's
+  port on pages that run two, another, and so does the offer directory's
+  ``127.0.0.1:8090`` (``TOKLIGENCE_TRADE_DIRECTORY_PORT``);
 - ``tokligence serve`` and ``tokligence trade directory`` run as they
   would in a second terminal: in the background, until the next one of
-  the same (a restart) or the end of the page, and the next command waits
-  for it to be healthy;
+  the same on the same port (a restart) or the end of the page, and the
+  next command waits for it to be healthy;
 - the provider base URLs point at fake upstreams on 127.0.0.1, which answer
   any key, and the data, config and home folders are the test's own;
 - ``claude`` and ``codex`` are fakes that call the gateway as the agents
@@ -74,6 +75,8 @@ from .snippets import ROOT, Block, blocks
 DOCS = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "docs").glob("*.md"))
 DEFAULT_ADDRESS = "127.0.0.1:8081"
 DIRECTORY_ADDRESS = "127.0.0.1:8090"
+# A second gateway's port, on a page that runs two (docs/trading.md).
+SECOND_PORT = "8082"
 REAL_AGENTS = {"docs/quickstart.md"}
 PAGE_TIMEOUT = 300
 
@@ -82,10 +85,6 @@ NOT_RUN = {
     "docs/quickstart.md: python3 -m venv .venv && . .venv/bin/activate && pip install .": (
         "installs from the package index; tests/distribution/test_wheel.py installs the built "
         "wheel with no index and serves"
-    ),
-    "docs/trading.md: tokligence trade reconcile --peer alice": (
-        "needs a seller this gateway bought from; tests/trade/test_reconcile_gateways.py runs "
-        "reconcile, settle and summary against two serving gateways that trade both ways"
     ),
 }
 
@@ -104,21 +103,25 @@ EXPECTED_OUTPUT = {
         "valid: receipt 1 from ed25519:tNtl",
         "4500 micro-USD (USD 0.004500)\n",
         "refused: exit status 1\n",
+        # Bob's client got Alice's answer; Alice posted its 12 input tokens
+        # at 2.50 and 9 output at 10 (the fake's counts): 120 micro-USD.
+        '"content":"Hello."',
+        "active  5000000         0     120    4999880",
         '"name":"fast"',  # the seller's offer, listed by the directory
-        "their statement has 0 requests, 0 receipts, USD 0.000000; clean\n",
-        "no trades yet\n",
+        "their statement has 1 requests, 1 receipts, USD 0.000120; clean\n",
     ),
 }
 
 # The harness's part of each page's shell session (see the module docstring).
 PRELUDE = r"""
 set -euo pipefail
-_docs_serve_pid=""
-_docs_stop_serve() {
-  if [ -n "$_docs_serve_pid" ]; then
-    kill -TERM "$_docs_serve_pid" 2>/dev/null || true
-    wait "$_docs_serve_pid" 2>/dev/null || true
-    _docs_serve_pid=""
+declare -A _docs_serve_pids=()
+_docs_stop_serve() {  # the gateway on port $1
+  local pid="${_docs_serve_pids[$1]-}"
+  if [ -n "$pid" ]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    unset "_docs_serve_pids[$1]"
   fi
 }
 _docs_directory_pid=""
@@ -130,7 +133,10 @@ _docs_stop_directory() {
   fi
 }
 _docs_finish() {
-  _docs_stop_serve; _docs_stop_directory; command tokligence stop >/dev/null 2>&1 || true
+  local port
+  for port in "${!_docs_serve_pids[@]}"; do _docs_stop_serve "$port"; done
+  _docs_stop_directory
+  command tokligence stop >/dev/null 2>&1 || true
 }
 trap _docs_finish EXIT
 _docs_directory() {
@@ -151,12 +157,18 @@ _docs_directory() {
 tokligence() {
   if [ "${1-}" = trade ] && [ "${2-}" = directory ]; then _docs_directory "$@"; return; fi
   if [ "${1-}" != serve ]; then command tokligence "$@"; return; fi
-  _docs_stop_serve
+  local port="$TOKLIGENCE_FACADE_PORT" previous="" arg pid
+  for arg in "$@"; do
+    if [ "$previous" = --port ]; then port="$arg"; fi
+    previous="$arg"
+  done
+  _docs_stop_serve "$port"
   command tokligence "$@" >>"$DOCS_SERVE_LOG" 2>&1 &
-  _docs_serve_pid=$!
+  pid=$!
+  _docs_serve_pids[$port]=$pid
   for _ in $(seq 300); do
-    if curl -s -o /dev/null "http://127.0.0.1:$TOKLIGENCE_FACADE_PORT/health"; then return 0; fi
-    if ! kill -0 "$_docs_serve_pid" 2>/dev/null; then
+    if curl -s -o /dev/null "http://127.0.0.1:$port/health"; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
       echo "tokligence serve exited:" >&2; cat "$DOCS_SERVE_LOG" >&2; return 1
     fi
     sleep 0.1
@@ -216,14 +228,26 @@ def _page_env(
     return env
 
 
-def _script(page: str, port: int, directory_port: int) -> str:
+def _free_ports(count: int) -> list[int]:
+    """``count`` different free ports."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _script(page: str, port: int, directory_port: int, second_port: int) -> str:
     parts = [PRELUDE]
     for block in blocks(page):
         if block.lang != "sh" or block.key in NOT_RUN:
             continue
         parts.append(f"echo '### {page} line {block.line}' >&2")
         text = block.text.replace(DEFAULT_ADDRESS, f"127.0.0.1:{port}")
-        parts.append(text.replace(DIRECTORY_ADDRESS, f"127.0.0.1:{directory_port}"))
+        text = text.replace(DIRECTORY_ADDRESS, f"127.0.0.1:{directory_port}")
+        text = text.replace(f"127.0.0.1:{SECOND_PORT}", f"127.0.0.1:{second_port}")
+        parts.append(text.replace(f"--port {SECOND_PORT}", f"--port {second_port}"))
     return "\n".join(parts)
 
 
@@ -235,12 +259,12 @@ def _pages_with_commands() -> list[str]:
 
 @pytest.mark.parametrize("page", _pages_with_commands())
 def test_each_pages_commands_run_as_written(page: str, tmp_path: Path, upstream_url: str) -> None:
-    port, directory_port = free_port(), free_port()
+    port, directory_port, second_port = _free_ports(3)
     env = _page_env(page, tmp_path, port, upstream_url, directory_port)
     work = tmp_path / "work"
     work.mkdir()
     result = subprocess.run(
-        ["bash", "-c", _script(page, port, directory_port)],
+        ["bash", "-c", _script(page, port, directory_port, second_port)],
         cwd=work,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -479,11 +503,13 @@ def _billing_table(block: Block, tmp: Path) -> None:
 
 def _trading_document(block: Block, tmp: Path) -> None:
     """A sample signed document is a real one: the receipt verifies and is
-    the one the page's commands check; the offer is signed by its seller
-    and holds the terms of the page's offer section; the announcement has
-    the directory's shape and its seller's signature."""
+    the one the page's commands check; the order is signed by its buyer;
+    the offer is signed by its seller and holds the terms of the page's
+    offer section; the announcement has the directory's shape and its
+    seller's signature."""
     from tokligence.trade.documents import encode
     from tokligence.trade.offers import offer_document
+    from tokligence.trade.orders import read_order
     from tokligence.trade.receipts import verify_receipt
     from tokligence.trade.signing import unseal
 
@@ -500,9 +526,13 @@ def _trading_document(block: Block, tmp: Path) -> None:
         run = [b.text for b in blocks(block.file) if b.lang == "sh" and "receipt.json" in b.text]
         assert data.decode() in run[0]
         return
+    if data.startswith(b'{"order"'):
+        seller = json.loads(data)["order"]["seller"]
+        assert read_order(data, seller=seller).order.offer == "fast@1"
+        return
     sealed = unseal("offer", data)
     assert sealed.verified_by(sealed.body["seller"])
-    (ini,) = [b for b in blocks(block.file) if b.lang == "ini"]
+    (ini,) = [b for b in blocks(block.file) if b.lang == "ini" and "[trade.offer." in b.text]
     path = tmp / "gateway.ini"
     path.write_text(ini.text, encoding="utf-8")
     (offer,) = load_config(

@@ -167,4 +167,4 @@ def test_a_gateway_that_does_not_trade_has_no_trading_endpoints(tmp_path: Path) 
     with GatewayThread(isolated_config(tmp_path)) as gateway:
         answer = httpx.get(gateway.url() + "/v1/trade/statement")
     assert answer.status_code == 404
-    assert "does not trade" in answer.json()["error"]["message"]
+    assert "sells nothing" in answer.json()["error"]["message"]

@@ -15,9 +15,11 @@ from tokligence.trade.money import Prices
 from tokligence.trade.offers import (
     Limits,
     Offer,
+    OfferError,
     offer_document,
     offer_ref,
     parse_offer_ref,
+    terms_from_document,
 )
 
 from .keys import BUYER, SELLER
@@ -224,3 +226,38 @@ def test_offer_refs() -> None:
     for bad in ("fast", "fast@0", "fast@03", "Fast@1", "fast@1 ", "@1", "fast@-1", "a@b@1", 3):
         with pytest.raises(ValueError):
             parse_offer_ref(bad)
+
+
+def test_the_terms_read_back_from_the_document() -> None:
+    document = offer_document(
+        _offer(), seller=SELLER.public_id, version=3, effective_at=1_767_225_600_000
+    )
+    terms = terms_from_document(document)
+    assert (terms.ref, terms.seller, terms.models) == ("fast@3", SELLER.public_id, ("gpt-4o-mini",))
+    assert (terms.prices, terms.limits) == (_offer().prices, _offer().limits)
+    assert terms.sells("GPT-4o-mini") and not terms.sells("gpt-4o")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"type": "receipt"},
+        {"v": 2},
+        {"extra": 1},
+        {"name": "Fast"},
+        {"version": 0},
+        {"models": []},
+        {"models": ["a,b"]},
+        {"models": "gpt-4o-mini"},
+        {"prices": {"input": "2.50", "output": "10", "cache_read": "0", "cache_write": "0"}},
+        {"limits": {"rpm": 60}},
+        {"limits": {"rpm": -1, "tpm": 0, "concurrency": 0, "daily_tokens": 0}},
+    ],
+)
+def test_terms_of_a_malformed_offer_are_refused(change: dict[str, object]) -> None:
+    document = {
+        **offer_document(_offer(), seller=SELLER.public_id, version=1, effective_at=1),
+        **change,
+    }
+    with pytest.raises(OfferError):
+        terms_from_document(document)

@@ -86,17 +86,23 @@ def at_once(count: int, work: Callable[[int], T]) -> list[T]:
 
 
 def test_the_migration_runs_once_and_matches_the_models(database: peewee.Database) -> None:
-    assert migrate_trade(database) == MigrationResult(role="trade", applied=(1,), version=1)
-    assert migrate_trade(database) == MigrationResult(role="trade", applied=(), version=1)
+    assert migrate_trade(database) == MigrationResult(role="trade", applied=(1, 2), version=2)
+    assert migrate_trade(database) == MigrationResult(role="trade", applied=(), version=2)
     with dbmod.connection(database):
-        assert applied_versions(database, "trade") == [1]
+        assert applied_versions(database, "trade") == [1, 2]
         for model in TRADE_MODELS:
             table = model._meta.table_name
             columns = {column.name for column in database.get_columns(table)}
             assert columns == set(model._meta.columns), table
         unique = {
             (table, tuple(index.columns))
-            for table in ("trade_receipts", "trade_entries", "trade_reservations")
+            for table in (
+                "trade_receipts",
+                "trade_entries",
+                "trade_reservations",
+                "trade_offer_days",
+                "trade_acks",
+            )
             for index in database.get_indexes(table)
             if index.unique
         }
@@ -104,6 +110,8 @@ def test_the_migration_runs_once_and_matches_the_models(database: peewee.Databas
     assert ("trade_receipts", ("counterparty", "direction", "seq")) in unique
     assert ("trade_entries", ("counterparty", "direction", "request_id", "revision")) in unique
     assert ("trade_reservations", ("account_id", "request_id")) in unique
+    assert ("trade_offer_days", ("offer", "day")) in unique
+    assert ("trade_acks", ("counterparty", "direction", "hash")) in unique
 
 
 # -------------------------------------------------------------------- offers

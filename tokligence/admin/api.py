@@ -113,8 +113,10 @@ class AdminApi:
         on_prices_changed: Callable[[], None] | None = None,
         config_rows: Callable[[], list[dict[str, object]]] | None = None,
         now: Callable[[], datetime] = _utc_now,
+        selling: bool = False,
     ) -> None:
         self._identity = identity
+        self._selling = selling  # offers configured: the trading accounts are kept
         self._config_rows = config_rows
         self._ledger_db = ledger_db
         self._on_prices_changed = on_prices_changed
@@ -147,6 +149,12 @@ class AdminApi:
             _Route(segments=("audit", "billing"), methods={"GET": self._audit_billing}),
             _Route(segments=("audit", "health"), methods={"GET": self._audit_health}),
             _Route(segments=("trade", "summary"), methods={"GET": self._trade_summary}),
+            _Route(segments=("trade", "accounts"), methods={"GET": self._trade_accounts}),
+            _Route(
+                segments=("trade", "accounts", "{id}"),
+                methods={"PATCH": self._trade_credit},
+                id_of="account",
+            ),
         )
 
     async def handle(
@@ -426,6 +434,48 @@ class AdminApi:
         if self._on_prices_changed is not None:
             self._on_prices_changed()
         return 201, {"price": price_json(price)}
+
+    # ---------------------------------------------------------------- trading
+
+    def _trade_db(self) -> peewee.Database:
+        if not self._selling:
+            raise ClientError(
+                "not_found",
+                "this gateway sells nothing: no [trade.offer.NAME] is configured",
+                code="trading_off",
+            )
+        return self._ledger()
+
+    async def _trade_accounts(self, call: _Call) -> Payload:
+        api_input.parse_query(call.request.query, ())
+        db = self._trade_db()
+        # Imported here: a gateway that does not sell never loads trading.
+        from ..trade import store
+        from ..trade.seller import account_json
+
+        accounts = await self._in_thread(partial(store.accounts, db))
+        return 200, {"accounts": [account_json(account) for account in accounts]}
+
+    async def _trade_credit(self, call: _Call) -> Payload:
+        api_input.parse_query(call.request.query, ())
+        limit = api_input.credit_limit(call.request.body)
+        db = self._trade_db()
+        from ..trade import store
+        from ..trade.seller import account_json
+
+        account = await self._in_thread(partial(store.account_by_id, db, call.path_id))
+        if account is None:
+            raise ClientError(
+                "not_found", f"no trading account {call.path_id}", code="account_not_found"
+            )
+        changed = await self._in_thread(partial(store.set_credit_limit, db, account.buyer, limit))
+        log.info(
+            "%s set the credit limit of %s to %d micro-USD",
+            _who(call.actor),
+            changed.buyer,
+            limit,
+        )
+        return 200, {"account": account_json(changed)}
 
 
 def add_price(db: peewee.Database, wanted: api_input.NewPrice) -> pricemod.PriceEntry:

@@ -203,6 +203,23 @@ def new_user(body: bytes) -> NewUser:
     )
 
 
+# The most micro-USD a credit limit may be (the trading store's bound).
+MAX_CREDIT = 2**62
+
+
+def credit_limit(body: bytes) -> int:
+    """A trading account's new credit limit: ``{"credit_limit_micro_usd": N}``."""
+    data = _object(body)
+    _only(data, ("credit_limit_micro_usd",))
+    value = data.get("credit_limit_micro_usd")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CREDIT:
+        raise invalid(
+            f"'credit_limit_micro_usd' must be a whole number from 0 to {MAX_CREDIT}",
+            param="credit_limit_micro_usd",
+        )
+    return value
+
+
 def user_changes(body: bytes) -> UserChanges:
     data = _object(body)
     _only(data, ("email", "display_name", "role", "status"))

@@ -315,7 +315,8 @@ def _trade(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     reads no configuration and opens no database)."""
     trade = commands.add_parser(
         "trade",
-        help="trading with other gateways: id, receipts, directory, statements, reconcile, settle",
+        help="trading with other gateways: id, receipts, accounts, directory, statements, "
+        "reconcile, settle",
         description="Token trading between gateways (docs/trading.md).",
     )
     actions = trade.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -343,6 +344,42 @@ def _trade(commands: Subparsers, common: argparse.ArgumentParser) -> None:
         "'-' or none: standard input",
     )
     verify.add_argument("--seller", metavar="ID", help="the public id the seller must be")
+    opening = actions.add_parser(
+        "open",
+        parents=[common],
+        help="open an account at a seller gateway and print its [trade.peer.NAME] section",
+        description="Open an account at the seller gateway at URL: fetch its offers, check "
+        "that its id signed them, sign an account request with this gateway's node key and "
+        "print the [trade.peer.NAME] section (its url, public_id and the account's api_key, "
+        "shown once) for this gateway's configuration. The seller grants credit "
+        "(tokligence trade accounts --set-credit).",
+    )
+    opening.add_argument("url", metavar="URL", help="the seller's base URL, http://HOST:PORT")
+    opening.add_argument(
+        "--seller",
+        metavar="ID",
+        help="the seller's public id, as it told you (else the one "
+        "its offers name, printed for you to check)",
+    )
+    opening.add_argument(
+        "--name", default="seller", help="the peer's name in the section (default seller)"
+    )
+    accounts = actions.add_parser(
+        "accounts",
+        parents=[common],
+        help="list the buyers' accounts here; set a credit limit; rotate a key",
+        description="List the accounts of the buyers this gateway sells to: credit limit, "
+        "reserved, posted and available micro-USD. --set-credit sets a buyer's limit; "
+        "--rotate gives its account a new API key, printed once.",
+    )
+    accounts.add_argument(
+        "--set-credit",
+        nargs=2,
+        metavar=("BUYER", "MICRO_USD"),
+        help="set BUYER's (its public id) credit limit to MICRO_USD",
+    )
+    accounts.add_argument("--rotate", metavar="BUYER", help="a new API key for BUYER's account")
+    _json_flag(accounts)
     _trade_directory(actions)
     _trade_ledger(actions, common)
 

@@ -116,18 +116,28 @@ class ModelCalls:
         self.json_limits = json_limits
         self.metrics = metrics
 
-    async def run(self, action: str, http: HttpRequest, responder: Responder) -> None:
-        await ModelCall(self, CALL_KINDS[action], http, responder).run()
+    async def run(
+        self, action: str, http: HttpRequest, responder: Responder, *, provider: str | None = None
+    ) -> None:
+        """Answer one model call; ``provider`` serves it instead of the
+        route its model names (a traded request: the offer's provider)."""
+        await ModelCall(self, CALL_KINDS[action], http, responder, provider).run()
 
 
 class ModelCall:
     """One call: see the module docstring for its stages."""
 
     def __init__(
-        self, shared: ModelCalls, kind: CallKind, http: HttpRequest, responder: Responder
+        self,
+        shared: ModelCalls,
+        kind: CallKind,
+        http: HttpRequest,
+        responder: Responder,
+        provider: str | None = None,
     ) -> None:
         self.shared = shared
         self.kind = kind
+        self.provider = provider
         self.http = http
         self.responder = responder
         self.facts = CallFacts(dialect=kind.dialect)
@@ -158,7 +168,15 @@ class ModelCall:
             self.facts.write_to(self.responder.record)
 
     async def _run(self, model: str) -> None:
-        route = self.shared.router.resolve(model)
+        if self.provider is None:
+            route = self.shared.router.resolve(model)
+        else:  # the seller's own provider, under the seller's aliases
+            route = Route(
+                requested_model=model,
+                upstream_model=self.shared.router.alias(model),
+                providers=(self.provider,),
+                rule=f"(sold by {self.provider})",
+            )
         targets = plan_targets(
             route,
             self.shared.upstreams,
@@ -181,6 +199,7 @@ class ModelCall:
             head_deadline=trio.current_time()
             + (targets[0].upstream.head_timeout(self.facts.stream) if targets else 0.0),
             clock=self.clock,
+            request_id=self.http.request_id,
         )
         await self._attempts(route, targets)
 

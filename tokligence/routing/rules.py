@@ -171,6 +171,12 @@ def _entries(text: str, what: str) -> Iterable[tuple[str, str]]:
 
 def how_to_configure(provider: str) -> str:
     """The setting that makes ``provider`` exist, for error messages."""
+    if provider.startswith("peer:"):
+        name = provider[len("peer:") :]
+        return (
+            f"declare the seller in a [trade.peer.{name}] section with its url and public_id "
+            "(docs/trading.md)"
+        )
     if provider in ("openai", "anthropic"):
         variable = f"TOKLIGENCE_{provider.upper()}_API_KEY"
         return f"set {variable} ({provider}_api_key in an INI file) to configure it"

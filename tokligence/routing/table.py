@@ -37,8 +37,10 @@ def listed_model_rules(config: Config) -> tuple[Rule, ...]:
 
 
 def provider_names(config: Config) -> frozenset[str]:
-    """The providers a gateway with ``config`` has (loopback always)."""
-    return frozenset({"loopback", *(provider.name for provider in config.providers)})
+    """The providers a gateway with ``config`` has (loopback always, and
+    each peer it buys from as ``peer:NAME``)."""
+    peers = (f"peer:{peer.name}" for peer in config.peers)
+    return frozenset({"loopback", *(provider.name for provider in config.providers), *peers})
 
 
 def router_for(config: Config, providers: Collection[str]) -> Router:

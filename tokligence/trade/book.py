@@ -20,6 +20,14 @@ Entries are the supply and consume rows: one per request (revision 0),
 and a correction is another row of the same request with the next
 revision holding the difference, so an entry is never updated and totals
 are plain sums.
+
+A sale is closed in one transaction (:func:`close_sale`): the reservation
+posted at the actual cost, the offer's tokens of the day counted, the
+receipt signed into the chain and the supply entry written -- a seller that
+dies in between has done none of it, and its reservation is voided later.
+A purchase is kept the same way (:func:`record_purchase`): the seller's
+receipt in the consume chain and the consume entry, together.
+Acknowledgements are kept as signed (:func:`store_ack`), each once.
 """
 
 from __future__ import annotations
@@ -30,9 +38,12 @@ from dataclasses import dataclass
 import peewee
 
 from ..ledger import db as dbmod
-from .models import ReceiptRow, TradeEntry
+from .acks import ACK, Ack
+from .documents import sha256_hex
+from .models import AckRow, OfferDay, ReceiptRow, TradeEntry
 from .receipts import GENESIS, RECEIPT, Receipt, SignedReceipt
-from .signing import unseal
+from .signing import Sealed, unseal
+from .store import POSTED, StoreConflict, close_held, utc_day
 
 DIRECTIONS = ("supply", "consume")
 
@@ -88,26 +99,218 @@ def append_receipt(
     try:
         with (
             dbmod.connection(db),
-            backend.exclusive_transaction(db, f"trade-chain:{direction}:{counterparty}"),
+            backend.exclusive_transaction(db, _chain_lock(direction, counterparty)),
         ):
-            last = (
-                ReceiptRow.select(ReceiptRow.seq, ReceiptRow.hash)
-                .where(_chain(counterparty, direction))
-                .order_by(ReceiptRow.seq.desc())
-                .first(db)
-            )
-            link = (
-                Link(seq=1, prev=GENESIS)
-                if last is None
-                else Link(seq=last.seq + 1, prev=last.hash)
-            )
-            signed = make(link)
-            if (signed.receipt.seq, signed.receipt.prev) != (link.seq, link.prev):
-                raise ValueError(f"the receipt is not at the chain's next link {link}")
-            _insert_receipt(db, counterparty, direction, signed, now)
-    except peewee.IntegrityError:
-        raise BookConflict(f"the chain already has request {signed.receipt.request_id}") from None
+            signed = _extend(db, counterparty, direction, make, now)
+    except peewee.IntegrityError as error:
+        raise BookConflict(f"the chain already has that request ({error})") from None
     return signed
+
+
+def _chain_lock(direction: str, counterparty: str) -> str:
+    return f"trade-chain:{direction}:{counterparty}"
+
+
+def _made(
+    db: peewee.Database, counterparty: str, direction: str, make: Callable[[Link], SignedReceipt]
+) -> SignedReceipt:
+    """The receipt ``make`` signs for the chain's next link (under the
+    caller's lock on the chain)."""
+    last = (
+        ReceiptRow.select(ReceiptRow.seq, ReceiptRow.hash)
+        .where(_chain(counterparty, direction))
+        .order_by(ReceiptRow.seq.desc())
+        .first(db)
+    )
+    link = Link(seq=1, prev=GENESIS) if last is None else Link(seq=last.seq + 1, prev=last.hash)
+    signed = make(link)
+    if (signed.receipt.seq, signed.receipt.prev) != (link.seq, link.prev):
+        raise ValueError(f"the receipt is not at the chain's next link {link}")
+    return signed
+
+
+def _chained(
+    db: peewee.Database, counterparty: str, direction: str, signed: SignedReceipt, now: int
+) -> None:
+    try:
+        _insert_receipt(db, counterparty, direction, signed, now)
+    except peewee.IntegrityError:  # the transaction is undone as this leaves it
+        raise BookConflict(f"the chain already has request {signed.receipt.request_id}") from None
+
+
+def _extend(
+    db: peewee.Database,
+    counterparty: str,
+    direction: str,
+    make: Callable[[Link], SignedReceipt],
+    now: int,
+) -> SignedReceipt:
+    """The chain's next receipt, made and inserted under the caller's lock."""
+    signed = _made(db, counterparty, direction, make)
+    _chained(db, counterparty, direction, signed, now)
+    return signed
+
+
+def close_sale(
+    db: peewee.Database,
+    *,
+    reservation_id: int,
+    buyer: str,
+    offer: str,
+    make: Callable[[Link], SignedReceipt],
+    entry: Callable[[SignedReceipt], Entry],
+    now: int,
+) -> SignedReceipt:
+    """Close a sale at once (see the module docstring): post the
+    reservation at the cost of the receipt ``make`` signs for the chain's
+    next link, count its tokens for ``offer`` (its name) today, and write
+    the supply ``entry`` made from it. The request was served, so its cost
+    is posted even where it exceeds the amount held and the credit left.
+    Raises StoreConflict when the reservation is no longer held (closed, or
+    voided as stale), BookConflict when the chain has the request."""
+    backend = dbmod.backend_of(db)
+    try:
+        with (
+            dbmod.connection(db),
+            backend.exclusive_transaction(db, _chain_lock("supply", buyer)),
+        ):
+            signed = _made(db, buyer, "supply", make)
+            receipt = signed.receipt
+            total = receipt.tokens.total
+            if not close_held(
+                db,
+                reservation_id,
+                POSTED,
+                receipt.cost_micro_usd,
+                now,
+                tokens=total,
+                beyond_limit=True,
+            ):
+                raise StoreConflict(f"reservation {reservation_id} is not held")
+            _chained(db, buyer, "supply", signed, now)
+            if total:
+                OfferDay.insert(offer=offer, day=utc_day(now), tokens=total).on_conflict(
+                    conflict_target=[OfferDay.offer, OfferDay.day],
+                    update={OfferDay.tokens: OfferDay.tokens + total},
+                ).execute(db)
+            TradeEntry.insert(**_entry_row(entry(signed))).execute(db)
+    except peewee.IntegrityError as error:
+        raise BookConflict(f"the book already has that request ({error})") from None
+    return signed
+
+
+def record_purchase(
+    db: peewee.Database, *, signed: SignedReceipt | None, entry: Entry, now: int
+) -> None:
+    """Keep a purchase: the seller's receipt (when it sent a valid one) in
+    the consume chain and the consume entry, together; raises BookConflict
+    when the chain has the receipt's request or number, or the book the
+    entry's request."""
+    try:
+        with dbmod.connection(db), dbmod.backend_of(db).write_transaction(db):
+            if signed is not None:
+                _insert_receipt(db, entry.counterparty, "consume", signed, now)
+            TradeEntry.insert(**_entry_row(entry)).execute(db)
+    except peewee.IntegrityError as error:
+        raise BookConflict(f"the book already has that purchase ({error})") from None
+
+
+def spent(db: peewee.Database, counterparty: str) -> int:
+    """Micro-USD this gateway bought from ``counterparty`` (corrections included)."""
+    mine = (TradeEntry.counterparty == counterparty) & (TradeEntry.direction == "consume")
+    with dbmod.connection(db):
+        total = (
+            TradeEntry.select(peewee.fn.COALESCE(peewee.fn.SUM(TradeEntry.cost_micro_usd), 0))
+            .where(mine)
+            .scalar(db)
+        )
+    return int(total)
+
+
+def entries(db: peewee.Database, *, counterparty: str, direction: str) -> list[Entry]:
+    """A counterparty's entries in one direction, in the order written."""
+    _check_direction(direction)
+    mine = (TradeEntry.counterparty == counterparty) & (TradeEntry.direction == direction)
+    with dbmod.connection(db):
+        rows = list(TradeEntry.select().where(mine).order_by(TradeEntry.id).execute(db))
+    return [
+        Entry(
+            counterparty=row.counterparty,
+            direction=row.direction,
+            request_id=row.request_id,
+            offer=row.offer,
+            requested_model=row.requested_model,
+            served_model=row.served_model,
+            status=row.status,
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
+            cache_read_tokens=row.cache_read_tokens,
+            cache_write_tokens=row.cache_write_tokens,
+            cost_micro_usd=row.cost_micro_usd,
+            receipt=None if row.receipt is None else row.receipt.encode("utf-8"),
+            note=row.note,
+            revision=row.revision,
+            created_at=row.created_at,
+        )
+        for row in rows
+    ]
+
+
+# ------------------------------------------------------------ acknowledgements
+
+
+def unknown_acknowledged(db: peewee.Database, ack: Ack) -> list[str]:
+    """The receipts ``ack`` (a buyer's, of our supply chain) names that the
+    chain does not hold as named: by request id, number and hash."""
+    ids = [item.request_id for item in ack.receipts]
+    with dbmod.connection(db):
+        rows = ReceiptRow.select(ReceiptRow.request_id, ReceiptRow.seq, ReceiptRow.hash).where(
+            _chain(ack.buyer, "supply") & ReceiptRow.request_id.in_(ids)
+        )
+        held = {row.request_id: (row.seq, row.hash) for row in rows.execute(db)}
+    problems = []
+    for item in ack.receipts:
+        found = held.get(item.request_id)
+        if found is None:
+            problems.append(f"unknown request id {item.request_id}")
+        elif found != (item.seq, item.receipt):
+            problems.append(f"request {item.request_id} is receipt {found[0]} with another hash")
+    return problems
+
+
+def store_ack(
+    db: peewee.Database, *, counterparty: str, direction: str, ack: Ack, sealed: Sealed, now: int
+) -> bool:
+    """Keep a signed acknowledgement; False when it was kept before."""
+    _check_direction(direction)
+    try:
+        with dbmod.connection(db), dbmod.backend_of(db).write_transaction(db):
+            AckRow.insert(
+                counterparty=counterparty,
+                direction=direction,
+                acked_at=ack.acked_at,
+                receipts=len(ack.receipts),
+                hash=sha256_hex(sealed.data),
+                document=sealed.data.decode("utf-8"),
+                created_at=now,
+            ).execute(db)
+    except peewee.IntegrityError:
+        return False
+    return True
+
+
+def acknowledged(db: peewee.Database, *, counterparty: str, direction: str) -> set[str]:
+    """The request ids the kept acknowledgements of a chain name."""
+    with dbmod.connection(db):
+        query = AckRow.select(AckRow.document).where(
+            (AckRow.counterparty == counterparty) & (AckRow.direction == direction)
+        )
+        documents = [row.document for row in query.execute(db)]
+    out: set[str] = set()
+    for document in documents:
+        body = unseal(ACK, document.encode("utf-8")).body
+        out.update(item.request_id for item in Ack.from_document(body).receipts)
+    return out
 
 
 def store_receipt(

@@ -14,7 +14,9 @@ import peewee
 from ..ledger.migrations import Migration, MigrationResult, migrate
 from .models import (
     ACCOUNTS_TABLE,
+    ACKS_TABLE,
     ENTRIES_TABLE,
+    OFFER_DAYS_TABLE,
     OFFER_VERSIONS_TABLE,
     RECEIPTS_TABLE,
     RESERVATIONS_TABLE,
@@ -121,8 +123,62 @@ def _trade_1_tables(db: peewee.Database) -> None:
     db.create_tables([OfferVersion, Account, Reservation, ReceiptRow, TradeEntry])
 
 
+def _trade_2_sales(db: peewee.Database) -> None:
+    """What the seller and buyer paths keep: a reservation's offer, order
+    and body hash (replays and offer limits) and the tokens it posted (the
+    offer's tokens per minute); tokens per offer and UTC day (its daily
+    cap); and the acknowledgements of receipts."""
+    from playhouse.migrate import SchemaMigrator
+    from playhouse.migrate import migrate as alter
+
+    migrator = SchemaMigrator.from_database(db)
+    table = RESERVATIONS_TABLE
+    alter(
+        migrator.add_column(table, "offer", peewee.TextField(default="")),
+        migrator.add_column(table, "body_sha256", peewee.TextField(null=True)),
+        migrator.add_column(table, "order_document", peewee.TextField(null=True)),
+        migrator.add_column(table, "tokens", peewee.BigIntegerField(null=True)),
+        migrator.add_index(table, ("offer", "created_at"), False),
+        migrator.add_index(table, ("offer", "closed_at"), False),
+    )
+
+    class OfferDay(peewee.Model):
+        id = peewee.BigAutoField()
+        offer = peewee.TextField()
+        day = peewee.TextField()
+        tokens = peewee.BigIntegerField(default=0)
+
+        class Meta:
+            database = db
+            table_name = OFFER_DAYS_TABLE
+            indexes = ((("offer", "day"), True),)
+
+    class AckRow(peewee.Model):
+        id = peewee.BigAutoField()
+        counterparty = peewee.TextField()
+        direction = peewee.TextField()
+        acked_at = peewee.BigIntegerField()
+        receipts = peewee.IntegerField()
+        hash = peewee.TextField()
+        document = peewee.TextField()
+        created_at = peewee.BigIntegerField()
+
+        class Meta:
+            database = db
+            table_name = ACKS_TABLE
+            indexes = (
+                (("counterparty", "direction", "hash"), True),
+                (("counterparty", "direction", "acked_at"), False),
+            )
+
+    db.create_tables([OfferDay, AckRow])
+
+
 TRADE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, name="trading tables", apply=_trade_1_tables),
+    Migration(
+        version=2, name="sales: reservations' orders, offer days, acks", apply=_trade_2_sales
+    ),
 )
 
 

@@ -21,6 +21,8 @@ ACCOUNTS_TABLE = "trade_accounts"
 RESERVATIONS_TABLE = "trade_reservations"
 RECEIPTS_TABLE = "trade_receipts"
 ENTRIES_TABLE = "trade_entries"
+OFFER_DAYS_TABLE = "trade_offer_days"
+ACKS_TABLE = "trade_acks"
 
 
 class OfferVersion(peewee.Model):
@@ -67,12 +69,18 @@ class Reservation(peewee.Model):
     posted_micro_usd = peewee.BigIntegerField(null=True)  # the actual cost, once posted
     created_at = peewee.BigIntegerField()
     closed_at = peewee.BigIntegerField(null=True)
+    offer = peewee.TextField(default="")  # the offer's name ("" before trade_2)
+    body_sha256 = peewee.TextField(null=True)  # of the request's body, as ordered
+    order_document = peewee.TextField(null=True)  # the buyer's signed order
+    tokens = peewee.BigIntegerField(null=True)  # all kinds, once posted
 
     class Meta:
         table_name = RESERVATIONS_TABLE
         indexes = (
             (("account_id", "request_id"), True),
             (("state", "created_at"), False),
+            (("offer", "created_at"), False),
+            (("offer", "closed_at"), False),
         )
 
 
@@ -128,10 +136,46 @@ class TradeEntry(peewee.Model):
         )
 
 
+class OfferDay(peewee.Model):
+    """The tokens an offer sold on one UTC day (its ``daily_tokens`` cap)."""
+
+    id = peewee.BigAutoField()
+    offer = peewee.TextField()  # the offer's name
+    day = peewee.TextField()  # YYYY-MM-DD, UTC
+    tokens = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = OFFER_DAYS_TABLE
+        indexes = ((("offer", "day"), True),)
+
+
+class AckRow(peewee.Model):
+    """A signed acknowledgement of receipts: received from a buyer
+    (``supply``) or sent to a seller (``consume``)."""
+
+    id = peewee.BigAutoField()
+    counterparty = peewee.TextField()
+    direction = peewee.TextField()
+    acked_at = peewee.BigIntegerField()  # as signed
+    receipts = peewee.IntegerField()  # how many it acknowledges
+    hash = peewee.TextField()  # SHA-256 of document: the same ack is kept once
+    document = peewee.TextField()  # the signed acknowledgement, canonical JSON
+    created_at = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = ACKS_TABLE
+        indexes = (
+            (("counterparty", "direction", "hash"), True),
+            (("counterparty", "direction", "acked_at"), False),
+        )
+
+
 TRADE_MODELS: tuple[type[peewee.Model], ...] = (
     OfferVersion,
     Account,
     Reservation,
     ReceiptRow,
     TradeEntry,
+    OfferDay,
+    AckRow,
 )

@@ -30,6 +30,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..routing.rules import pattern_matches
 from ..settings_table import OFFER_ENV_PREFIX, OFFER_SECTION
 from .documents import Document, encode, sha256_hex
 from .money import MAX_TOKENS, TOKEN_KINDS, MoneyError, Prices, parse_price
@@ -133,6 +134,75 @@ def parse_offer_ref(text: object) -> tuple[str, int]:
     if found is None:
         raise ValueError(f"an offer is named NAME@VERSION, got {text!r:.80}")
     return found.group(1), int(found.group(2))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OfferTerms:
+    """A version of an offer as its signed document states it: what a
+    buyer accepts and a seller bills by."""
+
+    name: str
+    version: int
+    seller: str
+    models: tuple[str, ...]
+    prices: Prices
+    limits: Limits
+    effective_at: int  # Unix ms
+
+    @property
+    def ref(self) -> str:
+        return offer_ref(self.name, self.version)
+
+    def sells(self, model: str) -> bool:
+        return any(pattern_matches(pattern, model) for pattern in self.models)
+
+
+_OFFER_KEYS = frozenset(
+    {"type", "v", "name", "version", "effective_at", "models", "prices", "limits", "seller"}
+)
+
+
+def _whole(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def terms_from_document(body: Mapping[str, Any]) -> OfferTerms:
+    """The terms of an offer document's body (its signature is the
+    caller's to check); raises OfferError when it is not one."""
+    if set(body) != _OFFER_KEYS or body["type"] != OFFER or body["v"] != DOCUMENT_VERSION:
+        raise OfferError("not the members of a version 1 offer")
+    name, version, models, limits = body["name"], body["version"], body["models"], body["limits"]
+    if not isinstance(name, str) or not NAME.match(name):
+        raise OfferError("the offer's name is not an offer name")
+    if not _whole(version, 1, 10**18 - 1) or not _whole(body["effective_at"], 0, 2**63 - 1):
+        raise OfferError("the offer's version or effective time is not a number")
+    if not isinstance(body["seller"], str):
+        raise OfferError("the offer's seller is not a public id")
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise OfferError("the offer's models are not a list of patterns")
+    if (
+        not isinstance(limits, Mapping)
+        or set(limits) != set(LIMITS)
+        or not all(_whole(limits[key], 0, MAX_TOKENS) for key in LIMITS)
+    ):
+        raise OfferError("the offer's limits are not rpm, tpm, concurrency and daily_tokens")
+    if not 0 < len(models) <= MAX_MODELS or not all(
+        len(m) <= MAX_PATTERN_LENGTH and _PATTERN.match(m) for m in models
+    ):
+        raise OfferError(f"offer {name}: its models are not 1 to {MAX_MODELS} patterns")
+    try:
+        prices = Prices.from_document(body["prices"])
+    except MoneyError as error:
+        raise OfferError(f"offer {name}: {error}") from None
+    return OfferTerms(
+        name=name,
+        version=version,
+        seller=body["seller"],
+        models=tuple(models),
+        prices=prices,
+        limits=Limits(**{key: limits[key] for key in LIMITS}),
+        effective_at=body["effective_at"],
+    )
 
 
 # --- reading declarations (config.py hands in what it read) -------------------

@@ -52,6 +52,7 @@ class CallContext:
     # Marked as each attempt is sent and answered: the upstream's share of
     # the request's time (timing.py).
     clock: UpstreamClock = field(default_factory=UpstreamClock)
+    request_id: str = ""  # the gateway's id of the client's request
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

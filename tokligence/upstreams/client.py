@@ -331,15 +331,25 @@ class ProviderClient:
 
     # ------------------------------------------------------------ passthrough
 
-    async def relay(self, path: str, body: bytes, context: CallContext) -> Relayed:
+    async def relay(
+        self,
+        path: str,
+        body: bytes,
+        context: CallContext,
+        *,
+        extra_headers: tuple[tuple[str, str], ...] = (),
+    ) -> Relayed:
         """Forward a same-dialect request: the upstream's status, headers and
         body chunks. Error statuses are not raised: the caller decides whether
         to retry or relay them (they are already in the client's own
         protocol). The caller must ``aclose()`` what it gets, whatever happens.
         (A plain object, not a context manager: this is every passthrough
         request's path, and the context-manager layers cost more than the
-        rest of it.)"""
+        rest of it.) ``extra_headers`` go with this request only (a traded
+        request's order)."""
         headers = self._passthrough_headers(context)
+        if extra_headers:
+            headers.extend(extra_headers)
         response = await self._send(path, body, headers, context, context.query)
         # Every header line kept as it came (names lower-cased), repeated
         # ones too: items() would fold them into one comma-joined line.
