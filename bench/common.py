@@ -72,6 +72,28 @@ def start_gateway(
     )
 
 
+def start_fast_upstream() -> tuple[int, subprocess.Popen[bytes]]:
+    """``bench/fast_upstream.py`` on a free port: (port, process)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "fast_upstream.py"), str(port)]
+    )
+    return port, process
+
+
+def fast_upstream_env(port: int) -> dict[str, str]:
+    """A gateway's settings for the fast upstream on ``port`` as both its
+    OpenAI and its Anthropic provider: ``gpt-bench`` routes to the one,
+    ``claude-bench`` to the other."""
+    return {
+        "TOKLIGENCE_OPENAI_API_KEY": "bench",
+        "TOKLIGENCE_OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        "TOKLIGENCE_ANTHROPIC_API_KEY": "bench",
+        "TOKLIGENCE_ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "TOKLIGENCE_ROUTES": "gpt-bench=>openai, claude-bench=>anthropic",
+    }
+
+
 def host_speed_ms() -> float:
     """Milliseconds for a fixed pure-Python loop (best of 3): this machine's
     speed right now. Shared virtual machines vary by up to 2x from minute to

@@ -29,12 +29,20 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from statistics import median
 
-from common import ROOT, free_port, host_speed_ms, load, request_bytes, start_gateway, wait_http
+from common import (
+    fast_upstream_env,
+    free_port,
+    host_speed_ms,
+    load,
+    request_bytes,
+    start_fast_upstream,
+    start_gateway,
+    wait_http,
+)
 from upstream_bench import ANTHROPIC_HEADERS, CHAT, MESSAGES, chat_body, messages_body
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -100,17 +108,8 @@ def main() -> None:
         pairs = (setting.split("=", 1) for setting in settings.split(",") if setting)
         sources.append((name, None, {key: value for key, value in pairs}))
     print(f"host speed before: {host_speed_ms():.0f} ms per calibration loop (lower is faster)")
-    upstream_port = free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "fast_upstream.py"), str(upstream_port)]
-    )
-    env = {
-        "TOKLIGENCE_OPENAI_API_KEY": "bench",
-        "TOKLIGENCE_OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
-        "TOKLIGENCE_ANTHROPIC_API_KEY": "bench",
-        "TOKLIGENCE_ANTHROPIC_BASE_URL": f"http://127.0.0.1:{upstream_port}",
-        "TOKLIGENCE_ROUTES": "gpt-bench=>openai, claude-bench=>anthropic",
-    }
+    upstream_port, upstream = start_fast_upstream()
+    env = fast_upstream_env(upstream_port)
     gateways: list[tuple[str, int, subprocess.Popen[bytes]]] = []
     with tempfile.TemporaryDirectory() as data_root:
         try:

@@ -32,20 +32,20 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from statistics import median
 
 from common import (
-    ROOT,
     Result,
+    fast_upstream_env,
     free_port,
     host_speed_ms,
     load,
     request_bytes,
     rss_mb,
+    start_fast_upstream,
     start_gateway,
     wait_http,
 )
@@ -111,10 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_root:
         tmp = Path(tmp_root)
         portkey_dir = args.portkey_dir or portkey_install(tmp / "portkey")
-        upstream_port = free_port()
-        upstream = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "fast_upstream.py"), str(upstream_port)]
-        )
+        upstream_port, upstream = start_fast_upstream()
         processes: list[subprocess.Popen[bytes]] = [upstream]
         try:
             targets = _start(tmp, portkey_dir, upstream_port, processes, pinned)
@@ -134,13 +131,7 @@ def _start(
     pinned: bool,
 ) -> list[Target]:
     upstream_url = f"http://127.0.0.1:{upstream_port}"
-    env = {
-        "TOKLIGENCE_OPENAI_API_KEY": "bench",
-        "TOKLIGENCE_OPENAI_BASE_URL": f"{upstream_url}/v1",
-        "TOKLIGENCE_ANTHROPIC_API_KEY": "bench",
-        "TOKLIGENCE_ANTHROPIC_BASE_URL": upstream_url,
-        "TOKLIGENCE_ROUTES": "gpt-bench=>openai, claude-bench=>anthropic",
-    }
+    env = fast_upstream_env(upstream_port)
     ours_port, portkey_port = free_port(), free_port()
     (tmp / "ours").mkdir()
     ours = start_gateway(ours_port, str(tmp / "ours"), env)
@@ -230,72 +221,55 @@ def _measure(targets: list[Target], seconds: float, repeat: int) -> None:
         )
 
     small = "hello"
-    # Added p50 latency, non-stream, c=1.
-    runs = _runs(targets, "chat", False, small, 1, seconds, repeat)
-    direct = [r.p50_ms for r, _ in runs["direct"]]
-    added = {
-        t.name: [r.p50_ms - d for (r, _), d in zip(runs[t.name], direct, strict=True)]
-        for t in gateways
-    }
-    row(
-        "added p50 ms, non-stream",
-        {"direct": f"{median(direct):.3f}", **{k: _fmt(v, 3, min) for k, v in added.items()}},
-        median(added["ours"]) / median(added["portkey"]),
-    )
-    # Throughput and CPU per request at c=16.
-    runs = _runs(targets, "chat", False, small, 16, seconds, repeat)
-    rps = {name: [r.rps for r, _ in results] for name, results in runs.items()}
-    row(
-        "req/s at c=16, non-stream",
-        {name: _fmt(values, 0, max) for name, values in rps.items()},
-        median(rps["ours"]) / median(rps["portkey"]),
-    )
-    print(
-        f"{'':<44}ours/direct {median(rps['ours']) / median(rps['direct']):.3f}, "
-        f"portkey/direct {median(rps['portkey']) / median(rps['direct']):.3f}"
-    )
+
+    def added(label: str, shape: str, stream: bool, text: str, ttfb: bool = False) -> None:
+        """A row of the time each gateway adds to the direct p50 (c=1)."""
+        runs = _runs(targets, shape, stream, text, 1, seconds, repeat)
+
+        def figure(result: Result) -> float:
+            return result.ttfb_p50_ms if ttfb else result.p50_ms
+
+        direct = [figure(r) for r, _ in runs["direct"]]
+        extra = {
+            t.name: [figure(r) - d for (r, _), d in zip(runs[t.name], direct, strict=True)]
+            for t in gateways
+        }
+        row(
+            label,
+            {"direct": f"{median(direct):.3f}", **{k: _fmt(v, 3, min) for k, v in extra.items()}},
+            median(extra["ours"]) / median(extra["portkey"]),
+        )
+
+    def rates(label: str, stream: bool) -> dict[str, list[tuple[Result, float | None]]]:
+        """A row of what each target does at c=16: req/s, or SSE events/s."""
+        runs = _runs(targets, "chat", stream, small, 16, seconds, repeat)
+        values = {
+            name: [r.events_per_s if stream else r.rps for r, _ in results]
+            for name, results in runs.items()
+        }
+        row(
+            label,
+            {name: _fmt(v, 0, max) for name, v in values.items()},
+            median(values["ours"]) / median(values["portkey"]),
+        )
+        print(
+            f"{'':<44}ours/direct {median(values['ours']) / median(values['direct']):.3f}, "
+            f"portkey/direct {median(values['portkey']) / median(values['direct']):.3f}"
+        )
+        return runs
+
+    added("added p50 ms, non-stream", "chat", False, small)
+    runs = rates("req/s at c=16, non-stream", False)
     cpu = {t.name: [c for _, c in runs[t.name] if c is not None] for t in gateways}
     row(
         "gateway CPU us per request at c=16",
         {name: _fmt(values, 0, min) for name, values in cpu.items()},
         median(cpu["ours"]) / median(cpu["portkey"]),
     )
-    # Time to first streamed byte, c=1.
-    runs = _runs(targets, "chat", True, small, 1, seconds, repeat)
-    direct = [r.ttfb_p50_ms for r, _ in runs["direct"]]
-    added = {
-        t.name: [r.ttfb_p50_ms - d for (r, _), d in zip(runs[t.name], direct, strict=True)]
-        for t in gateways
-    }
-    row(
-        "added ms to the first streamed byte",
-        {"direct": f"{median(direct):.3f}", **{k: _fmt(v, 3, min) for k, v in added.items()}},
-        median(added["ours"]) / median(added["portkey"]),
-    )
-    # SSE events relayed per second at c=16.
-    runs = _runs(targets, "chat", True, small, 16, seconds, repeat)
-    events = {name: [r.events_per_s for r, _ in results] for name, results in runs.items()}
-    row(
-        "SSE events/s at c=16",
-        {name: _fmt(values, 0, max) for name, values in events.items()},
-        median(events["ours"]) / median(events["portkey"]),
-    )
-    # OpenAI client -> Anthropic upstream, and the 400 KB prompt: added p50.
-    for label, shape, text in (
-        ("OpenAI -> Anthropic, added p50 ms", "translate", small),
-        ("400 KB prompt, added p50 ms", "chat", "x" * 400_000),
-    ):
-        runs = _runs(targets, shape, False, text, 1, seconds, repeat)
-        direct = [r.p50_ms for r, _ in runs["direct"]]
-        added = {
-            t.name: [r.p50_ms - d for (r, _), d in zip(runs[t.name], direct, strict=True)]
-            for t in gateways
-        }
-        row(
-            label,
-            {"direct": f"{median(direct):.3f}", **{k: _fmt(v, 3, min) for k, v in added.items()}},
-            median(added["ours"]) / median(added["portkey"]),
-        )
+    added("added ms to the first streamed byte", "chat", True, small, ttfb=True)
+    rates("SSE events/s at c=16", True)
+    added("OpenAI -> Anthropic, added p50 ms", "translate", False, small)
+    added("400 KB prompt, added p50 ms", "chat", False, "x" * 400_000)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ import json
 import re
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,13 +45,14 @@ from pathlib import Path
 from statistics import median
 
 from common import (
-    ROOT,
     Result,
+    fast_upstream_env,
     free_port,
     host_speed_ms,
     load,
     request_bytes,
     rss_mb,
+    start_fast_upstream,
     start_gateway,
     wait_http,
 )
@@ -187,17 +187,8 @@ def main() -> None:
         sources.append(("base", args.baseline.resolve()))
     print(f"host speed before: {host_speed_ms():.0f} ms per calibration loop (lower is faster)")
     print(f"each figure: median of {repeat} runs of {seconds:g} s, best run in brackets")
-    upstream_port = free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "fast_upstream.py"), str(upstream_port)]
-    )
-    env = {
-        "TOKLIGENCE_OPENAI_API_KEY": "bench",
-        "TOKLIGENCE_OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
-        "TOKLIGENCE_ANTHROPIC_API_KEY": "bench",
-        "TOKLIGENCE_ANTHROPIC_BASE_URL": f"http://127.0.0.1:{upstream_port}",
-        "TOKLIGENCE_ROUTES": "gpt-bench=>openai, claude-bench=>anthropic",
-    }
+    upstream_port, upstream = start_fast_upstream()
+    env = fast_upstream_env(upstream_port)
     gateways: list[tuple[str, int, subprocess.Popen[bytes]]] = []
     with tempfile.TemporaryDirectory() as data_root:
         try:

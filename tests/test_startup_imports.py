@@ -153,34 +153,7 @@ def test_reading_an_offer_loads_the_offers_but_not_pynacl(tmp_path: Path) -> Non
 def test_a_gateway_with_the_update_check_off_never_loads_it(tmp_path: Path) -> None:
     """Off means off: the check (and httpx and urllib with it) is not even
     imported once the gateway is listening."""
-    probe = (
-        "import json, sys, trio\n"
-        "import tokligence.app\n"
-        "from tokligence.config import load_config\n"
-        "config = load_config(flags={'data_dir': sys.argv[1], 'port': 0})\n"
-        "async def main():\n"
-        "    async with trio.open_nursery() as nursery:\n"
-        "        await nursery.start(tokligence.app.serve, config)\n"
-        "        await trio.sleep(0.2)  # the check would be started by now\n"
-        "        print(json.dumps(sorted(sys.modules)))\n"
-        "        nursery.cancel_scope.cancel()\n"
-        "trio.run(main)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
-    out = subprocess.run(
-        [sys.executable, "-c", probe, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env={
-            **env,
-            "TOKLIGENCE_UPDATE_CHECK_ENABLED": "false",
-            "HOME": str(tmp_path),
-            "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
-        },
-    )
-    loaded = set(json.loads(out.stdout))
+    loaded = _modules_while_serving(tmp_path, {})
     assert "tokligence.server.listen" in loaded  # the probe did serve
     assert not [m for m in loaded if m.startswith("tokligence.update")]
 
