@@ -110,6 +110,8 @@ def build_upstreams(config: Config) -> dict[str, Upstream]:
     upstreams: dict[str, Upstream] = {"loopback": LoopbackUpstream()}
     if config.peers:
         upstreams.update(build_peers(config))
+    if config.buys_auto:
+        upstreams["peer:auto"] = build_auto_peer(config)
     if not config.providers:
         return upstreams
     # Only with a provider configured: httpx is a fifth of the imports of a
@@ -153,6 +155,26 @@ def build_peers(config: Config) -> dict[str, Upstream]:
         )
         for peer in config.peers
     }
+
+
+def build_auto_peer(config: Config) -> Upstream:
+    """``peer:auto``: the cheapest live offer of the directory (a route names it)."""
+    from .trade.auto import AutoPeerUpstream
+    from .trade.directory.client import OfferDirectory
+
+    return AutoPeerUpstream(
+        directory=OfferDirectory(config.trade_directory_url),
+        named=config.peers,
+        connect_timeout=config.upstream_connect_timeout,
+        response_timeout=config.upstream_response_timeout,
+        read_timeout=config.upstream_read_timeout,
+        # Past any retry wait: what stops peer:auto moves the call on at once.
+        skip_after=config.upstream_retry_max_wait + 1,
+        breaker=CircuitBreaker(
+            threshold=config.breaker_threshold, cooldown=config.breaker_cooldown
+        ),
+        max_connections=config.max_connections,
+    )
 
 
 def build_router(config: Config, upstreams: Mapping[str, Upstream]) -> Router:

@@ -184,7 +184,13 @@ class Config:
     @property
     def trading(self) -> bool:
         """Whether this gateway sells or buys (docs/trading.md)."""
-        return bool(self.offers or self.peers)
+        return bool(self.offers or self.peers or self.buys_auto)
+
+    @property
+    def buys_auto(self) -> bool:
+        """Whether a route (or the fallback adapter) names ``peer:auto``: the
+        cheapest live offer of ``trade_directory_url``."""
+        return bool(auto_routes(self.routes, self.model_provider_routes, self.fallback_adapter))
 
     def ledger_file(self) -> Path:
         return self.ledger_path or self.data_dir / "ledger.db"
@@ -349,6 +355,15 @@ def load_config(
         )
     if not problems and (peer_raw or peer_env):
         peers = _resolve_peers(peer_raw, peer_env, environ, problems)
+    if not problems and not values["trade_directory_url"]:
+        naming = auto_routes(
+            values["routes"], values["model_provider_routes"], values["fallback_adapter"]
+        )
+        if naming:
+            problems.append(
+                f"{naming[0]} names {AUTO_PEER}, which buys from the offer directory: "
+                "set trade_directory_url (TOKLIGENCE_TRADE_DIRECTORY_URL)"
+            )
     if problems:
         raise ConfigError(problems)
 
@@ -371,6 +386,26 @@ def load_config(
         offers=offers,
         peers=peers,
     )
+
+
+AUTO_PEER = "peer:auto"
+
+
+def auto_routes(routes: str, provider_routes: str, fallback: str) -> list[str]:
+    """What names ``peer:auto`` (``route 'PATTERN'``, ``fallback_adapter``);
+    a route that cannot be parsed is the router's to report."""
+    from .routing.rules import parse_rules
+
+    naming = []
+    for text in (routes, provider_routes):
+        try:
+            rules = parse_rules(text)
+        except ValueError:
+            continue
+        naming += [f"route {r.pattern!r}" for r in rules if AUTO_PEER in r.providers]
+    if fallback.strip().lower() == AUTO_PEER:
+        naming.append("fallback_adapter")
+    return naming
 
 
 def _resolve_offers(

@@ -121,3 +121,36 @@ def test_a_configuration_error_is_exit_status_2(tmp_path: Path) -> None:
     done = run_directory(tmp_path, env={"TOKLIGENCE_TRADE_DIRECTORY_TTL": "soon"})
     assert done.returncode == 2
     assert "configuration error: trade_directory_ttl" in done.stderr
+
+
+def test_peer_auto_needs_a_directory_and_exists_only_when_routed(tmp_path: Path) -> None:
+    from tokligence.app import build_upstreams
+    from tokligence.routing.table import provider_names
+
+    routes = {"TOKLIGENCE_ROUTES": "gpt-4o*=>peer:auto|loopback"}
+    with pytest.raises(ConfigError) as refused:
+        load(tmp_path, routes)
+    (line,) = str(refused.value).splitlines()
+    assert "route 'gpt-4o*' names peer:auto" in line
+    assert "set trade_directory_url (TOKLIGENCE_TRADE_DIRECTORY_URL)" in line
+    with pytest.raises(ConfigError, match="fallback_adapter names peer:auto"):
+        load(tmp_path, {"TOKLIGENCE_FALLBACK_ADAPTER": "peer:auto"})
+
+    directory = {"TOKLIGENCE_TRADE_DIRECTORY_URL": "http://127.0.0.1:9"}
+    buyer = load(tmp_path, routes | directory)
+    assert buyer.buys_auto and buyer.trading
+    assert "peer:auto" in provider_names(buyer)
+    assert "peer:auto" in build_upstreams(buyer)
+    # A directory alone buys nothing: no trading, no peer:auto.
+    plain = load(tmp_path, directory)
+    assert not plain.buys_auto and not plain.trading
+    assert "peer:auto" not in provider_names(plain)
+
+
+def test_no_peer_may_be_named_auto(tmp_path: Path) -> None:
+    peer = {
+        "TOKLIGENCE_TRADE_PEER_AUTO_URL": "http://127.0.0.1:8082",
+        "TOKLIGENCE_TRADE_PEER_AUTO_PUBLIC_ID": "ed25519:" + "A" * 43,
+    }
+    with pytest.raises(ConfigError, match="peer name 'auto' is reserved"):
+        load(tmp_path, peer)

@@ -86,10 +86,10 @@ def at_once(count: int, work: Callable[[int], T]) -> list[T]:
 
 
 def test_the_migration_runs_once_and_matches_the_models(database: peewee.Database) -> None:
-    assert migrate_trade(database) == MigrationResult(role="trade", applied=(1, 2), version=2)
-    assert migrate_trade(database) == MigrationResult(role="trade", applied=(), version=2)
+    assert migrate_trade(database) == MigrationResult(role="trade", applied=(1, 2, 3), version=3)
+    assert migrate_trade(database) == MigrationResult(role="trade", applied=(), version=3)
     with dbmod.connection(database):
-        assert applied_versions(database, "trade") == [1, 2]
+        assert applied_versions(database, "trade") == [1, 2, 3]
         for model in TRADE_MODELS:
             table = model._meta.table_name
             columns = {column.name for column in database.get_columns(table)}

@@ -171,6 +171,8 @@ def _entries(text: str, what: str) -> Iterable[tuple[str, str]]:
 
 def how_to_configure(provider: str) -> str:
     """The setting that makes ``provider`` exist, for error messages."""
+    if provider == "peer:auto":
+        return "set trade_directory_url to the offer directory it buys from (docs/trading.md)"
     if provider.startswith("peer:"):
         name = provider[len("peer:") :]
         return (

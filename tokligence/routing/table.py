@@ -38,8 +38,11 @@ def listed_model_rules(config: Config) -> tuple[Rule, ...]:
 
 def provider_names(config: Config) -> frozenset[str]:
     """The providers a gateway with ``config`` has (loopback always, and
-    each peer it buys from as ``peer:NAME``)."""
-    peers = (f"peer:{peer.name}" for peer in config.peers)
+    each peer it buys from as ``peer:NAME``, and ``peer:auto`` when a route
+    buys from the directory)."""
+    peers = [f"peer:{peer.name}" for peer in config.peers]
+    if config.buys_auto:
+        peers.append("peer:auto")  # the directory's cheapest live offer
     return frozenset({"loopback", *(provider.name for provider in config.providers), *peers})
 
 

@@ -27,7 +27,9 @@ Modules, from the pure edge inwards:
 - ``seller``, ``sale``: the seller's endpoints and traded requests;
   ``ledger_api``: its statement and settlement endpoints.
 - ``peer``: the buyer's provider ``peer:NAME``, its bookings and acks;
-  ``ledger_client``: the commands' client of a seller's book.
+  ``auto``: ``peer:auto``, a peer per seller the directory finds, with the
+  accounts it opens (``opening``: the signed account request, shared with
+  ``trade open``); ``ledger_client``: the commands' client of a seller's book.
 - ``node``: trading at start-up.
 - ``directory``: the optional offer directory, its server and its client.
 - ``cli``, ``cli_accounts``, ``cli_ledger``: ``tokligence trade

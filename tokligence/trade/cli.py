@@ -17,31 +17,21 @@ refused or failed (an invalid receipt, a key file that cannot be used);
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from ..config import Config, ConfigError
-from .documents import MAX_DOCUMENT_BYTES, DocumentError, encode
+from .documents import MAX_DOCUMENT_BYTES
 from .node_key import NodeKeyError, key_path, load_or_create
-from .offers import OfferError, terms_from_document
-from .orders import AccountRequest, sign_account_request
+from .opening import HTTP_TIMEOUT, OpenRefused, open_account
 from .receipts import verify_receipt
-from .signing import is_public_id, unseal
+from .signing import is_public_id
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 # The header form is base64url of the document: four characters per three bytes.
 _MAX_INPUT_BYTES = MAX_DOCUMENT_BYTES * 4 // 3 + 8
-
-
-# Seconds the seller has to answer ``trade open``.
-HTTP_TIMEOUT = 30.0
 
 
 def run_trade(args: argparse.Namespace, prog: str, load: Callable[[], Config]) -> int:
@@ -107,55 +97,6 @@ def _verify(args: argparse.Namespace, prog: str) -> int:
     return 0
 
 
-class _Refused(Exception):
-    pass
-
-
-def _http(method: str, url: str, body: bytes | None = None) -> tuple[int, Any]:
-    """A small JSON exchange with a seller: (status, decoded body)."""
-    request = urllib.request.Request(url, data=body, method=method)
-    request.add_header("accept", "application/json")
-    if body is not None:
-        request.add_header("content-type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
-            status, data = response.status, response.read(MAX_DOCUMENT_BYTES + 1)
-    except urllib.error.HTTPError as error:
-        status, data = error.code, error.read(MAX_DOCUMENT_BYTES + 1)
-    except (urllib.error.URLError, OSError) as error:
-        raise _Refused(f"cannot reach {url}: {getattr(error, 'reason', error)}") from None
-    try:
-        return status, json.loads(data)
-    except ValueError:
-        return status, None
-
-
-def _message(payload: Any) -> str:
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(error, dict):
-        return f"{error.get('code') or error.get('type')}: {error.get('message')}"
-    return "no JSON error"
-
-
-def _seller_of(offers: Any, pinned: str | None) -> str:
-    """The seller's id: ``pinned``, checked against every offer's signature,
-    or the one its offers name (each signed by it)."""
-    if not isinstance(offers, list) or not offers:
-        raise _Refused("the seller lists no offers (GET /v1/trade/offers)")
-    seller = pinned
-    for item in offers:
-        try:
-            sealed = unseal("offer", encode(item))
-            terms = terms_from_document(sealed.body)
-        except (DocumentError, OfferError, TypeError) as error:
-            raise _Refused(f"the seller's offers are not signed offers: {error}") from None
-        seller = seller or terms.seller
-        if terms.seller != seller or not sealed.verified_by(seller):
-            raise _Refused(f"offer {terms.ref} is not signed by {seller}: refused")
-    assert seller is not None
-    return seller
-
-
 def _open(args: argparse.Namespace, prog: str, load: Callable[[], Config]) -> int:
     if args.seller is not None and not is_public_id(args.seller):
         print(
@@ -170,20 +111,11 @@ def _open(args: argparse.Namespace, prog: str, load: Callable[[], Config]) -> in
     url = args.url.rstrip("/")
     try:
         signer, _ = load_or_create(config.data_dir)
-        status, offers = _http("GET", url + "/v1/trade/offers")
-        if status != 200:
-            raise _Refused(f"{url} sells nothing here ({status} {_message(offers)})")
-        seller = _seller_of(offers, args.seller)
-        request = AccountRequest(
-            buyer=signer.public_id, seller=seller, issued_at=int(time.time() * 1000)
-        )
-        sealed = sign_account_request(request, signer)
-        status, opened = _http("POST", url + "/v1/trade/accounts", sealed.data)
-        if status != 201 or not isinstance(opened, dict) or opened.get("seller") != seller:
-            raise _Refused(f"the seller refused the account: {status} {_message(opened)}")
-    except (_Refused, NodeKeyError) as error:
+        opened = open_account(url, signer, args.seller, timeout=HTTP_TIMEOUT)
+    except (OpenRefused, NodeKeyError) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return EXIT_INVALID
+    seller = opened.seller
     if args.seller is None:
         print(
             f"{prog}: the seller's id is {seller}: check it with its owner before you trust it",
@@ -191,11 +123,11 @@ def _open(args: argparse.Namespace, prog: str, load: Callable[[], Config]) -> in
         )
     print(
         f"{prog}: opened an account for {signer.public_id}; its credit limit is "
-        f"{opened['account']['credit_limit_micro_usd']} micro-USD until the seller raises it",
+        f"{opened.credit_limit} micro-USD until the seller raises it",
         file=sys.stderr,
     )
     print(f"[trade.peer.{args.name}]")
     print(f"url = {url}")
     print(f"public_id = {seller}")
-    print(f"api_key = {opened['api_key']}")
+    print(f"api_key = {opened.api_key}")
     return 0

@@ -15,6 +15,7 @@ from ..ledger.migrations import Migration, MigrationResult, migrate
 from .models import (
     ACCOUNTS_TABLE,
     ACKS_TABLE,
+    AUTO_ACCOUNTS_TABLE,
     ENTRIES_TABLE,
     OFFER_DAYS_TABLE,
     OFFER_VERSIONS_TABLE,
@@ -174,11 +175,29 @@ def _trade_2_sales(db: peewee.Database) -> None:
     db.create_tables([OfferDay, AckRow])
 
 
+def _trade_3_auto_accounts(db: peewee.Database) -> None:
+    """The accounts peer:auto opened at sellers the directory found."""
+
+    class AutoAccount(peewee.Model):
+        id = peewee.BigAutoField()
+        seller = peewee.TextField(unique=True)
+        url = peewee.TextField()
+        api_key = peewee.TextField()
+        created_at = peewee.BigIntegerField()
+
+        class Meta:
+            database = db
+            table_name = AUTO_ACCOUNTS_TABLE
+
+    db.create_tables([AutoAccount])
+
+
 TRADE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, name="trading tables", apply=_trade_1_tables),
     Migration(
         version=2, name="sales: reservations' orders, offer days, acks", apply=_trade_2_sales
     ),
+    Migration(version=3, name="peer:auto's accounts", apply=_trade_3_auto_accounts),
 )
 
 

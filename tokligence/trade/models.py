@@ -23,6 +23,7 @@ RECEIPTS_TABLE = "trade_receipts"
 ENTRIES_TABLE = "trade_entries"
 OFFER_DAYS_TABLE = "trade_offer_days"
 ACKS_TABLE = "trade_acks"
+AUTO_ACCOUNTS_TABLE = "trade_auto_accounts"
 
 
 class OfferVersion(peewee.Model):
@@ -170,6 +171,21 @@ class AckRow(peewee.Model):
         )
 
 
+class AutoAccount(peewee.Model):
+    """An account ``peer:auto`` opened at a seller the directory found: the
+    key is kept as issued, since the buyer must present it (a secret at
+    rest, like a provider key in the configuration)."""
+
+    id = peewee.BigAutoField()
+    seller = peewee.TextField(unique=True)  # public id
+    url = peewee.TextField()  # where it was opened (the seller's signed announcement)
+    api_key = peewee.TextField()
+    created_at = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = AUTO_ACCOUNTS_TABLE
+
+
 TRADE_MODELS: tuple[type[peewee.Model], ...] = (
     OfferVersion,
     Account,
@@ -178,4 +194,5 @@ TRADE_MODELS: tuple[type[peewee.Model], ...] = (
     TradeEntry,
     OfferDay,
     AckRow,
+    AutoAccount,
 )

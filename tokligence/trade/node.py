@@ -5,8 +5,8 @@ the configuration sells (``[trade.offer.NAME]``) or buys
 (``[trade.peer.NAME]``): it loads (or creates) the node key, migrates the
 trading tables in the ledger's database, publishes the offers (a new
 version only where the terms changed, ``store.publish_offers``) and voids
-the reservations a dead process left held, then gives each peer what it
-needs to buy. What it returns holds the background work: the seller's
+the reservations a dead process left held, then gives each peer (and
+``peer:auto``) what it needs to buy. What it returns holds the background work: the seller's
 sweep of stale reservations and the buyer's acknowledgements.
 """
 
@@ -24,6 +24,7 @@ from ..call.model_call import ModelCalls
 from ..config import Config, ConfigError
 from ..upstreams.base import Upstream
 from . import store
+from .auto import AutoPeerUpstream
 from .migrations import migrate_trade
 from .node_key import NodeKeyError, load_or_create
 from .peer import Acker, BuyerNode, PeerUpstream
@@ -80,12 +81,18 @@ async def open_trading(
             ", ".join(f"{offer.name}@{offer.version}" for offer in published),
             signer.public_id,
         )
+    upstreams = list(upstreams)
     peers: list[PeerUpstream] = [u for u in upstreams if isinstance(u, PeerUpstream)]
+    auto = [u for u in upstreams if isinstance(u, AutoPeerUpstream)]
     acker = None
-    if peers:
+    if peers or auto:
         acker = Acker(db=db, signer=signer, peers=peers, interval=config.trade_ack_interval)
         node = BuyerNode(db=db, signer=signer, acker=acker)
-        for peer in peers:
-            peer.attach(node)
-        log.info("trade: buying from %s as %s", ", ".join(p.name for p in peers), signer.public_id)
+        buyers: list[PeerUpstream | AutoPeerUpstream] = [*peers, *auto]
+        for buyer in buyers:
+            buyer.attach(node)
+        names = [p.name for p in peers]
+        if auto:
+            names.append(f"{auto[0].name} (the directory {config.trade_directory_url})")
+        log.info("trade: buying from %s as %s", ", ".join(names), signer.public_id)
     return Trading(public_id=signer.public_id, seller=seller, acker=acker)

@@ -130,10 +130,16 @@ def order_request_id(request_id: str) -> str:
     return f"{request_id[:_ID_ROOM] or 'req'}.{secrets.token_hex(4)}"
 
 
-def _usage_reader(dialect: str) -> UsageReader:
+def usage_reader_of(dialect: str) -> UsageReader:
     if dialect == "openai_responses":
         return responses_usage
     return CODECS["anthropic" if dialect == "anthropic_messages" else "openai"].usage_from
+
+
+def peer_error(status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+    """A seller's error answer, in the envelope of the dialect it answered."""
+    kind = "anthropic" if b'"type":"error"' in body.replace(b" ", b"") else "openai"
+    return CODECS[kind].decode_error(status, body, headers)
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
@@ -207,11 +213,10 @@ class PeerUpstream:
         return self._http.head_timeout(stream)
 
     def error_for(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
-        kind = "anthropic" if b'"type":"error"' in body.replace(b" ", b"") else "openai"
-        return CODECS[kind].decode_error(status, body, headers)
+        return peer_error(status, body, headers)
 
     def usage_reader(self, dialect: str) -> UsageReader:
-        return _usage_reader(dialect)
+        return usage_reader_of(dialect)
 
     async def embed(self, inputs: tuple[str, ...], dimensions: int | None) -> Embeddings:
         raise ClientError("invalid_request", f"{self.name} sells no embeddings", param="model")
@@ -222,7 +227,7 @@ class PeerUpstream:
 
     async def relay(self, path: str, body: bytes, context: CallContext) -> Relayed:
         if path == COUNT_TOKENS_PATH:
-            return _counted(body)
+            return counted(body)
         if path not in SELLER_PATHS:
             raise ClientError(
                 "invalid_request",
@@ -268,7 +273,7 @@ class PeerUpstream:
             terms=terms,
             order=order,
             model=model,
-            sniffer=UsageSniffer(dialect, _usage_reader(dialect), stream=stream),
+            sniffer=UsageSniffer(dialect, usage_reader_of(dialect), stream=stream),
             stream=stream,
             receipt=headers.get(RECEIPT_HEADER.lower()),
         )
@@ -408,7 +413,7 @@ class PeerUpstream:
         return await self._call("POST", ACKS_PATH, document)
 
 
-def _counted(body: bytes) -> Relayed:
+def counted(body: bytes) -> Relayed:
     """``count_tokens`` through a peer: the gateway's own estimate (counting
     is not sold), as the gateway answers it for any upstream without a counter."""
     try:
@@ -659,6 +664,10 @@ class Acker:
         self.now = now
         self.pending: dict[str, list[SignedReceipt]] = {}
         self.sent = 0  # receipts acknowledged and kept by their seller
+
+    def add_peer(self, peer: PeerUpstream) -> None:
+        """A seller ``peer:auto`` buys from; one configured by name keeps its place."""
+        self.peers.setdefault(peer.peer.public_id, peer)
 
     def add(self, seller: str, signed: SignedReceipt) -> None:
         self.pending.setdefault(seller, []).append(signed)

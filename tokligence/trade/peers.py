@@ -28,6 +28,8 @@ from .documents import DocumentError, b64url_decode
 from .offers import NAME
 
 PROVIDER_PREFIX = "peer:"
+# ``peer:auto`` is the directory's cheapest live offer (trade/auto.py), never a declared peer.
+AUTO_NAME = "auto"
 MAX_SPEND_CAP = 2**62  # micro-USD, as the store's amounts
 DEFAULT_TOLERANCE = Decimal("0.05")
 _PUBLIC_ID = re.compile(r"ed25519:([A-Za-z0-9_-]{43})\Z")
@@ -107,6 +109,11 @@ def declared_peer(
         raise PeerError(
             f"peer name {name!r} must be lowercase letters, digits, '_' or '-', "
             "starting with a letter"
+        )
+    if name == AUTO_NAME:
+        raise PeerError(
+            "peer name 'auto' is reserved: peer:auto buys from the offer directory "
+            "(trade_directory_url)"
         )
     for key, (_, where) in fields.items():
         if key not in FIELDS:
