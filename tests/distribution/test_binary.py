@@ -13,7 +13,9 @@ from pathlib import Path
 import openai
 
 from tests.trade.keys import SELLER
+from tests.trade.nodes import Node, offer_env, pair, stop_all, until
 from tests.trade.samples import receipt
+from tests.trade.test_two_gateways import COST, CREDIT, GPT, TEXT, upstream
 from tokligence import __version__
 from tokligence.trade.receipts import sign_receipt
 
@@ -88,6 +90,40 @@ def test_trades_from_inside_the_binary(binary: Path, tmp: Path) -> None:
     assert invalid.returncode == 1
     assert "invalid receipt: bad_signature" in invalid.stderr
     assert unpack_dirs(tmp) == []
+
+
+def test_the_binary_sells_to_a_gateway_of_the_source_tree(binary: Path, tmp: Path) -> None:
+    """The binary as a seller (offer, account, signed receipt), the source
+    tree as its buyer: one chat request, booked alike on both sides."""
+    with upstream().running_in_thread() as url:
+        seller = Node(
+            "seller",
+            tmp / "seller",
+            {
+                "TOKLIGENCE_OPENAI_API_KEY": "upstream-key",
+                "TOKLIGENCE_OPENAI_BASE_URL": url + "/v1",
+                **offer_env("gpt", "gpt-*", "openai"),
+            },
+            command=(str(binary),),
+        )
+        buyer = Node("buyer", tmp / "buyer", {})
+        try:
+            seller.start()
+            buyer.start()
+            peer = pair(buyer, seller, name="seller", credit=CREDIT)
+            buyer.stop()
+            buyer.start(**peer, TOKLIGENCE_ROUTES="gpt-*=>peer:seller")
+            with openai.OpenAI(base_url=buyer.url + "/v1", api_key="unused", max_retries=0) as c:
+                answer = c.chat.completions.create(
+                    model=GPT, messages=[{"role": "user", "content": "Say hello."}]
+                )
+            assert answer.choices[0].message.content == TEXT
+            (bought,) = until(lambda: buyer.entries(seller, "consume"), "the purchase")
+            (sold,) = seller.entries(buyer, "supply")
+            assert (bought.status, bought.cost_micro_usd) == ("ok", COST)
+            assert bought.receipt is not None and bought.receipt == sold.receipt
+        finally:
+            stop_all([buyer, seller])
 
 
 def test_version_answers_from_the_binary(binary: Path, tmp: Path) -> None:

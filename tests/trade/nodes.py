@@ -58,6 +58,8 @@ class Node:
     env: dict[str, str]
     database_url: str = ""  # "" : SQLite files in the data directory
     port: int = field(default_factory=free_port)
+    # What runs ``tokligence``: this source tree, or a frozen binary.
+    command: tuple[str, ...] = (sys.executable, "-m", "tokligence")
     process: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -93,7 +95,7 @@ class Node:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [
-                    sys.executable, "-m", "tokligence", "serve",
+                    *self.command, "serve",
                     "--port", str(self.port), "--data-dir", str(self.data_dir),
                 ],
                 cwd=self.home,
@@ -136,7 +138,7 @@ class Node:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``tokligence ARGS`` on this gateway's configuration."""
         return subprocess.run(
-            [sys.executable, "-m", "tokligence", *args, "--data-dir", str(self.data_dir)],
+            [*self.command, *args, "--data-dir", str(self.data_dir)],
             cwd=self.home,
             env=self.environment(),
             capture_output=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import peewee
@@ -14,12 +15,16 @@ from tests.gateway_thread import GatewayThread, isolated_config
 from tokligence.cli import main
 from tokligence.identity.keys import generate_key, hash_key, key_prefix
 from tokligence.ledger import db as dbmod
+from tokligence.trade.acks import Ack, acknowledge
+from tokligence.trade.book import store_ack
 from tokligence.trade.models import TradeEntry
+from tokligence.trade.money import Tokens
 from tokligence.trade.node_key import load_or_create
+from tokligence.trade.receipts import SignedReceipt, sign_receipt
 from tokligence.trade.signing import Signer
 from tokligence.trade.store import open_account
 
-from .books import workload
+from .books import sell, workload
 from .conftest import open_book
 from .keys import STRANGER
 from .samples import STARTED
@@ -152,6 +157,10 @@ def test_reconcile_a_statement_file_both_ways(
         ),
         (["statement", "--counterparty", "bob", "--direction", "supply"], "--counterparty must"),
         (["reconcile", "--statement", "-", "--from", "1"], "its period included"),
+        (["reconcile", "--acks"], "--acks needs --buyer ID"),
+        (["reconcile", "--acks", "--buyer", "bob"], "--acks needs --buyer ID"),
+        (["reconcile", "--acks", "--buyer", STRANGER.public_id, "--peer", "x"], "no --peer"),
+        (["reconcile", "--buyer", STRANGER.public_id], "--buyer goes with --acks"),
         (
             [
                 "statement",
@@ -174,6 +183,57 @@ def test_usage_errors(
     a, _ = nodes
     assert a.run(*argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_reconcile_acknowledgements(
+    nodes: tuple[Node, Node], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A seller's receipts against the buyer's kept acknowledgements: clean
+    when each is acknowledged with its hash; a receipt never acknowledged is
+    missing_there, one acknowledged with another receipt's hash an
+    amount_mismatch, each named by its request id, exit status 1."""
+    a, b = nodes
+    sold = [
+        sell(
+            a.db,
+            seller=a.signer,
+            buyer=b.id,
+            request_id=f"req_ack{n}",
+            tokens=Tokens(input=100 * n, output=n),
+            started_at=STARTED + n * 1_000,
+        )
+        for n in (1, 2, 3)
+    ]
+
+    def kept(receipts: list[SignedReceipt], at: int) -> None:
+        sealed = acknowledge(receipts, b.signer, at=at)
+        ack = Ack.from_document(sealed.body)
+        assert store_ack(
+            a.db, counterparty=b.id, direction="supply", ack=ack, sealed=sealed, now=at
+        )
+
+    assert a.run("reconcile", "--acks", "--buyer", b.id) == 1  # nothing acknowledged yet
+    assert "missing_there" in output(capsys)
+    kept(sold[:2], STARTED + 10_000)
+    assert a.run("reconcile", "--acks", "--buyer", b.id, "--json") == 1
+    report = json.loads(output(capsys))
+    assert report["counts"]["matched"] == 2
+    assert report["findings"]["missing_there"] == [
+        {"request_id": "req_ack3", "detail": "not acknowledged"}
+    ]
+    kept(sold[2:], STARTED + 20_000)
+    assert a.run("reconcile", "--acks", "--buyer", b.id) == 0
+    assert "clean" in output(capsys)
+    # The buyer acknowledges a receipt for request 2 that is not the one sold.
+    other = sign_receipt(replace(sold[1].receipt, status="error"), a.signer)
+    kept([other], STARTED + 30_000)
+    assert a.run("reconcile", "--acks", "--buyer", b.id) == 1
+    printed = output(capsys)
+    assert "NOT clean" in printed
+    assert "amount_mismatch:\n  req_ack2  acknowledged with another receipt's hash" in printed
+    # Another buyer's acknowledgements are not this buyer's.
+    assert a.run("reconcile", "--acks", "--buyer", STRANGER.public_id, "--json") == 0
+    assert json.loads(output(capsys))["counts"]["matched"] == 0
 
 
 def test_bad_times_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:

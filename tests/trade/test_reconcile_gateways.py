@@ -1,9 +1,10 @@
 """Two ``tokligence serve`` processes on 127.0.0.1 that trade with each
-other both ways, on SQLite and on PostgreSQL. Real trades are not served
-yet, so their books are written through the book API as the request paths
-will write them; everything else is the real thing: the statement and
-settlement endpoints of the serving gateways, and the ``tokligence trade``
-commands run as processes against each gateway's own configuration.
+other both ways, on SQLite and on PostgreSQL. Their books are written
+through the book API, so that each row can be placed, deleted and altered
+exactly (tests/trade/test_restart.py and test_two_gateways.py trade for
+real); everything else is the real thing: the statement and settlement
+endpoints of the serving gateways, and the ``tokligence trade`` commands
+run as processes against each gateway's own configuration.
 
 Reconcile is clean on both sides, settling brings the net to zero on both
 and settling again changes nothing; then rows are deleted and altered on

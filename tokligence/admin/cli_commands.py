@@ -451,14 +451,21 @@ def _trade_ledger(actions: Subparsers, common: argparse.ArgumentParser) -> None:
         help="match this gateway's book with a peer's statement, request by request",
         description="Fetch the peer's signed statement of a period (or read one from --statement) "
         "and match it with this gateway's book by request id: matched, amount_mismatch, "
-        "missing_here, missing_there, bad_signature, sequence_gap, suspect. Exit status: 0 when "
-        "everything matched, 1 when anything else was found or the statement does not verify, "
-        "2 on usage errors.",
+        "missing_here, missing_there, bad_signature, sequence_gap, suspect. A seller's "
+        "--acks --buyer ID matches every receipt it gave the buyer with the acknowledgements "
+        "the buyer sent instead. Exit status: 0 when everything matched, 1 when anything else "
+        "was found or the statement does not verify, 2 on usage errors.",
     )
     _peer_options(reconcile)
     reconcile.add_argument(
         "--statement", metavar="FILE", help="reconcile with a statement the peer gave ('-': stdin)"
     )
+    reconcile.add_argument(
+        "--acks",
+        action="store_true",
+        help="a seller's: its receipts to --buyer against the acknowledgements the buyer sent",
+    )
+    reconcile.add_argument("--buyer", metavar="ID", help="with --acks: the buyer's public id")
     _period_options(reconcile)
     _json_flag(reconcile)
 

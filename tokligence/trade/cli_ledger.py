@@ -6,7 +6,9 @@ and settlement tables, safe beside a running gateway) and this node's key.
 ``reconcile`` and ``settle`` talk to the peer named by ``--peer NAME`` (a
 configured ``[trade.peer.NAME]``) or by ``--url``, ``--seller`` and
 ``--key``; ``reconcile --statement FILE`` reads a statement the peer gave
-instead. Every result is computed from the stored rows each time.
+instead; ``reconcile --acks --buyer ID`` (a seller's) compares its receipts
+to a buyer with the acknowledgements that buyer sent, with no I/O but the
+database. Every result is computed from the stored rows each time.
 
 Exit statuses: 0 done (reconcile: everything matched); 1 refused or
 failed (reconcile: anything else found, or a statement that does not
@@ -34,7 +36,7 @@ from .ledger_client import Peer, PeerError, fetch_statement, post_settlement
 from .migrations import migrate_trade
 from .money import usd_text
 from .node_key import NodeKeyError, load_or_create
-from .period import reconcile_statement, statement_of
+from .period import reconcile_acknowledgements, reconcile_statement, statement_of
 from .receipts import read_signed
 from .reconcile import CLASSES, MATCHED, Report
 from .settle import Refused, Stored, adopt, propose, record, stored_from_envelopes
@@ -181,6 +183,10 @@ def _read_statement(name: str) -> bytes:
 
 
 def _reconcile(args: argparse.Namespace, config: Config) -> int:
+    if args.acks:
+        return _reconcile_acks(args, config)
+    if args.buyer is not None:
+        raise CommandFailed("--buyer goes with --acks", cli_common.EXIT_USAGE)
     if args.statement is not None and args.peer is not None:
         raise CommandFailed("give --peer or --statement, not both", cli_common.EXIT_USAGE)
     us = _signer(config).public_id
@@ -221,8 +227,51 @@ def _reconcile(args: argparse.Namespace, config: Config) -> int:
     return 0 if report.clean else EXIT_FOUND
 
 
-def reconcile_json(report: Report, bundle: Bundle, us: str) -> dict[str, Any]:
-    statement = bundle.statement
+def _reconcile_acks(args: argparse.Namespace, config: Config) -> int:
+    """The seller's receipts to ``--buyer`` against its acknowledgements."""
+    others = {
+        "--peer": args.peer,
+        "--url": args.url,
+        "--seller": args.seller,
+        "--key": args.key,
+        "--statement": args.statement,
+        "--from": args.period_from,
+        "--to": args.period_to,
+    }
+    given = [name for name, value in others.items() if value is not None]
+    if given:
+        raise CommandFailed(
+            f"--acks reads this gateway's own rows for the whole chain: no {', '.join(given)}",
+            cli_common.EXIT_USAGE,
+        )
+    if args.buyer is None or not is_public_id(args.buyer):
+        raise CommandFailed(
+            "--acks needs --buyer ID, the buyer's public id (ed25519:<43 characters>)",
+            cli_common.EXIT_USAGE,
+        )
+    us = _signer(config).public_id
+    with _book(config) as db:
+        report = reconcile_acknowledgements(db, seller=us, buyer=args.buyer)
+    if args.json:
+        cli_common.print_json(
+            {
+                "clean": report.clean,
+                "us": us,
+                "counterparty": args.buyer,
+                "direction": "supply",
+                "against": "acknowledgements",
+                "counts": report.counts(),
+                "findings": findings_json(report),
+            }
+        )
+    else:
+        verdict = "clean" if report.clean else "NOT clean"
+        print(f"supply to {args.buyer}, every receipt against its acknowledgements: {verdict}")
+        _print_findings(report)
+    return 0 if report.clean else EXIT_FOUND
+
+
+def findings_json(report: Report) -> dict[str, Any]:
     findings: dict[str, Any] = {}
     for kind in CLASSES:
         items = report.of(kind)
@@ -230,6 +279,12 @@ def reconcile_json(report: Report, bundle: Bundle, us: str) -> dict[str, Any]:
             findings[kind] = [item.request_id for item in items]
         else:
             findings[kind] = [{"request_id": i.request_id, "detail": i.detail} for i in items]
+    return findings
+
+
+def reconcile_json(report: Report, bundle: Bundle, us: str) -> dict[str, Any]:
+    statement = bundle.statement
+    findings = findings_json(report)
     return {
         "clean": report.clean,
         "us": us,
@@ -250,7 +305,6 @@ def reconcile_json(report: Report, bundle: Bundle, us: str) -> dict[str, Any]:
 
 def _print_report(report: Report, bundle: Bundle) -> None:
     statement = bundle.statement
-    counts = report.counts()
     verdict = "clean" if report.clean else "NOT clean"
     print(
         f"{opposite(statement.direction)} with {statement.issuer}, "
@@ -258,6 +312,11 @@ def _print_report(report: Report, bundle: Bundle) -> None:
         f"their statement has {statement.requests} requests, {statement.receipts} receipts, "
         f"USD {usd_text(statement.amounts.cost_micro_usd)}; {verdict}"
     )
+    _print_findings(report)
+
+
+def _print_findings(report: Report) -> None:
+    counts = report.counts()
     cli_common.print_table(
         ("CLASS", "REQUESTS"),
         [(kind, str(counts[kind])) for kind in CLASSES],

@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 import peewee
 
 from ..ledger import db as dbmod
-from .models import OfferVersion, ReceiptRow, TradeEntry
+from .models import AckRow, OfferVersion, ReceiptRow, TradeEntry
 from .money import Prices
 from .offers import parse_offer_ref
-from .reconcile import Report, Side, reconcile
+from .reconcile import Report, Side, reconcile, reconcile_acks
 from .signing import Signer
 from .statements import (
     STATUS,
@@ -230,6 +230,41 @@ def reconcile_statement(
         offers=offers,
         from_start=statement.period.start == 0,
     )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AckBook:
+    """A seller's whole chain of receipts to a buyer, and the buyer's
+    acknowledgements of it that the seller kept."""
+
+    receipts: tuple[Held, ...]
+    acks: tuple[bytes, ...]
+
+
+def read_acks(db: peewee.Database, *, buyer: str) -> AckBook:
+    """Our supply chain to ``buyer`` and its kept acknowledgements, from
+    the rows (the same answer before and after a restart)."""
+    with dbmod.connection(db):
+        chain = (
+            ReceiptRow.select(ReceiptRow.seq, ReceiptRow.request_id, ReceiptRow.document)
+            .where(_chain(buyer, "supply"))
+            .order_by(ReceiptRow.seq)
+        )
+        receipts = tuple(_held(row) for row in chain.execute(db))
+        kept = (
+            AckRow.select(AckRow.document)
+            .where((AckRow.counterparty == buyer) & (AckRow.direction == "supply"))
+            .order_by(AckRow.acked_at, AckRow.id)
+        )
+        acks = tuple(row.document.encode("utf-8") for row in kept.execute(db))
+    return AckBook(receipts=receipts, acks=acks)
+
+
+def reconcile_acknowledgements(db: peewee.Database, *, seller: str, buyer: str) -> Report:
+    """The seller's side: every receipt it gave ``buyer`` against the
+    acknowledgements ``buyer`` sent (reconcile.reconcile_acks)."""
+    book = read_acks(db, buyer=buyer)
+    return reconcile_acks(book.receipts, book.acks, seller=seller, buyer=buyer)
 
 
 def statement_of(
