@@ -14,6 +14,7 @@ Alice sells a slow stream (a piece every half second) to Bob's gateway.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -108,6 +109,11 @@ def test_a_seller_killed_mid_stream(market: tuple[Node, Node]) -> None:
     account = alice.account(bob)
     assert (account.reserved, account.posted) == (0, 0)
     assert alice.entries(bob, "supply") == []
+    # And the two books agree: Bob's attempt, booked at zero without a
+    # receipt, is owed by nobody.
+    reconciled = bob.cli("trade", "reconcile", "--peer", "alice", "--json")
+    assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+    assert json.loads(reconciled.stdout)["clean"] is True
 
 
 def test_a_buyer_that_leaves_mid_stream_pays_for_what_went_out(
