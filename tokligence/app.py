@@ -468,16 +468,7 @@ async def serve(
                 await run(built, task_status=task_status)
                 nursery.cancel_scope.cancel()  # served out: stop watching signals
 
-            async def watch_signals() -> None:
-                last = -lifeline.ECHO_WINDOW
-                async for signum in signals:
-                    if trio.current_time() - last < lifeline.ECHO_WINDOW:
-                        continue  # one Ctrl-C, also forwarded by a launcher or bootloader
-                    last = trio.current_time()
-                    log.info("received %s: shutting down", signal.Signals(signum).name)
-                    built.server.shutdown()
-
-            nursery.start_soon(watch_signals)
+            nursery.start_soon(lifeline.stop_on_signals, signals, built.server.shutdown)
             # A launcher or bootloader killed outright cannot forward a signal.
             nursery.start_soon(lifeline.watch, lifeline.current(), built.server.shutdown)
             bound = await nursery.start(run_all)

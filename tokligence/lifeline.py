@@ -34,8 +34,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +150,20 @@ def _bootloader_alive(pid: int) -> bool:
         return pid_alive(pid)
     # Re-parenting is the sure sign on POSIX: it cannot be fooled by pid reuse.
     return os.getppid() == pid
+
+
+async def stop_on_signals(signals: AsyncIterator[int], shutdown: Callable[[], None]) -> None:
+    """Call ``shutdown`` for each SIGINT or SIGTERM of ``signals`` (a
+    ``trio.open_signal_receiver``), an echo within :data:`ECHO_WINDOW`
+    counting once; the server's own shutdown makes a second one skip the
+    grace period."""
+    last = -ECHO_WINDOW
+    async for signum in signals:
+        if trio.current_time() - last < ECHO_WINDOW:
+            continue  # one Ctrl-C, also forwarded by a launcher or bootloader
+        last = trio.current_time()
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        shutdown()
 
 
 async def watch(

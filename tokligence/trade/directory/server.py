@@ -403,16 +403,7 @@ async def serve_directory(
                 await directory.run(task_status=task_status)
                 nursery.cancel_scope.cancel()
 
-            async def watch_signals() -> None:
-                last = -lifeline.ECHO_WINDOW
-                async for signum in signals:
-                    if trio.current_time() - last < lifeline.ECHO_WINDOW:
-                        continue  # one Ctrl-C, also forwarded by a launcher or bootloader
-                    last = trio.current_time()
-                    log.info("received %s: shutting down", signal.Signals(signum).name)
-                    directory.shutdown()
-
-            nursery.start_soon(watch_signals)
+            nursery.start_soon(lifeline.stop_on_signals, signals, directory.shutdown)
             nursery.start_soon(lifeline.watch, lifeline.current(), directory.shutdown)
             bound = await nursery.start(run_all)
             for b in bound:
