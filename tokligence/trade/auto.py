@@ -34,16 +34,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
 import peewee
 import trio
 
-from ..canonical import Event, Request
-from ..codecs.usage_sniff import UsageReader
-from ..errors import ClientError, GatewayError, UpstreamErrorStatus, UpstreamUnreachable
+from ..errors import ClientError, UpstreamErrorStatus, UpstreamUnreachable
 from ..ledger import db as dbmod
 from ..routing.breaker import CircuitBreaker
 from ..upstreams.base import CallContext, Embeddings, Relayed
@@ -53,9 +51,8 @@ from .peer import (
     SELLER_PATHS,
     BuyerNode,
     PeerUpstream,
+    SellerFacing,
     counted,
-    peer_error,
-    usage_reader_of,
 )
 from .peers import AUTO_NAME, PROVIDER_PREFIX, Peer
 
@@ -72,7 +69,7 @@ OPEN_TIMEOUT = 10.0
 OPEN_RETRY = 30.0
 
 
-class AutoPeerUpstream:
+class AutoPeerUpstream(SellerFacing):
     """``peer:auto`` (see the module docstring)."""
 
     name = AUTO_PROVIDER
@@ -108,26 +105,11 @@ class AutoPeerUpstream:
         # still be answering).
         self._made: list[PeerUpstream] = []
 
-    def attach(self, node: BuyerNode) -> None:
-        self.node = node
-
     # ------------------------------------------------------------ Upstream
-
-    async def events(
-        self, request: Request, *, response_id: str, created: int, context: CallContext
-    ) -> AsyncIterator[Event]:
-        raise UpstreamUnreachable("unavailable", f"{self.name} takes requests as they are only")
-        yield  # pragma: no cover
 
     def head_timeout(self, stream: bool) -> float:
         # As a peer's (its provider client's): a stream's head comes first.
         return self.response_timeout if stream else self.read_timeout
-
-    def error_for(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
-        return peer_error(status, body, headers)
-
-    def usage_reader(self, dialect: str) -> UsageReader:
-        return usage_reader_of(dialect)
 
     async def embed(self, inputs: tuple[str, ...], dimensions: int | None) -> Embeddings:
         raise ClientError("invalid_request", f"{self.name} sells no embeddings", param="model")

@@ -150,7 +150,34 @@ async def _nothing() -> None:
     return None
 
 
-class PeerUpstream:
+class SellerFacing:
+    """What every upstream that buys from seller gateways answers alike
+    (:class:`PeerUpstream`, and ``auto.AutoPeerUpstream``): requests go
+    through as the client sent them, a seller's refusals and usage read
+    as a peer's, and the buyer's node attached once the gateway runs."""
+
+    name: str
+    node: BuyerNode | None
+
+    def attach(self, node: BuyerNode) -> None:
+        self.node = node
+
+    async def events(
+        self, request: Request, *, response_id: str, created: int, context: CallContext
+    ) -> AsyncIterator[Event]:
+        # Never called: a peer speaks every dialect, so the work mode sends
+        # a call through or refuses it (docs/trading.md).
+        raise UpstreamUnreachable("unavailable", f"{self.name} takes requests as they are only")
+        yield  # pragma: no cover
+
+    def error_for(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+        return peer_error(status, body, headers)
+
+    def usage_reader(self, dialect: str) -> UsageReader:
+        return usage_reader_of(dialect)
+
+
+class PeerUpstream(SellerFacing):
     """A seller gateway as a provider (see the module docstring)."""
 
     may_stall = True
@@ -196,27 +223,10 @@ class PeerUpstream:
         self._stale = True
         self._fetching: trio.Lock | None = None
 
-    def attach(self, node: BuyerNode) -> None:
-        self.node = node
-
     # ------------------------------------------------------------ Upstream
-
-    async def events(
-        self, request: Request, *, response_id: str, created: int, context: CallContext
-    ) -> AsyncIterator[Event]:
-        # Never called: a peer speaks every dialect, so the work mode sends
-        # a call through or refuses it (docs/trading.md).
-        raise UpstreamUnreachable("unavailable", f"{self.name} takes requests as they are only")
-        yield  # pragma: no cover
 
     def head_timeout(self, stream: bool) -> float:
         return self._http.head_timeout(stream)
-
-    def error_for(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
-        return peer_error(status, body, headers)
-
-    def usage_reader(self, dialect: str) -> UsageReader:
-        return usage_reader_of(dialect)
 
     async def embed(self, inputs: tuple[str, ...], dimensions: int | None) -> Embeddings:
         raise ClientError("invalid_request", f"{self.name} sells no embeddings", param="model")
