@@ -9,7 +9,8 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from tokligence.ledger import db as dbmod
-from tokligence.trade.peer import Acker, PeerUpstream
+from tokligence.trade.acker import Acker
+from tokligence.trade.peer import PeerUpstream
 
 from .keys import BUYER, SELLER
 from .samples import chain

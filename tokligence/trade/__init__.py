@@ -26,7 +26,8 @@ Modules, from the pure edge inwards:
   pair, and the sums per counterparty.
 - ``seller``, ``sale``: the seller's endpoints and traded requests;
   ``ledger_api``: its statement and settlement endpoints.
-- ``peer``: the buyer's provider ``peer:NAME``, its bookings and acks;
+- ``peer``: the buyer's provider ``peer:NAME`` and its bookings; ``acker``:
+  its acknowledgements;
   ``auto``: ``peer:auto``, a peer per seller the directory finds, with the
   accounts it opens (``opening``: the signed account request, shared with
   ``trade open``); ``ledger_client``: the commands' client of a seller's book.

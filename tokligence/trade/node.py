@@ -24,10 +24,11 @@ from ..call.model_call import ModelCalls
 from ..config import Config, ConfigError
 from ..upstreams.base import Upstream
 from . import store
+from .acker import Acker
 from .auto import AutoPeerUpstream
 from .migrations import migrate_trade
 from .node_key import NodeKeyError, load_or_create
-from .peer import Acker, BuyerNode, PeerUpstream
+from .peer import BuyerNode, PeerUpstream
 from .seller import Seller, now_ms, offer_books
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ For each request (:meth:`PeerUpstream.relay`) it
    a complete answer came without a valid receipt; ``aborted`` at zero
    when the answer broke off without one.
 
-Valid receipts are acknowledged in batches (:class:`Acker`, every
+Valid receipts are acknowledged in batches (``acker.Acker``, every
 ``trade_ack_interval``): a signed ``receipt_ack`` to ``POST
 /v1/trade/acks``, kept on both sides.
 """
@@ -48,7 +48,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import peewee
@@ -74,7 +74,6 @@ from ..upstreams.transport import PooledTransport
 from ..wire.sse_frames import EventFramer
 from ..wire.sse_read import SseDecoder, SseEvent
 from . import book
-from .acks import MAX_ACK_BATCH, Ack, acknowledge
 from .book import Entry
 from .documents import DocumentError, encode, sha256_hex
 from .metering import RECEIPT_EVENT, RECEIPT_EVENT_PREFIX, beyond_tolerance, tokens_of
@@ -85,6 +84,9 @@ from .peers import Peer
 from .receipts import HEADER as RECEIPT_HEADER
 from .receipts import SignedReceipt, verify_receipt
 from .signing import Signer, unseal
+
+if TYPE_CHECKING:
+    from .acker import Acker
 
 log = logging.getLogger(__name__)
 
@@ -653,86 +655,3 @@ def _token_fields(tokens: Tokens) -> dict[str, int]:
 
 def _replace(entry: Entry, **changes: Any) -> Entry:
     return dataclasses.replace(entry, **changes)
-
-
-class Acker:
-    """Acknowledges the receipts a gateway holds, in batches per seller."""
-
-    def __init__(
-        self,
-        *,
-        db: peewee.Database,
-        signer: Signer,
-        peers: Sequence[PeerUpstream],
-        interval: float,
-        now: Callable[[], int] = now_ms,
-    ) -> None:
-        self.db = db
-        self.signer = signer
-        self.peers = {peer.peer.public_id: peer for peer in peers}
-        self.interval = interval
-        self.now = now
-        self.pending: dict[str, list[SignedReceipt]] = {}
-        self.sent = 0  # receipts acknowledged and kept by their seller
-
-    def add_peer(self, peer: PeerUpstream) -> None:
-        """A seller ``peer:auto`` buys from; one configured by name keeps its place."""
-        self.peers.setdefault(peer.peer.public_id, peer)
-
-    def add(self, seller: str, signed: SignedReceipt) -> None:
-        self.pending.setdefault(seller, []).append(signed)
-
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        while True:
-            await trio.sleep(self.interval)
-            await self.flush()
-
-    async def flush(self) -> None:
-        """Send what is pending, one batch per seller at a time; what a
-        seller does not take stays pending for the next round."""
-        for seller in list(self.pending):
-            while self.pending.get(seller):
-                batch = self.pending[seller][:MAX_ACK_BATCH]
-                if not await self._send(seller, batch):
-                    break
-                del self.pending[seller][: len(batch)]
-                self.sent += len(batch)
-
-    async def _send(self, seller: str, batch: list[SignedReceipt]) -> bool:
-        peer = self.peers[seller]
-        sealed = acknowledge(batch, self.signer, at=self.now())
-        try:
-            status, body = await peer.send_ack(sealed.data)
-        except GatewayError as error:
-            log.warning("trade: acknowledging %d receipts to %s: %s", len(batch), peer.name, error)
-            return False
-        if status != 200:
-            log.error(
-                "trade: %s refused the acknowledgement of %d receipts: %d %s",
-                peer.name,
-                len(batch),
-                status,
-                body[:300].decode("utf-8", "replace"),
-            )
-            return False
-        ack = Ack.from_document(sealed.body)
-        try:
-            await trio.to_thread.run_sync(
-                partial(
-                    book.store_ack,
-                    self.db,
-                    counterparty=seller,
-                    direction="consume",
-                    ack=ack,
-                    sealed=sealed,
-                    now=self.now(),
-                )
-            )
-        except (peewee.PeeweeException, ValueError) as error:
-            # The seller has it; our copy waits for the next round (sending
-            # it again is answered "new: no"). Never raised: the last flush
-            # runs at shutdown, before the ledger's.
-            log.error("trade: acknowledgement to %s not stored here: %s", peer.name, error)
-            return False
-        return True
