@@ -51,16 +51,12 @@ from typing import Any
 from ...routing.rules import pattern_matches
 from ...settings_table import is_http_url
 from ..documents import Document, DocumentError, decode, encode, is_sha256_hex, sha256_hex
-from ..money import MAX_TOKENS, MoneyError, Prices
-from ..offers import DOCUMENT_VERSION as OFFER_DOCUMENT_VERSION
+from ..money import Prices
 from ..offers import (
-    LIMITS,
-    MAX_MODELS,
-    MAX_REQUEST_LIMIT,
-    NAME,
     OFFER,
-    is_model_pattern,
+    OfferError,
     offer_ref,
+    terms_from_document,
 )
 from ..signing import Sealed, Signer, is_public_id, seal, unseal
 
@@ -74,13 +70,9 @@ DOCUMENT_VERSION = 1
 # announcement well inside the directory's body limit.
 MAX_OFFERS = 64
 MAX_TIME = 2**63 - 1
-MAX_VERSION = 10**18  # offers.py's NAME@VERSION allows 18 digits
 # A listing entry that claims to live longer than this is not believed.
 MAX_EXPIRES_IN_MS = 24 * 3600 * 1000
 REASONS = ("malformed", "bad_signature", "wrong_seller")
-_OFFER_KEYS = frozenset(
-    {"type", "v", "name", "version", "seller", "models", "prices", "limits", "effective_at"}
-)
 _ANNOUNCEMENT_KEYS = frozenset({"type", "v", "seller", "url", "issued_at", "offers"})
 _HEARTBEAT_KEYS = frozenset({"type", "v", "seller", "issued_at"})
 _ENTRY_KEYS = frozenset({"seller", "url", "offer", "announcement", "expires_in_ms"})
@@ -144,45 +136,23 @@ class SignedOffer:
         return any(pattern_matches(pattern, model) for pattern in self.models)
 
 
-def _limits_ok(value: object) -> bool:
-    if not isinstance(value, dict) or set(value) != set(LIMITS):
-        return False
-    for name in LIMITS:
-        maximum = MAX_TOKENS if name in ("tpm", "daily_tokens") else MAX_REQUEST_LIMIT
-        if not _integer(value[name], 0, maximum):
-            return False
-    return True
-
-
 def _offer(sealed: Sealed) -> SignedOffer:
-    body = sealed.body
-    _require(set(body) == _OFFER_KEYS, "not the members of an offer")
-    _require(body["v"] == OFFER_DOCUMENT_VERSION, f"not a version {OFFER_DOCUMENT_VERSION} offer")
-    name, models = body["name"], body["models"]
-    _require(isinstance(name, str) and NAME.match(name) is not None, "name is not an offer name")
-    _require(_integer(body["version"], 1, MAX_VERSION), "version is not a number from 1")
-    _require(is_public_id(body["seller"]), "seller is not a public id")
-    _require(
-        isinstance(models, list)
-        and 0 < len(models) <= MAX_MODELS
-        and all(is_model_pattern(pattern) for pattern in models),
-        f"models is not a list of 1 to {MAX_MODELS} model patterns",
-    )
-    _require(_limits_ok(body["limits"]), f"limits are not {', '.join(LIMITS)} as counts")
-    _require(_integer(body["effective_at"], 0, MAX_TIME), "effective_at is not a time")
+    # The one rule of what an offer document is (offers.py), then its
+    # seller's signature.
     try:
-        prices = Prices.from_document(body["prices"])
-    except MoneyError as error:
+        terms = terms_from_document(sealed.body)
+    except OfferError as error:
         raise Refused("malformed", str(error)) from None
-    if not sealed.verified_by(body["seller"]):
-        raise Refused("bad_signature", f"offer {name!r} is not signed by {body['seller']}")
+    _require(is_public_id(terms.seller), "seller is not a public id")
+    if not sealed.verified_by(terms.seller):
+        raise Refused("bad_signature", f"offer {terms.name!r} is not signed by {terms.seller}")
     return SignedOffer(
-        name=name,
-        version=body["version"],
-        seller=body["seller"],
-        models=tuple(models),
-        prices=prices,
-        effective_at=body["effective_at"],
+        name=terms.name,
+        version=terms.version,
+        seller=terms.seller,
+        models=terms.models,
+        prices=terms.prices,
+        effective_at=terms.effective_at,
         data=sealed.data,
     )
 
