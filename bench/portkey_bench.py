@@ -23,7 +23,14 @@ median with the best run in brackets:
 * a 400 KB prompt, added p50;
 * RSS idle.
 
+``--floor`` adds two relays of ``floor_relay.py`` as columns, pinned like
+the gateways: ``h11`` (trio + h11 on both sides, a connection pool, nothing
+else) and ``bytes`` (trio copying bytes between spliced connections), the
+floor of what a gateway on this stack can cost. They do not translate: the
+translated row leaves them out.
+
     python bench/portkey_bench.py [--seconds 3] [--repeat 3] [--portkey-dir DIR] [--no-pin]
+                                  [--floor]
 """
 
 from __future__ import annotations
@@ -31,8 +38,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from statistics import median
@@ -95,6 +105,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--portkey-dir", type=Path, help="an existing Portkey install")
     parser.add_argument("--no-pin", action="store_true", help="leave cores to the OS")
+    parser.add_argument("--floor", action="store_true", help="add the floor relays as columns")
     args = parser.parse_args()
     pinned = not args.no_pin and os.cpu_count() is not None and os.cpu_count() >= 2
     if pinned:
@@ -115,6 +126,8 @@ def main() -> None:
         processes: list[subprocess.Popen[bytes]] = [upstream]
         try:
             targets = _start(tmp, portkey_dir, upstream_port, processes, pinned)
+            if args.floor:
+                targets += _start_floor(upstream_port, processes, pinned)
             _measure(targets, args.seconds, args.repeat)
             print(f"host speed after: {host_speed_ms():.0f} ms per calibration loop")
         finally:
@@ -177,6 +190,40 @@ def _start(
     ]
 
 
+def _start_floor(
+    upstream_port: int, processes: list[subprocess.Popen[bytes]], pinned: bool
+) -> list[Target]:
+    """The two relays of ``floor_relay.py``, as targets reached like the upstream."""
+    relay = Path(__file__).with_name("floor_relay.py")
+    targets = []
+    for kind in ("h11", "bytes"):
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, str(relay), kind, str(port), str(upstream_port)]
+        )
+        processes.append(process)
+        wait_tcp(port)
+        if pinned:
+            pin(process.pid, GATEWAY_CORE)
+
+        def wire(shape: str, stream: bool, text: str) -> bytes:
+            return request_bytes(CHAT, chat_body("gpt-bench", stream, text))
+
+        targets.append(Target(f"{kind}-relay", port, process.pid, wire))
+    return targets
+
+
+def wait_tcp(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.01)
+    raise SystemExit(f"nothing listens on {port} after {timeout:.0f} s")
+
+
 def _runs(
     targets: list[Target],
     shape: str,
@@ -186,7 +233,10 @@ def _runs(
     seconds: float,
     repeat: int,
 ) -> dict[str, list[tuple[Result, float | None]]]:
-    """Per target: ``repeat`` (result, gateway CPU us per request) pairs."""
+    """Per target: ``repeat`` (result, gateway CPU us per request) pairs.
+    The relays sit out the translated shape."""
+    if shape == "translate":
+        targets = [t for t in targets if not t.name.endswith("-relay")]
     out: dict[str, list[tuple[Result, float | None]]] = {t.name: [] for t in targets}
     for turn in range(repeat):
         order = targets if turn % 2 == 0 else [targets[0], *targets[:0:-1]]
@@ -208,17 +258,15 @@ def _fmt(values: list[float], digits: int, best: Callable[[list[float]], float])
 
 def _measure(targets: list[Target], seconds: float, repeat: int) -> None:
     gateways = [t for t in targets if t.pid is not None]
+    names = [t.name for t in targets]
     for target in gateways:
         print(f"RSS idle, {target.name}: {rss_mb(target.pid or 0):.1f} MB")
     print()
-    print(f"{'figure':<44}{'direct':>16}{'ours':>18}{'portkey':>18}{'ours/portkey':>14}")
+    print(f"{'figure':<40}" + "".join(f"{n:>18}" for n in names) + f"{'ours/portkey':>14}")
 
     def row(label: str, cells: dict[str, str], ratio: float | None) -> None:
         shown = f"{ratio:.2f}" if ratio is not None else ""
-        print(
-            f"{label:<44}{cells.get('direct', ''):>16}{cells.get('ours', ''):>18}"
-            f"{cells.get('portkey', ''):>18}{shown:>14}"
-        )
+        print(f"{label:<40}" + "".join(f"{cells.get(n, ''):>18}" for n in names) + f"{shown:>14}")
 
     small = "hello"
 
@@ -231,8 +279,9 @@ def _measure(targets: list[Target], seconds: float, repeat: int) -> None:
 
         direct = [figure(r) for r, _ in runs["direct"]]
         extra = {
-            t.name: [figure(r) - d for (r, _), d in zip(runs[t.name], direct, strict=True)]
-            for t in gateways
+            name: [figure(r) - d for (r, _), d in zip(results, direct, strict=True)]
+            for name, results in runs.items()
+            if name != "direct"
         }
         row(
             label,
@@ -252,9 +301,10 @@ def _measure(targets: list[Target], seconds: float, repeat: int) -> None:
             {name: _fmt(v, 0, max) for name, v in values.items()},
             median(values["ours"]) / median(values["portkey"]),
         )
-        print(
-            f"{'':<44}ours/direct {median(values['ours']) / median(values['direct']):.3f}, "
-            f"portkey/direct {median(values['portkey']) / median(values['direct']):.3f}"
+        row(
+            "  ... of direct",
+            {n: f"{median(v) / median(values['direct']):.3f}" for n, v in values.items()},
+            None,
         )
         return runs
 

@@ -1,0 +1,153 @@
+"""The least a gateway on this stack can do per request: the floor of the
+figures in ``portkey_bench.py --floor``.
+
+Two relays, neither of them a gateway (no routing, no JSON, no accounting,
+no errors handled beyond dropping the connection):
+
+* ``h11``:   trio + h11 on both sides, as the gateway is built: parse each
+  request, take a kept-alive upstream connection from a pool, send the
+  request on with its body, read the whole response, answer it. Streams
+  are relayed event by event as the upstream's chunks arrive.
+* ``bytes``: trio, no HTTP at all: each client connection gets its own
+  upstream connection and bytes are copied both ways as they come.
+
+Whatever the gateway costs above ``h11`` is the gateway's own work; what
+``h11`` costs above ``bytes`` is the price of parsing HTTP with h11 and of
+owning the request (pooling, framing) rather than splicing a connection.
+
+    python bench/floor_relay.py h11|bytes PORT UPSTREAM_PORT
+"""
+
+from __future__ import annotations
+
+import sys
+
+import h11
+import trio
+
+READ = 65536
+HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"host"}
+
+
+class Upstream:
+    """A LIFO pool of kept-alive h11 client connections to one port."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.idle: list[tuple[trio.SocketStream, h11.Connection]] = []
+
+    async def take(self) -> tuple[trio.SocketStream, h11.Connection]:
+        if self.idle:
+            return self.idle.pop()
+        stream = await trio.open_tcp_stream("127.0.0.1", self.port)
+        return stream, h11.Connection(h11.CLIENT)
+
+    def give_back(self, stream: trio.SocketStream, conn: h11.Connection) -> None:
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+            self.idle.append((stream, conn))
+
+
+async def next_event(stream: trio.SocketStream, conn: h11.Connection) -> object:
+    while True:
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        conn.receive_data(await stream.receive_some(READ))
+
+
+async def serve_h11(client: trio.SocketStream, upstream: Upstream) -> None:
+    conn = h11.Connection(h11.SERVER)
+    try:
+        while True:
+            request = await next_event(client, conn)
+            if not isinstance(request, h11.Request):
+                return
+            body = bytearray()
+            while True:
+                event = await next_event(client, conn)
+                if isinstance(event, h11.EndOfMessage):
+                    break
+                if isinstance(event, h11.Data):
+                    body += event.data
+            headers = [(k, v) for k, v in request.headers if k not in HOP_BY_HOP]
+            headers += [(b"host", b"upstream"), (b"content-length", str(len(body)).encode())]
+            up_stream, up = await upstream.take()
+            await up_stream.send_all(
+                up.send(h11.Request(method=request.method, target=request.target, headers=headers))
+                + up.send(h11.Data(data=bytes(body)))
+                + up.send(h11.EndOfMessage())
+            )
+            response = await next_event(up_stream, up)
+            assert isinstance(response, h11.Response)
+            out_headers = [(k, v) for k, v in response.headers if k not in HOP_BY_HOP]
+            streamed = any(k == b"content-type" and b"event-stream" in v for k, v in out_headers)
+            if streamed:
+                await client.send_all(
+                    conn.send(h11.Response(status_code=response.status_code, headers=out_headers))
+                )
+                while True:
+                    event = await next_event(up_stream, up)
+                    if isinstance(event, h11.EndOfMessage):
+                        break
+                    if isinstance(event, h11.Data):
+                        await client.send_all(conn.send(h11.Data(data=event.data)))
+                await client.send_all(conn.send(h11.EndOfMessage()))
+            else:
+                answer = bytearray()
+                while True:
+                    event = await next_event(up_stream, up)
+                    if isinstance(event, h11.EndOfMessage):
+                        break
+                    if isinstance(event, h11.Data):
+                        answer += event.data
+                out_headers.append((b"content-length", str(len(answer)).encode()))
+                await client.send_all(
+                    conn.send(h11.Response(status_code=response.status_code, headers=out_headers))
+                    + conn.send(h11.Data(data=bytes(answer)))
+                    + conn.send(h11.EndOfMessage())
+                )
+            upstream.give_back(up_stream, up)
+            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                return
+            conn.start_next_cycle()
+    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
+        return
+    finally:
+        await client.aclose()
+
+
+async def copy(source: trio.SocketStream, sink: trio.SocketStream) -> None:
+    try:
+        while data := await source.receive_some(READ):
+            await sink.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    finally:
+        await sink.aclose()
+
+
+async def serve_bytes(client: trio.SocketStream, upstream_port: int) -> None:
+    up = await trio.open_tcp_stream("127.0.0.1", upstream_port)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(copy, client, up)
+        nursery.start_soon(copy, up, client)
+
+
+async def main(kind: str, port: int, upstream_port: int) -> None:
+    if kind == "h11":
+        pool = Upstream(upstream_port)
+
+        async def handler(client: trio.SocketStream) -> None:
+            await serve_h11(client, pool)
+    elif kind == "bytes":
+
+        async def handler(client: trio.SocketStream) -> None:
+            await serve_bytes(client, upstream_port)
+    else:
+        raise SystemExit(f"unknown relay {kind!r}: h11 or bytes")
+    await trio.serve_tcp(handler, port, host="127.0.0.1")
+
+
+if __name__ == "__main__":
+    trio.run(main, sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
