@@ -8,6 +8,10 @@ no errors handled beyond dropping the connection):
   request, take a kept-alive upstream connection from a pool, send the
   request on with its body, read the whole response, answer it. Streams
   are relayed event by event as the upstream's chunks arrive.
+* ``h11fast``: the same with the gateway's own socket stream
+  (``tokligence.net.sockstream``), which skips the scheduler when the kernel
+  completes a send or receive at once: the floor with the best socket
+  primitive this project has on trio.
 * ``bytes``: trio, no HTTP at all: each client connection gets its own
   upstream connection and bytes are copied both ways as they come.
 
@@ -15,7 +19,7 @@ Whatever the gateway costs above ``h11`` is the gateway's own work; what
 ``h11`` costs above ``bytes`` is the price of parsing HTTP with h11 and of
 owning the request (pooling, framing) rather than splicing a connection.
 
-    python bench/floor_relay.py h11|bytes PORT UPSTREAM_PORT
+    python bench/floor_relay.py h11|h11fast|bytes PORT UPSTREAM_PORT
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ import sys
 import h11
 import trio
 
+from tokligence.net.sockstream import FastSocketStream
+
+Stream = trio.SocketStream | FastSocketStream
+
 READ = 65536
 HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"host"}
 
@@ -32,23 +40,26 @@ HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"content-leng
 class Upstream:
     """A LIFO pool of kept-alive h11 client connections to one port."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, fast: bool) -> None:
         self.port = port
-        self.idle: list[tuple[trio.SocketStream, h11.Connection]] = []
+        self.fast = fast
+        self.idle: list[tuple[Stream, h11.Connection]] = []
 
-    async def take(self) -> tuple[trio.SocketStream, h11.Connection]:
+    async def take(self) -> tuple[Stream, h11.Connection]:
         if self.idle:
             return self.idle.pop()
-        stream = await trio.open_tcp_stream("127.0.0.1", self.port)
+        stream: Stream = await trio.open_tcp_stream("127.0.0.1", self.port)
+        if self.fast:
+            stream = FastSocketStream.take_over(stream)
         return stream, h11.Connection(h11.CLIENT)
 
-    def give_back(self, stream: trio.SocketStream, conn: h11.Connection) -> None:
+    def give_back(self, stream: Stream, conn: h11.Connection) -> None:
         if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
             conn.start_next_cycle()
             self.idle.append((stream, conn))
 
 
-async def next_event(stream: trio.SocketStream, conn: h11.Connection) -> object:
+async def next_event(stream: Stream, conn: h11.Connection) -> object:
     while True:
         event = conn.next_event()
         if event is not h11.NEED_DATA:
@@ -56,7 +67,7 @@ async def next_event(stream: trio.SocketStream, conn: h11.Connection) -> object:
         conn.receive_data(await stream.receive_some(READ))
 
 
-async def serve_h11(client: trio.SocketStream, upstream: Upstream) -> None:
+async def serve_h11(client: Stream, upstream: Upstream) -> None:
     conn = h11.Connection(h11.SERVER)
     try:
         while True:
@@ -135,17 +146,18 @@ async def serve_bytes(client: trio.SocketStream, upstream_port: int) -> None:
 
 
 async def main(kind: str, port: int, upstream_port: int) -> None:
-    if kind == "h11":
-        pool = Upstream(upstream_port)
+    if kind in ("h11", "h11fast"):
+        fast = kind == "h11fast"
+        pool = Upstream(upstream_port, fast)
 
         async def handler(client: trio.SocketStream) -> None:
-            await serve_h11(client, pool)
+            await serve_h11(FastSocketStream.take_over(client) if fast else client, pool)
     elif kind == "bytes":
 
         async def handler(client: trio.SocketStream) -> None:
             await serve_bytes(client, upstream_port)
     else:
-        raise SystemExit(f"unknown relay {kind!r}: h11 or bytes")
+        raise SystemExit(f"unknown relay {kind!r}: h11, h11fast or bytes")
     await trio.serve_tcp(handler, port, host="127.0.0.1")
 
 

@@ -23,10 +23,11 @@ median with the best run in brackets:
 * a 400 KB prompt, added p50;
 * RSS idle.
 
-``--floor`` adds two relays of ``floor_relay.py`` as columns, pinned like
+``--floor`` adds the relays of ``floor_relay.py`` as columns, pinned like
 the gateways: ``h11`` (trio + h11 on both sides, a connection pool, nothing
-else) and ``bytes`` (trio copying bytes between spliced connections), the
-floor of what a gateway on this stack can cost. They do not translate: the
+else), ``h11fast`` (the same on the gateway's own socket stream) and
+``bytes`` (trio copying bytes between spliced connections), the floor of
+what a gateway on this stack can cost. They do not translate: the
 translated row leaves them out.
 
     python bench/portkey_bench.py [--seconds 3] [--repeat 3] [--portkey-dir DIR] [--no-pin]
@@ -196,7 +197,7 @@ def _start_floor(
     """The two relays of ``floor_relay.py``, as targets reached like the upstream."""
     relay = Path(__file__).with_name("floor_relay.py")
     targets = []
-    for kind in ("h11", "bytes"):
+    for kind in ("h11", "h11fast", "bytes"):
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, str(relay), kind, str(port), str(upstream_port)]
