@@ -30,8 +30,11 @@ else), ``h11fast`` (the same on the gateway's own socket stream) and
 what a gateway on this stack can cost. They do not translate: the
 translated row leaves them out.
 
+``--baseline DIR`` adds a column "before": the gateway of another checkout
+(e.g. ``git worktree add ../before COMMIT``), started and reached as ours.
+
     python bench/portkey_bench.py [--seconds 3] [--repeat 3] [--portkey-dir DIR] [--no-pin]
-                                  [--floor]
+                                  [--floor] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -107,6 +110,7 @@ def main() -> None:
     parser.add_argument("--portkey-dir", type=Path, help="an existing Portkey install")
     parser.add_argument("--no-pin", action="store_true", help="leave cores to the OS")
     parser.add_argument("--floor", action="store_true", help="add the floor relays as columns")
+    parser.add_argument("--baseline", type=Path, help="another checkout, as the column 'before'")
     args = parser.parse_args()
     pinned = not args.no_pin and os.cpu_count() is not None and os.cpu_count() >= 2
     if pinned:
@@ -126,7 +130,7 @@ def main() -> None:
         upstream_port, upstream = start_fast_upstream()
         processes: list[subprocess.Popen[bytes]] = [upstream]
         try:
-            targets = _start(tmp, portkey_dir, upstream_port, processes, pinned)
+            targets = _start(tmp, portkey_dir, upstream_port, processes, pinned, args.baseline)
             if args.floor:
                 targets += _start_floor(upstream_port, processes, pinned)
             _measure(targets, args.seconds, args.repeat)
@@ -143,6 +147,7 @@ def _start(
     upstream_port: int,
     processes: list[subprocess.Popen[bytes]],
     pinned: bool,
+    baseline: Path | None = None,
 ) -> list[Target]:
     upstream_url = f"http://127.0.0.1:{upstream_port}"
     env = fast_upstream_env(upstream_port)
@@ -184,11 +189,21 @@ def _start(
             body["max_tokens"] = 256  # Anthropic requires it; Portkey passes it on
         return request_bytes(CHAT, json.dumps(body).encode(), headers)
 
-    return [
+    targets = [
         Target("direct", upstream_port, None, direct),
         Target("ours", ours_port, ours.pid, via_ours),
         Target("portkey", portkey_port, portkey.pid, via_portkey),
     ]
+    if baseline is not None:
+        before_port = free_port()
+        (tmp / "before").mkdir()
+        before = start_gateway(before_port, str(tmp / "before"), env, source=baseline.resolve())
+        processes.append(before)
+        wait_http(f"http://127.0.0.1:{before_port}/health")
+        if pinned:
+            pin(before.pid, GATEWAY_CORE)
+        targets.append(Target("before", before_port, before.pid, via_ours))
+    return targets
 
 
 def _start_floor(
