@@ -245,7 +245,8 @@ def _is_protocol_error(dialect: str, body: bytes) -> bool:
 
 
 def _is_usage_only_chunk(frame: bytes) -> bool:
-    if b'"choices":[]' not in frame.replace(b" ", b"") or b'"usage"' not in frame:
+    # Most frames carry no usage: that test first, before the copy below.
+    if b'"usage"' not in frame or b'"choices":[]' not in frame.replace(b" ", b""):
         return False
     try:
         data = frame.strip().split(b"data:", 1)[1]

@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+# Not frozen: a relay makes one per event, and a frozen dataclass's
+# __init__ (object.__setattr__ per field) costs four times as much.
+@dataclass(kw_only=True, slots=True)
 class SseEvent:
     event: str | None
     data: str
@@ -50,6 +52,22 @@ class SseDecoder:
         self._pending_cr = False
         buffer = self._buffer
         buffer += chunk
+        if b"\r" not in buffer:
+            # Lines that end in LF alone (nearly every upstream): one split
+            # in C for all complete lines instead of two scans per line. An
+            # LF never occurs inside a UTF-8 sequence, so per-line decoding
+            # is unchanged. (24-event chat stream: 83 -> 35 us.)
+            end = buffer.rfind(b"\n")
+            if end != -1:
+                lines = bytes(buffer[:end]).split(b"\n")
+                del buffer[: end + 1]
+                for raw in lines:
+                    # Most lines are data lines: no partition needed.
+                    if raw[:6] == b"data: " and not self._first_line:
+                        self._data.append(raw[6:].decode("utf-8", errors="replace"))
+                    else:
+                        self._line(raw, out)
+            return out
         start = 0
         length = len(buffer)
         while start < length:
