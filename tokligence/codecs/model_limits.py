@@ -33,6 +33,7 @@ Sources (Anthropic model pages and "what's new" notes, OpenAI model pages):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -103,6 +104,10 @@ def normalise(model: str) -> str:
     return name
 
 
+# Remembered per model name: a name the table does not know is tried against
+# every pattern (about 20 us), and a translated request asks twice. Bounded,
+# since clients choose the names.
+@functools.lru_cache(maxsize=1024)
 def limits_for(model: str) -> ModelLimits:
     name = normalise(model)
     for pattern, limits in TABLE:
