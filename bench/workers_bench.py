@@ -9,6 +9,10 @@ microseconds per request; Debian and Ubuntu package it as ``wrk``) against
 ``bench/fast_upstream.py``, so that nearly both cores are left to the
 gateway, and reports how much CPU each party took.
 
+``--upstream nginx`` answers with nginx instead (``return 200`` of the same
+chat body, one worker process; Debian and Ubuntu package it as ``nginx``),
+which costs less again than the fake upstream in Python.
+
 For each gateway (1 worker, then ``--workers`` workers) it runs ``--rounds``
 rounds of ``--seconds``, interleaved, at ``--connections`` keep-alive
 connections of small non-stream chat requests; it prints req/s (median,
@@ -16,7 +20,7 @@ best in brackets), the ratio against one worker, and the cores the gateway,
 the upstream and wrk used (CPU seconds per second of wall time).
 
     python bench/workers_bench.py [--workers 2] [--rounds 5] [--seconds 5]
-                                  [--connections 32]
+                                  [--connections 32] [--upstream fake|nginx]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import argparse
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -40,6 +45,7 @@ from common import (
     wait_http,
 )
 from cpu_bench import cpu_seconds
+from fast_upstream import _chat_json
 from upstream_bench import CHAT, chat_body
 
 WRK_SCRIPT = """wrk.method = "POST"
@@ -80,6 +86,56 @@ def wrk_round(
     return float(rate.group(1)), used
 
 
+NGINX_CONF = """daemon off;
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {folder};
+    proxy_temp_path {folder};
+    fastcgi_temp_path {folder};
+    uwsgi_temp_path {folder};
+    scgi_temp_path {folder};
+    server {{
+        listen 127.0.0.1:{port};
+        keepalive_requests 1000000;
+        location / {{
+            default_type application/json;
+            return 200 '{body}';
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(folder: Path) -> tuple[int, subprocess.Popen[bytes]]:
+    """nginx answering every request with the fake upstream's chat body."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        raise SystemExit("--upstream nginx needs nginx (Debian/Ubuntu: apt-get install nginx)")
+    folder.mkdir()
+    port = free_port()
+    body = _chat_json().split(b"\r\n\r\n", 1)[1].decode()
+    conf = folder / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(folder=folder, port=port, body=body))
+    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(folder)])
+    wait_tcp(port)
+    return port, process
+
+
+def wait_tcp(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.01)
+    raise SystemExit(f"nothing listens on {port} after {timeout:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -88,6 +144,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--upstream", choices=("fake", "nginx"), default="fake")
     args = parser.parse_args()
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -98,7 +155,10 @@ def main() -> None:
         tmp = Path(tmp_root)
         script = tmp / "chat.lua"
         script.write_text(WRK_SCRIPT.format(body=chat_body("gpt-bench", False).decode()))
-        upstream_port, upstream = start_fast_upstream()
+        if args.upstream == "nginx":
+            upstream_port, upstream = start_nginx(tmp / "nginx")
+        else:
+            upstream_port, upstream = start_fast_upstream()
         processes = [upstream]
         gateways: dict[str, tuple[int, int]] = {}
         try:
