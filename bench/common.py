@@ -63,13 +63,25 @@ def start_gateway(
         full_env["PYTHONPATH"] = str(source)
     full_env.update(TOKLIGENCE_DATA_DIR=data_dir, TOKLIGENCE_LOG_FILE="-")
     full_env.update(env or {})
+    # Quiet unless the caller sets the level (TOKLIGENCE_LOG_LEVEL=info and a
+    # TOKLIGENCE_LOG_FILE: the default logging, an access line per request).
+    quiet = [] if "TOKLIGENCE_LOG_LEVEL" in full_env else ["--log-level", "warn"]
     return subprocess.Popen(
-        [sys.executable, "-m", "tokligence", "serve", "--port", str(port), "--log-level", "warn"],
+        [sys.executable, "-m", "tokligence", "serve", "--port", str(port), *quiet],
         env=full_env,
         cwd=data_dir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def default_logging_env(data_dir: str | Path) -> dict[str, str]:
+    """Settings for a gateway that logs as one does by default: level info
+    (an access line per request) to a rotating file, here in ``data_dir``."""
+    return {
+        "TOKLIGENCE_LOG_LEVEL": "info",
+        "TOKLIGENCE_LOG_FILE": str(Path(data_dir) / "gateway.log"),
+    }
 
 
 def start_fast_upstream() -> tuple[int, subprocess.Popen[bytes]]:

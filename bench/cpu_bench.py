@@ -8,6 +8,8 @@ microseconds per request (``utime + stime`` from ``/proc/PID/stat``, over
 thousands of requests), this checkout against ``--baseline DIR`` (another
 checkout, e.g. ``git worktree add ../base main~3``) and against this
 checkout with other settings (``--variant metrics-off:TOKLIGENCE_METRICS_ENABLED=false``),
+``--default-logging`` makes every gateway log as it does by default (an
+access line per request to a file; otherwise they log warnings only),
 interleaved round by round so all see the same host. CPU is counted for
 the gateway process and its children, so ``--variant w2:TOKLIGENCE_WORKERS=2``
 measures two worker processes.
@@ -21,7 +23,7 @@ throughput, and the ratio this/base when a baseline is given.
 
     python bench/cpu_bench.py [--seconds 3] [--rounds 5] [--concurrency 16]
                               [--baseline DIR] [--variant NAME:KEY=VALUE,...]
-                              [--shape NAME ...]
+                              [--shape NAME ...] [--default-logging]
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pathlib import Path
 from statistics import median
 
 from common import (
+    default_logging_env,
     fast_upstream_env,
     free_port,
     host_speed_ms,
@@ -97,6 +100,11 @@ def main() -> None:
         help="also this checkout with these settings (repeatable)",
     )
     parser.add_argument("--shape", action="append", choices=sorted(SHAPES), dest="shapes")
+    parser.add_argument(
+        "--default-logging",
+        action="store_true",
+        help="every gateway logs as by default (info, to a file), not warnings only",
+    )
     args = parser.parse_args()
     shapes = args.shapes or ["chat", "chat-stream", "messages->chat"]
     # (name, checkout, settings beyond the common ones)
@@ -117,7 +125,10 @@ def main() -> None:
                 port = free_port()
                 data_dir = Path(data_root) / name
                 data_dir.mkdir()
-                process = start_gateway(port, str(data_dir), {**env, **settings}, source)
+                logging_env = default_logging_env(data_dir) if args.default_logging else {}
+                process = start_gateway(
+                    port, str(data_dir), {**env, **logging_env, **settings}, source
+                )
                 gateways.append((name, port, process))
             for _, port, _ in gateways:
                 wait_http(f"http://127.0.0.1:{port}/health")

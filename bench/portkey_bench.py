@@ -23,6 +23,9 @@ median with the best run in brackets:
 * a 400 KB prompt, added p50;
 * RSS idle.
 
+Our gateways log as they do by default (level info, an access line per
+request, to a file), as issue 15 measures them.
+
 ``--floor`` adds the relays of ``floor_relay.py`` as columns, pinned like
 the gateways: ``h11`` (trio + h11 on both sides, a connection pool, nothing
 else), ``h11fast`` (the same on the gateway's own socket stream) and
@@ -53,6 +56,7 @@ from statistics import median
 
 from common import (
     Result,
+    default_logging_env,
     fast_upstream_env,
     free_port,
     host_speed_ms,
@@ -153,7 +157,8 @@ def _start(
     env = fast_upstream_env(upstream_port)
     ours_port, portkey_port = free_port(), free_port()
     (tmp / "ours").mkdir()
-    ours = start_gateway(ours_port, str(tmp / "ours"), env)
+    # Issue 15's conditions: ledger on, default logging (an access line per request).
+    ours = start_gateway(ours_port, str(tmp / "ours"), {**env, **default_logging_env(tmp / "ours")})
     processes.append(ours)
     portkey = start_portkey(portkey_dir, portkey_port)
     processes.append(portkey)
@@ -197,7 +202,12 @@ def _start(
     if baseline is not None:
         before_port = free_port()
         (tmp / "before").mkdir()
-        before = start_gateway(before_port, str(tmp / "before"), env, source=baseline.resolve())
+        before = start_gateway(
+            before_port,
+            str(tmp / "before"),
+            {**env, **default_logging_env(tmp / "before")},
+            source=baseline.resolve(),
+        )
         processes.append(before)
         wait_http(f"http://127.0.0.1:{before_port}/health")
         if pinned:

@@ -43,7 +43,7 @@ _OURS = "_tokligence_handler"  # attribute marking handlers setup_logging owns
 # Key shapes: OpenAI (sk-, sk-proj-), Anthropic (sk-ant-), our gateway keys
 # (tok_), Gemini (AIza), and whatever follows "Bearer" or an x-api-key field.
 # Sixteen characters minimum keeps ordinary words like "sk-learn" readable.
-_SECRET_PATTERNS = (
+SECRET_PATTERNS = (
     (re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{16,}"), REDACTED),
     (re.compile(r"(?<![A-Za-z0-9])tok_[A-Za-z0-9_\-]{16,}"), REDACTED),
     (re.compile(r"(?<![A-Za-z0-9])AIza[A-Za-z0-9_\-]{30,}"), REDACTED),
@@ -52,16 +52,41 @@ _SECRET_PATTERNS = (
 )
 
 
+# Every match of a pattern above contains "sk-", "tok_" or "AIza", or one of
+# these in any case. Testing for them first spares a clean line (every
+# access line) the five scans, which cost more than the rest of writing it.
+_CASELESS_MARKERS = re.compile(r"(?i)bearer|x-api-key")
+
+
+def _may_hold_secret(text: str) -> bool:
+    if "sk-" in text or "tok_" in text or "AIza" in text:
+        return True
+    if text.isascii():  # then lower() is exactly the patterns' case rule
+        lowered = text.lower()
+        return "bearer" in lowered or "x-api-key" in lowered
+    return _CASELESS_MARKERS.search(text) is not None
+
+
 def redact(text: str) -> str:
-    for pattern, replacement in _SECRET_PATTERNS:
+    if not _may_hold_secret(text):
+        return text
+    for pattern, replacement in SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+# Set on a record once the filter has cleaned it: the stderr and the file
+# handler each run the filter, and the second finds nothing left to do.
+_REDACTED = "_tokligence_redacted"
 
 
 class RedactFilter(logging.Filter):
     """Replaces credential-shaped substrings in the message and traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, _REDACTED, False):
+            return True
+        setattr(record, _REDACTED, True)
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
@@ -96,7 +121,26 @@ class DailyAndSizeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
         )
         self.max_bytes = max_bytes
 
+    def emit(self, record: logging.LogRecord) -> None:
+        # The stock emit formats a record twice: once to ask whether it
+        # fits (shouldRollover), once to write it. Here it is formatted once.
+        try:
+            line = self.format(record) + self.terminator
+            if self._should_roll(len(utf8(line))):
+                self.doRollover()
+            if self.stream is None:
+                self.stream = self._open()
+            self.stream.write(line)
+            self.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
     def shouldRollover(self, record: logging.LogRecord) -> bool:
+        return self._should_roll(len(utf8(self.format(record) + self.terminator)))
+
+    def _should_roll(self, line_bytes: int) -> bool:
         if time.time() >= self.rolloverAt:
             return True
         if self.max_bytes <= 0:
@@ -105,7 +149,7 @@ class DailyAndSizeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
             self.stream = self._open()
         size = self.stream.seek(0, os.SEEK_END)
         # An empty file is never rotated, or one huge record would loop forever.
-        return size > 0 and size + len(utf8(self.format(record))) + 1 > self.max_bytes
+        return size > 0 and size + line_bytes > self.max_bytes
 
     def doRollover(self) -> None:
         if self.stream is not None:
