@@ -32,6 +32,43 @@ def test_serving_does_not_import_the_admin_api_until_it_is_used() -> None:
     assert not [m for m in loaded if m.startswith("tokligence.update")]
 
 
+def _modules_after(probe: str, tmp_path: Path, extra_env: dict[str, str] | None = None) -> set[str]:
+    """The modules loaded once ``probe`` (which prints nothing) has run, in a
+    fresh interpreter with no TOKLIGENCE_* settings but ``extra_env``."""
+    probe += "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={
+            **env,
+            **(extra_env or {}),
+            "HOME": str(tmp_path),
+            "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+        },
+    )
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def test_the_command_line_does_not_import_the_canonical_types(tmp_path: Path) -> None:
+    """``--version`` builds the parser, which reads the settings table; that
+    needs one number of the codecs (model_limits), not the canonical types."""
+    probe = (
+        "import contextlib, io, sys\n"
+        "from tokligence.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--version'])\n"
+    )
+    loaded = _modules_after(probe, tmp_path)
+    assert "tokligence.settings_table" in loaded  # the probe did read the settings
+    assert not [
+        m for m in loaded if m.startswith(("tokligence.canonical", "tokligence.codecs.base"))
+    ]
+
+
 def test_serving_the_loopback_model_imports_no_http_client(tmp_path: Path) -> None:
     """httpx (a fifth of a start's imports) waits for a configured provider;
     the worker supervisor's helpers (urllib.request) for ``--workers``."""
