@@ -227,6 +227,26 @@ def _modules_while_serving(tmp_path: Path, extra_env: dict[str, str]) -> set[str
     return set(json.loads(out.stdout))
 
 
+def test_a_configured_provider_waits_for_httpx_until_the_gateway_listens(tmp_path: Path) -> None:
+    """Building a gateway with a provider imports no HTTP client; once it
+    listens, a worker thread imports it (upstreams/deferred.py)."""
+    provider = {"TOKLIGENCE_OPENAI_API_KEY": "k"}
+    probe = (
+        "import sys\n"
+        "import tokligence.app\n"
+        "from tokligence.config import load_config\n"
+        "built = tokligence.app.build(load_config(flags={'data_dir': sys.argv[1]}))\n"
+        "assert 'openai' in built.upstreams\n"
+    )
+    built = _modules_after(probe, tmp_path / "built", provider)
+    assert "tokligence.upstreams.deferred" in built
+    assert not [m for m in built if m.split(".")[0] in ("httpx", "httpcore")]
+    assert "tokligence.upstreams.client" not in built
+    serving = _modules_while_serving(tmp_path / "serving", provider)
+    assert "tokligence.upstreams.client" in serving
+    assert "httpx" in serving
+
+
 def test_only_a_seller_with_a_directory_loads_the_directory_code(tmp_path: Path) -> None:
     """Offers alone, or a directory alone (a buyer's), load none of it; both
     start the announcer."""
