@@ -247,6 +247,23 @@ def test_a_configured_provider_waits_for_httpx_until_the_gateway_listens(tmp_pat
     assert "httpx" in serving
 
 
+def test_only_an_anthropic_provider_loads_the_anthropic_codec(tmp_path: Path) -> None:
+    """The codecs are imported by provider kind (codecs/registry.py); the
+    Anthropic front, which clients may speak to any provider, is not one."""
+    probe = (
+        "import sys\n"
+        "import tokligence.app\n"
+        "from tokligence.config import load_config\n"
+        "tokligence.app.build(load_config(flags={'data_dir': sys.argv[1]}))\n"
+    )
+    openai_only = _modules_after(probe, tmp_path / "openai", {"TOKLIGENCE_OPENAI_API_KEY": "k"})
+    assert "tokligence.codecs.openai_chat" in openai_only
+    assert "tokligence.fronts.anthropic_messages" in openai_only
+    assert not [m for m in openai_only if m.startswith("tokligence.codecs.anthropic")]
+    anthropic = _modules_after(probe, tmp_path / "anthropic", {"TOKLIGENCE_ANTHROPIC_API_KEY": "k"})
+    assert "tokligence.codecs.anthropic" in anthropic
+
+
 def test_only_a_seller_with_a_directory_loads_the_directory_code(tmp_path: Path) -> None:
     """Offers alone, or a directory alone (a buyer's), load none of it; both
     start the announcer."""

@@ -27,7 +27,7 @@ from .agents.safety import AgentSafety
 from .alias_files import AliasStamp, alias_stamp, load_aliases
 from .call.model_call import ModelCalls
 from .call.retry import RetryPolicy
-from .codecs.registry import CODECS
+from .codecs.registry import codec_for
 from .config import Config, ConfigError
 from .config_view import fingerprint, show_rows
 from .databases import close_all, hook_runner, open_identity, open_ledger, open_responses
@@ -119,7 +119,7 @@ def build_upstreams(config: Config) -> dict[str, Upstream]:
     for provider in config.providers:
         upstreams[provider.name] = DeferredProvider(
             provider,
-            codec=CODECS[provider.kind],
+            codec=codec_for(provider.kind),
             forward_client_key=config.forward_client_key,
             breaker=CircuitBreaker(
                 threshold=config.breaker_threshold, cooldown=config.breaker_cooldown
