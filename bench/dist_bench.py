@@ -39,6 +39,11 @@ Sizes: the single-file binary and the npm platform tarball.
 
     python bench/dist_bench.py [--runs 7] [--skip-pip] [--no-portkey]
                                [--portkey-dir DIR] [--only PATH,PATH]
+                               [--baseline DIST]
+
+``--baseline DIST``: a dist/ folder saved from an earlier build (of main,
+say); its single file and onedir are measured in the same rounds as
+onefile-base and onedir-base, so that a change is compared within one run.
 """
 
 from __future__ import annotations
@@ -241,6 +246,7 @@ def main() -> None:
     parser.add_argument("--no-portkey", action="store_true", help="measure ours only")
     parser.add_argument("--portkey-dir", type=Path, help="an existing Portkey install")
     parser.add_argument("--only", help="comma-separated paths to measure (default: all)")
+    parser.add_argument("--baseline", type=Path, help="a saved dist/ folder to compare with")
     args = parser.parse_args()
     subprocess.run([sys.executable, str(ROOT / "build" / "freeze"), "--if-stale"], check=True)
     name = freeze_name("--print-name")
@@ -271,6 +277,10 @@ def main() -> None:
         if args.only:
             wanted = args.only.split(",")
             paths = {k: v for k, v in paths.items() if k in wanted}
+        if args.baseline:
+            base = args.baseline.resolve()
+            paths["onefile-base"] = ours([str(base / onefile.name)])
+            paths["onedir-base"] = ours([str(base / onedir.relative_to(onefile.parent))])
         speed = host_speed_ms()
         results = measure_interleaved(paths, work / "runs", args.runs)
         version = work / "version"
@@ -278,13 +288,17 @@ def main() -> None:
             "onefile": run_time([str(onefile), "--version"], version, args.runs),
             "onedir": run_time([str(onedir), "--version"], version, args.runs),
         }
+        if args.baseline:
+            for kind in ("onefile", "onedir"):
+                command = paths[f"{kind}-base"].argv(0, version)[:1]
+                versions[f"{kind}-base"] = run_time([*command, "--version"], version, args.runs)
         module = launcher.resolve().parent.parent / "lib" / "launcher.js"
         node_empty = run_time([node, "-e", ""], version, args.runs)
         node_launcher = run_time([node, "-e", f"require({str(module)!r})"], version, args.runs)
         tarball_size = platform_tarball.stat().st_size
     print(f"onefile {name}: {size / 1e6:.2f} MB ({size / 2**20:.2f} MiB)")
     print(f"npm platform tarball {platform_tarball.name}: {tarball_size / 1e6:.2f} MB")
-    print(f"--version: onefile {ms(versions['onefile'])}, onedir {ms(versions['onedir'])}")
+    print("--version: " + ", ".join(f"{kind} {ms(times)}" for kind, times in versions.items()))
     print(f"node -e '': {ms(node_empty)}; node loading lib/launcher.js: {ms(node_launcher)}")
     print(f"host speed {speed:.0f} ms; {args.runs} interleaved runs; start to a healthy answer")
     print(f"{'path':<13} {'median':>8} {'best':>8} {'worst':>8}")
