@@ -39,7 +39,11 @@ Sizes: the single-file binary and the npm platform tarball.
 
     python bench/dist_bench.py [--runs 7] [--skip-pip] [--no-portkey]
                                [--portkey-dir DIR] [--only PATH,PATH]
-                               [--baseline DIST]
+                               [--provider] [--baseline DIST]
+
+``--provider``: ours start with one OpenAI-compatible provider configured
+(TOKLIGENCE_OPENAI_API_KEY, its base URL a closed local port), as a typical
+gateway does; without it, with the loopback model only.
 
 ``--baseline DIST``: a dist/ folder saved from an earlier build (of main,
 say); its single file and onedir are measured in the same rounds as
@@ -68,6 +72,12 @@ PORTKEY = "@portkey-ai/gateway@1.15.2"
 PORTKEY_PINS = {"@hono/node-server": "1.13.5"}
 # Which of ours each Portkey path is compared with.
 VERSUS = {"onefile": "portkey-node", "npx": "portkey-npx"}
+# Settings every start of ours gets (--provider adds one provider).
+SETTINGS: dict[str, str] = {}
+PROVIDER = {
+    "TOKLIGENCE_OPENAI_API_KEY": "sk-bench",
+    "TOKLIGENCE_OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+}
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ def env_for(tmp: Path) -> dict[str, str]:
     (tmp / "tmp").mkdir(parents=True, exist_ok=True)
     env.update(HOME=str(tmp), TMPDIR=str(tmp / "tmp"), XDG_CONFIG_HOME=str(tmp / "cfg"))
     env.update(npm_config_registry="http://127.0.0.1:9/", npm_config_cache=str(tmp / "npm"))
+    env.update(SETTINGS)
     return env
 
 
@@ -247,7 +258,10 @@ def main() -> None:
     parser.add_argument("--portkey-dir", type=Path, help="an existing Portkey install")
     parser.add_argument("--only", help="comma-separated paths to measure (default: all)")
     parser.add_argument("--baseline", type=Path, help="a saved dist/ folder to compare with")
+    parser.add_argument("--provider", action="store_true", help="ours with a provider configured")
     args = parser.parse_args()
+    if args.provider:
+        SETTINGS.update(PROVIDER)
     subprocess.run([sys.executable, str(ROOT / "build" / "freeze"), "--if-stale"], check=True)
     name = freeze_name("--print-name")
     onefile = ROOT / "dist" / name
