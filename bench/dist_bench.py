@@ -39,6 +39,15 @@ Sizes: the single-file binary and the npm platform tarball.
 
     python bench/dist_bench.py [--runs 7] [--skip-pip] [--no-portkey]
                                [--portkey-dir DIR] [--only PATH,PATH]
+                               [--provider] [--baseline DIST]
+
+``--provider``: ours start with one OpenAI-compatible provider configured
+(TOKLIGENCE_OPENAI_API_KEY, its base URL a closed local port), as a typical
+gateway does; without it, with the loopback model only.
+
+``--baseline DIST``: a dist/ folder saved from an earlier build (of main,
+say); its single file and onedir are measured in the same rounds as
+onefile-base and onedir-base, so that a change is compared within one run.
 """
 
 from __future__ import annotations
@@ -63,6 +72,12 @@ PORTKEY = "@portkey-ai/gateway@1.15.2"
 PORTKEY_PINS = {"@hono/node-server": "1.13.5"}
 # Which of ours each Portkey path is compared with.
 VERSUS = {"onefile": "portkey-node", "npx": "portkey-npx"}
+# Settings every start of ours gets (--provider adds one provider).
+SETTINGS: dict[str, str] = {}
+PROVIDER = {
+    "TOKLIGENCE_OPENAI_API_KEY": "sk-bench",
+    "TOKLIGENCE_OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+}
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,7 @@ def env_for(tmp: Path) -> dict[str, str]:
     (tmp / "tmp").mkdir(parents=True, exist_ok=True)
     env.update(HOME=str(tmp), TMPDIR=str(tmp / "tmp"), XDG_CONFIG_HOME=str(tmp / "cfg"))
     env.update(npm_config_registry="http://127.0.0.1:9/", npm_config_cache=str(tmp / "npm"))
+    env.update(SETTINGS)
     return env
 
 
@@ -241,7 +257,11 @@ def main() -> None:
     parser.add_argument("--no-portkey", action="store_true", help="measure ours only")
     parser.add_argument("--portkey-dir", type=Path, help="an existing Portkey install")
     parser.add_argument("--only", help="comma-separated paths to measure (default: all)")
+    parser.add_argument("--baseline", type=Path, help="a saved dist/ folder to compare with")
+    parser.add_argument("--provider", action="store_true", help="ours with a provider configured")
     args = parser.parse_args()
+    if args.provider:
+        SETTINGS.update(PROVIDER)
     subprocess.run([sys.executable, str(ROOT / "build" / "freeze"), "--if-stale"], check=True)
     name = freeze_name("--print-name")
     onefile = ROOT / "dist" / name
@@ -271,6 +291,10 @@ def main() -> None:
         if args.only:
             wanted = args.only.split(",")
             paths = {k: v for k, v in paths.items() if k in wanted}
+        if args.baseline:
+            base = args.baseline.resolve()
+            paths["onefile-base"] = ours([str(base / onefile.name)])
+            paths["onedir-base"] = ours([str(base / onedir.relative_to(onefile.parent))])
         speed = host_speed_ms()
         results = measure_interleaved(paths, work / "runs", args.runs)
         version = work / "version"
@@ -278,13 +302,17 @@ def main() -> None:
             "onefile": run_time([str(onefile), "--version"], version, args.runs),
             "onedir": run_time([str(onedir), "--version"], version, args.runs),
         }
+        if args.baseline:
+            for kind in ("onefile", "onedir"):
+                command = paths[f"{kind}-base"].argv(0, version)[:1]
+                versions[f"{kind}-base"] = run_time([*command, "--version"], version, args.runs)
         module = launcher.resolve().parent.parent / "lib" / "launcher.js"
         node_empty = run_time([node, "-e", ""], version, args.runs)
         node_launcher = run_time([node, "-e", f"require({str(module)!r})"], version, args.runs)
         tarball_size = platform_tarball.stat().st_size
     print(f"onefile {name}: {size / 1e6:.2f} MB ({size / 2**20:.2f} MiB)")
     print(f"npm platform tarball {platform_tarball.name}: {tarball_size / 1e6:.2f} MB")
-    print(f"--version: onefile {ms(versions['onefile'])}, onedir {ms(versions['onedir'])}")
+    print("--version: " + ", ".join(f"{kind} {ms(times)}" for kind, times in versions.items()))
     print(f"node -e '': {ms(node_empty)}; node loading lib/launcher.js: {ms(node_launcher)}")
     print(f"host speed {speed:.0f} ms; {args.runs} interleaved runs; start to a healthy answer")
     print(f"{'path':<13} {'median':>8} {'best':>8} {'worst':>8}")

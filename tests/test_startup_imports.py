@@ -32,6 +32,43 @@ def test_serving_does_not_import_the_admin_api_until_it_is_used() -> None:
     assert not [m for m in loaded if m.startswith("tokligence.update")]
 
 
+def _modules_after(probe: str, tmp_path: Path, extra_env: dict[str, str] | None = None) -> set[str]:
+    """The modules loaded once ``probe`` (which prints nothing) has run, in a
+    fresh interpreter with no TOKLIGENCE_* settings but ``extra_env``."""
+    probe += "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={
+            **env,
+            **(extra_env or {}),
+            "HOME": str(tmp_path),
+            "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+        },
+    )
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def test_the_command_line_does_not_import_the_canonical_types(tmp_path: Path) -> None:
+    """``--version`` builds the parser, which reads the settings table; that
+    needs one number of the codecs (model_limits), not the canonical types."""
+    probe = (
+        "import contextlib, io, sys\n"
+        "from tokligence.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--version'])\n"
+    )
+    loaded = _modules_after(probe, tmp_path)
+    assert "tokligence.settings_table" in loaded  # the probe did read the settings
+    assert not [
+        m for m in loaded if m.startswith(("tokligence.canonical", "tokligence.codecs.base"))
+    ]
+
+
 def test_serving_the_loopback_model_imports_no_http_client(tmp_path: Path) -> None:
     """httpx (a fifth of a start's imports) waits for a configured provider;
     the worker supervisor's helpers (urllib.request) for ``--workers``."""
@@ -188,6 +225,43 @@ def _modules_while_serving(tmp_path: Path, extra_env: dict[str, str]) -> set[str
         },
     )
     return set(json.loads(out.stdout))
+
+
+def test_a_configured_provider_waits_for_httpx_until_the_gateway_listens(tmp_path: Path) -> None:
+    """Building a gateway with a provider imports no HTTP client; once it
+    listens, a worker thread imports it (upstreams/deferred.py)."""
+    provider = {"TOKLIGENCE_OPENAI_API_KEY": "k"}
+    probe = (
+        "import sys\n"
+        "import tokligence.app\n"
+        "from tokligence.config import load_config\n"
+        "built = tokligence.app.build(load_config(flags={'data_dir': sys.argv[1]}))\n"
+        "assert 'openai' in built.upstreams\n"
+    )
+    built = _modules_after(probe, tmp_path / "built", provider)
+    assert "tokligence.upstreams.deferred" in built
+    assert not [m for m in built if m.split(".")[0] in ("httpx", "httpcore")]
+    assert "tokligence.upstreams.client" not in built
+    serving = _modules_while_serving(tmp_path / "serving", provider)
+    assert "tokligence.upstreams.client" in serving
+    assert "httpx" in serving
+
+
+def test_only_an_anthropic_provider_loads_the_anthropic_codec(tmp_path: Path) -> None:
+    """The codecs are imported by provider kind (codecs/registry.py); the
+    Anthropic front, which clients may speak to any provider, is not one."""
+    probe = (
+        "import sys\n"
+        "import tokligence.app\n"
+        "from tokligence.config import load_config\n"
+        "tokligence.app.build(load_config(flags={'data_dir': sys.argv[1]}))\n"
+    )
+    openai_only = _modules_after(probe, tmp_path / "openai", {"TOKLIGENCE_OPENAI_API_KEY": "k"})
+    assert "tokligence.codecs.openai_chat" in openai_only
+    assert "tokligence.fronts.anthropic_messages" in openai_only
+    assert not [m for m in openai_only if m.startswith("tokligence.codecs.anthropic")]
+    anthropic = _modules_after(probe, tmp_path / "anthropic", {"TOKLIGENCE_ANTHROPIC_API_KEY": "k"})
+    assert "tokligence.codecs.anthropic" in anthropic
 
 
 def test_only_a_seller_with_a_directory_loads_the_directory_code(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from .agents.safety import AgentSafety
 from .alias_files import AliasStamp, alias_stamp, load_aliases
 from .call.model_call import ModelCalls
 from .call.retry import RetryPolicy
-from .codecs.registry import CODECS
+from .codecs.registry import codec_for
 from .config import Config, ConfigError
 from .config_view import fingerprint, show_rows
 from .databases import close_all, hook_runner, open_identity, open_ledger, open_responses
@@ -42,6 +42,7 @@ from .server.http import Handler, HttpLimits
 from .server.listen import Bound, CannotListen, ListenerSpec, Server
 from .supervise import Supervisor, supervised
 from .upstreams.base import Upstream
+from .upstreams.deferred import DeferredProvider, warm_up
 from .upstreams.loopback_upstream import LoopbackUpstream
 from .wire.json_body import JsonLimits
 
@@ -112,16 +113,13 @@ def build_upstreams(config: Config) -> dict[str, Upstream]:
         upstreams.update(build_peers(config))
     if config.buys_auto:
         upstreams["peer:auto"] = build_auto_peer(config)
-    if not config.providers:
-        return upstreams
-    # Only with a provider configured: httpx is a fifth of the imports of a
-    # start, and the loopback model needs none of it.
-    from .upstreams.client import ProviderClient
-
+    # Each provider's HTTP client (and httpx with it) is made on its first
+    # use, or imported in the background once the gateway listens
+    # (upstreams/deferred.py): the loopback model needs none of it.
     for provider in config.providers:
-        upstreams[provider.name] = ProviderClient(
+        upstreams[provider.name] = DeferredProvider(
             provider,
-            codec=CODECS[provider.kind],
+            codec=codec_for(provider.kind),
             forward_client_key=config.forward_client_key,
             breaker=CircuitBreaker(
                 threshold=config.breaker_threshold, cooldown=config.breaker_cooldown
@@ -475,6 +473,10 @@ async def serve(
             for b in bound:
                 log.info("listening on http://%s:%d (%s)", b.host, b.port, b.name)
             task_status.started(bound)
+            if any(isinstance(u, DeferredProvider) for u in built.upstreams.values()):
+                # The providers' HTTP client, imported while the gateway
+                # already answers: a worker thread leaves the loop free.
+                nursery.start_soon(trio.to_thread.run_sync, warm_up)
             # Only now, and in the background: start-up never waits for it,
             # and the end of serving cancels it wherever it is.
             # Off: not even imported (it brings httpx and urllib with it).

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal, TypeAlias
 from urllib.parse import urlsplit
 
-from .codecs.base import DEFAULT_MAX_TOKENS
+from .codecs.model_limits import DEFAULT_MAX_TOKENS
 from .endpoints import ENDPOINT_KEYS
 from .paths import default_data_dir, default_log_dir
 from .wire.json_body import DEFAULT_LIMITS

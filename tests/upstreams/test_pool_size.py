@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tokligence.app import build_upstreams
 from tokligence.config import load_config
-from tokligence.upstreams.client import ProviderClient
+from tokligence.upstreams.deferred import DeferredProvider
 from tokligence.upstreams.transport import PooledTransport
 
 
@@ -22,9 +22,9 @@ def test_each_provider_pool_follows_max_connections(tmp_path: Path) -> None:
         cwd=tmp_path,
         user_config_dir=tmp_path / "user-config",
     )
-    clients = [u for u in build_upstreams(config).values() if isinstance(u, ProviderClient)]
-    assert {client.name for client in clients} == {"openai", "anthropic"}
-    for client in clients:
-        transport = client._transport
+    providers = [u for u in build_upstreams(config).values() if isinstance(u, DeferredProvider)]
+    assert {provider.name for provider in providers} == {"openai", "anthropic"}
+    for provider in providers:
+        transport = provider.client()._transport
         assert isinstance(transport, PooledTransport)
         assert transport._max_connections == 2000

@@ -56,7 +56,7 @@ from ..agents.shell import fixed_shell_calls, wants_argv
 from ..auth import provider_key_from_headers
 from ..canonical import Request
 from ..canonical.tokens import request_tokens
-from ..codecs.base import DEFAULT_MAX_TOKENS
+from ..codecs.model_limits import DEFAULT_MAX_TOKENS
 from ..errors import GatewayError, UpstreamUnreachable, fault_rule, invalid
 from ..fronts.anthropic_messages import AnthropicMessagesFront
 from ..fronts.base import Front

@@ -15,10 +15,7 @@ from typing import Protocol
 from ..canonical import Event, Request, Response, Usage
 from ..errors import GatewayError
 from ..wire.sse_read import SseEvent
-
-# max_tokens of a translated request that names none, where the provider's
-# protocol requires one (setting anthropic_max_tokens overrides it).
-DEFAULT_MAX_TOKENS = 8192
+from .model_limits import DEFAULT_MAX_TOKENS
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -37,6 +37,12 @@ import functools
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+# max_tokens of a translated request that names none, where the provider's
+# protocol requires one (setting anthropic_max_tokens overrides it). Here,
+# not in codecs.base, so that the settings table (and with it --version and
+# config show) does not import the canonical types to read it.
+DEFAULT_MAX_TOKENS = 8192
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ModelLimits:

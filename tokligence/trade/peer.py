@@ -56,7 +56,7 @@ import trio
 
 from ..canonical import Event, Request
 from ..canonical.tokens import request_tokens
-from ..codecs.registry import CODECS
+from ..codecs.registry import codec_for
 from ..codecs.usage_sniff import UsageReader, UsageSniffer, responses_usage
 from ..errors import (
     ClientError,
@@ -66,7 +66,7 @@ from ..errors import (
     UpstreamUnreachable,
 )
 from ..fronts.anthropic_messages import AnthropicMessagesFront
-from ..providers import ProviderConfig
+from ..providers import ProviderConfig, ProviderKind
 from ..routing.breaker import CircuitBreaker
 from ..upstreams.base import CallContext, Embeddings, Relayed
 from ..upstreams.client import ProviderClient
@@ -135,13 +135,13 @@ def order_request_id(request_id: str) -> str:
 def usage_reader_of(dialect: str) -> UsageReader:
     if dialect == "openai_responses":
         return responses_usage
-    return CODECS["anthropic" if dialect == "anthropic_messages" else "openai"].usage_from
+    return codec_for("anthropic" if dialect == "anthropic_messages" else "openai").usage_from
 
 
 def peer_error(status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
     """A seller's error answer, in the envelope of the dialect it answered."""
-    kind = "anthropic" if b'"type":"error"' in body.replace(b" ", b"") else "openai"
-    return CODECS[kind].decode_error(status, body, headers)
+    kind: ProviderKind = "anthropic" if b'"type":"error"' in body.replace(b" ", b"") else "openai"
+    return codec_for(kind).decode_error(status, body, headers)
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
@@ -210,7 +210,7 @@ class PeerUpstream(SellerFacing):
             responses=True,
         )
         self._http = ProviderClient(
-            config, codec=CODECS["openai"], breaker=self.breaker, max_connections=max_connections
+            config, codec=codec_for("openai"), breaker=self.breaker, max_connections=max_connections
         )
         # Offers and acknowledgements: a few small requests of their own.
         self._meta = PooledTransport(max_connections=4, max_idle=2)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..canonical import Event, Request, Usage
-from ..codecs.base import DEFAULT_MAX_TOKENS
+from ..codecs.model_limits import DEFAULT_MAX_TOKENS
 from ..codecs.usage_sniff import UsageReader
 from ..errors import GatewayError
 from ..routing.breaker import CircuitBreaker
