@@ -15,6 +15,7 @@ sooner waits for that import to finish, as it did before start-up.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -29,12 +30,19 @@ if TYPE_CHECKING:
     from .base import CallContext, Embeddings, Relayed
     from .client import ProviderClient
 
+log = logging.getLogger(__name__)
+
 CLIENT_MODULE = "tokligence.upstreams.client"
 
 
 def warm_up() -> None:
-    """Import the HTTP client (blocking: run it in a worker thread)."""
-    importlib.import_module(CLIENT_MODULE)
+    """Import the HTTP client (blocking: run it in a worker thread). A
+    failure is only logged: this runs beside the server, and the first call
+    that needs the client meets the same error in its own request."""
+    try:
+        importlib.import_module(CLIENT_MODULE)
+    except Exception:
+        log.exception("importing the providers' HTTP client in the background failed")
 
 
 class DeferredProvider:
