@@ -12,6 +12,10 @@ no errors handled beyond dropping the connection):
   (``tokligence.net.sockstream``), which skips the scheduler when the kernel
   completes a send or receive at once: the floor with the best socket
   primitive this project has on trio.
+* ``httptools``: ``h11fast`` with h11 replaced by llhttp, the C parser of
+  Node's own HTTP server, through the ``httptools`` package (not one of the
+  gateway's dependencies: ``pip install httptools`` to run this relay). It
+  shows what the stack's HTTP parser costs, not something the gateway runs.
 * ``bytes``: trio, no HTTP at all: each client connection gets its own
   upstream connection and bytes are copied both ways as they come.
 
@@ -19,7 +23,7 @@ Whatever the gateway costs above ``h11`` is the gateway's own work; what
 ``h11`` costs above ``bytes`` is the price of parsing HTTP with h11 and of
 owning the request (pooling, framing) rather than splicing a connection.
 
-    python bench/floor_relay.py h11|h11fast|bytes PORT UPSTREAM_PORT
+    python bench/floor_relay.py h11|h11fast|httptools|bytes PORT UPSTREAM_PORT
 """
 
 from __future__ import annotations
@@ -128,6 +132,110 @@ async def serve_h11(client: Stream, upstream: Upstream) -> None:
         await client.aclose()
 
 
+class Parsed:
+    """One HTTP message as httptools' callbacks report it."""
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = bytearray()
+        self.chunks: list[bytes] = []  # body pieces not yet relayed (streams)
+        self.complete = False
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+def head_bytes(first_line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+    return first_line + b"".join(k + b": " + v + b"\r\n" for k, v in headers) + b"\r\n"
+
+
+async def serve_httptools(client: FastSocketStream, upstream_port: int) -> None:
+    import httptools  # only this relay needs it
+
+    idle: list[FastSocketStream] = []
+    try:
+        while True:
+            request = Parsed()
+            parser = httptools.HttpRequestParser(request)
+            while not request.complete:
+                data = await client.receive_some(READ)
+                if not data:
+                    return
+                parser.feed_data(data)
+            body = b"".join(request.chunks)
+            headers = [(k, v) for k, v in request.headers if k not in HOP_BY_HOP]
+            headers += [(b"host", b"upstream"), (b"content-length", str(len(body)).encode())]
+            method = parser.get_method()
+            if idle:
+                up = idle.pop()
+            else:
+                up = FastSocketStream.take_over(
+                    await trio.open_tcp_stream("127.0.0.1", upstream_port)
+                )
+            await up.send_all(
+                head_bytes(method + b" " + request.url + b" HTTP/1.1\r\n", headers) + body
+            )
+            response = Parsed()
+            response_parser = httptools.HttpResponseParser(response)
+            sent_head = False
+            streamed = False
+            while not response.complete:
+                data = await up.receive_some(READ)
+                if not data:
+                    return
+                response_parser.feed_data(data)
+                status = response_parser.get_status_code()
+                out_headers = [(k, v) for k, v in response.headers if k not in HOP_BY_HOP]
+                if not sent_head and response.headers:
+                    streamed = any(
+                        k == b"content-type" and b"event-stream" in v for k, v in out_headers
+                    )
+                if streamed:
+                    out = b""
+                    if not sent_head:
+                        sent_head = True
+                        out = head_bytes(
+                            b"HTTP/1.1 %d OK\r\n" % status,
+                            [*out_headers, (b"transfer-encoding", b"chunked")],
+                        )
+                    pieces, response.chunks = response.chunks, []
+                    out += b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in pieces if c)
+                    if response.complete:
+                        out += b"0\r\n\r\n"
+                    if out:
+                        await client.send_all(out)
+            if not streamed:
+                answer = b"".join(response.chunks)
+                out_headers = [(k, v) for k, v in response.headers if k not in HOP_BY_HOP]
+                out_headers.append((b"content-length", str(len(answer)).encode()))
+                status = response_parser.get_status_code()
+                await client.send_all(
+                    head_bytes(b"HTTP/1.1 %d OK\r\n" % status, out_headers) + answer
+                )
+            if response_parser.should_keep_alive():
+                idle.append(up)
+            else:
+                await up.aclose()
+            if not parser.should_keep_alive():
+                return
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        return
+    finally:
+        await client.aclose()
+        for up in idle:
+            await up.aclose()
+
+
 async def copy(source: trio.SocketStream, sink: trio.SocketStream) -> None:
     try:
         while data := await source.receive_some(READ):
@@ -152,12 +260,16 @@ async def main(kind: str, port: int, upstream_port: int) -> None:
 
         async def handler(client: trio.SocketStream) -> None:
             await serve_h11(FastSocketStream.take_over(client) if fast else client, pool)
+    elif kind == "httptools":
+
+        async def handler(client: trio.SocketStream) -> None:
+            await serve_httptools(FastSocketStream.take_over(client), upstream_port)
     elif kind == "bytes":
 
         async def handler(client: trio.SocketStream) -> None:
             await serve_bytes(client, upstream_port)
     else:
-        raise SystemExit(f"unknown relay {kind!r}: h11, h11fast or bytes")
+        raise SystemExit(f"unknown relay {kind!r}: h11, h11fast, httptools or bytes")
     await trio.serve_tcp(handler, port, host="127.0.0.1")
 
 

@@ -30,7 +30,8 @@ request, to a file), as issue 15 measures them.
 the gateways: ``h11`` (trio + h11 on both sides, a connection pool, nothing
 else), ``h11fast`` (the same on the gateway's own socket stream) and
 ``bytes`` (trio copying bytes between spliced connections), the floor of
-what a gateway on this stack can cost. They do not translate: the
+what a gateway on this stack can cost; with the ``httptools`` package
+installed, also ``httptools`` (``h11fast`` with llhttp instead of h11). They do not translate: the
 translated row leaves them out.
 
 ``--baseline DIR`` adds a column "before": the gateway of another checkout
@@ -43,6 +44,7 @@ translated row leaves them out.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import socket
@@ -222,7 +224,10 @@ def _start_floor(
     """The two relays of ``floor_relay.py``, as targets reached like the upstream."""
     relay = Path(__file__).with_name("floor_relay.py")
     targets = []
-    for kind in ("h11", "h11fast", "bytes"):
+    kinds = ["h11", "h11fast", "bytes"]
+    if importlib.util.find_spec("httptools") is not None:
+        kinds.insert(2, "httptools")  # what the HTTP parser costs: see floor_relay.py
+    for kind in kinds:
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, str(relay), kind, str(port), str(upstream_port)]
