@@ -222,7 +222,8 @@ async def serve_httptools(client: FastSocketStream, upstream_port: int) -> None:
                 await client.send_all(
                     head_bytes(b"HTTP/1.1 %d OK\r\n" % status, out_headers) + answer
                 )
-            if response_parser.should_keep_alive():
+            # (should_keep_alive() reads false once the message is complete.)
+            if not any(k == b"connection" and b"close" in v.lower() for k, v in response.headers):
                 idle.append(up)
             else:
                 await up.aclose()
