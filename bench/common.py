@@ -42,6 +42,19 @@ def wait_http(url: str, timeout: float = 20.0) -> float:
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
 
 
+def wait_tcp(port: int, timeout: float = 20.0) -> None:
+    """Until something accepts connections on ``port`` (a server without a
+    health URL: nginx, a relay)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.01)
+    raise SystemExit(f"nothing listens on {port} after {timeout:.0f} s")
+
+
 @functools.cache
 def compile_bytecode(source: Path = ROOT) -> None:
     """Compile the gateway's modules, as ``pip install`` does: start-up must

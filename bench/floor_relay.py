@@ -71,6 +71,17 @@ async def next_event(stream: Stream, conn: h11.Connection) -> object:
         conn.receive_data(await stream.receive_some(READ))
 
 
+async def whole_body(stream: Stream, conn: h11.Connection) -> bytes:
+    """The rest of the current message's body, up to its end."""
+    body = bytearray()
+    while True:
+        event = await next_event(stream, conn)
+        if isinstance(event, h11.EndOfMessage):
+            return bytes(body)
+        if isinstance(event, h11.Data):
+            body += event.data
+
+
 async def serve_h11(client: Stream, upstream: Upstream) -> None:
     conn = h11.Connection(h11.SERVER)
     try:
@@ -78,19 +89,13 @@ async def serve_h11(client: Stream, upstream: Upstream) -> None:
             request = await next_event(client, conn)
             if not isinstance(request, h11.Request):
                 return
-            body = bytearray()
-            while True:
-                event = await next_event(client, conn)
-                if isinstance(event, h11.EndOfMessage):
-                    break
-                if isinstance(event, h11.Data):
-                    body += event.data
+            body = await whole_body(client, conn)
             headers = [(k, v) for k, v in request.headers if k not in HOP_BY_HOP]
             headers += [(b"host", b"upstream"), (b"content-length", str(len(body)).encode())]
             up_stream, up = await upstream.take()
             await up_stream.send_all(
                 up.send(h11.Request(method=request.method, target=request.target, headers=headers))
-                + up.send(h11.Data(data=bytes(body)))
+                + up.send(h11.Data(data=body))
                 + up.send(h11.EndOfMessage())
             )
             response = await next_event(up_stream, up)
@@ -109,17 +114,11 @@ async def serve_h11(client: Stream, upstream: Upstream) -> None:
                         await client.send_all(conn.send(h11.Data(data=event.data)))
                 await client.send_all(conn.send(h11.EndOfMessage()))
             else:
-                answer = bytearray()
-                while True:
-                    event = await next_event(up_stream, up)
-                    if isinstance(event, h11.EndOfMessage):
-                        break
-                    if isinstance(event, h11.Data):
-                        answer += event.data
+                answer = await whole_body(up_stream, up)
                 out_headers.append((b"content-length", str(len(answer)).encode()))
                 await client.send_all(
                     conn.send(h11.Response(status_code=response.status_code, headers=out_headers))
-                    + conn.send(h11.Data(data=bytes(answer)))
+                    + conn.send(h11.Data(data=answer))
                     + conn.send(h11.EndOfMessage())
                 )
             upstream.give_back(up_stream, up)

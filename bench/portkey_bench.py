@@ -47,11 +47,9 @@ import argparse
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from statistics import median
@@ -68,6 +66,7 @@ from common import (
     start_fast_upstream,
     start_gateway,
     wait_http,
+    wait_tcp,
 )
 from cpu_bench import cpu_seconds
 from dist_bench import portkey_install
@@ -242,17 +241,6 @@ def _start_floor(
 
         targets.append(Target(f"{kind}-relay", port, process.pid, wire))
     return targets
-
-
-def wait_tcp(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.01)
-    raise SystemExit(f"nothing listens on {port} after {timeout:.0f} s")
 
 
 def _runs(

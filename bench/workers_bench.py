@@ -29,7 +29,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -43,6 +42,7 @@ from common import (
     start_fast_upstream,
     start_gateway,
     wait_http,
+    wait_tcp,
 )
 from cpu_bench import cpu_seconds
 from fast_upstream import _chat_json
@@ -123,17 +123,6 @@ def start_nginx(folder: Path) -> tuple[int, subprocess.Popen[bytes]]:
     process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(folder)])
     wait_tcp(port)
     return port, process
-
-
-def wait_tcp(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.01)
-    raise SystemExit(f"nothing listens on {port} after {timeout:.0f} s")
 
 
 def main() -> None:

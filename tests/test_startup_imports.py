@@ -32,12 +32,11 @@ def test_serving_does_not_import_the_admin_api_until_it_is_used() -> None:
     assert not [m for m in loaded if m.startswith("tokligence.update")]
 
 
-def _modules_after(probe: str, tmp_path: Path, extra_env: dict[str, str] | None = None) -> set[str]:
-    """The modules loaded once ``probe`` (which prints nothing) has run, in a
-    fresh interpreter with no TOKLIGENCE_* settings but ``extra_env``."""
-    probe += "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+def _run_probe(probe: str, tmp_path: Path, extra_env: dict[str, str] | None = None) -> str:
+    """What ``probe`` prints, run in a fresh interpreter (``sys.argv[1]`` is
+    ``tmp_path``) with no TOKLIGENCE_* settings but ``extra_env``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
-    out = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", probe, str(tmp_path)],
         capture_output=True,
         text=True,
@@ -49,8 +48,14 @@ def _modules_after(probe: str, tmp_path: Path, extra_env: dict[str, str] | None 
             "HOME": str(tmp_path),
             "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
         },
-    )
-    return set(json.loads(out.stdout.splitlines()[-1]))
+    ).stdout
+
+
+def _modules_after(probe: str, tmp_path: Path, extra_env: dict[str, str] | None = None) -> set[str]:
+    """The modules loaded once ``probe`` (which prints nothing) has run, in a
+    fresh interpreter with no TOKLIGENCE_* settings but ``extra_env``."""
+    probe += "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    return set(json.loads(_run_probe(probe, tmp_path, extra_env).splitlines()[-1]))
 
 
 def test_the_command_line_does_not_import_the_canonical_types(tmp_path: Path) -> None:
@@ -83,16 +88,7 @@ def test_serving_the_loopback_model_imports_no_http_client(tmp_path: Path) -> No
         "tokligence.app.build(load_config(flags={'data_dir': sys.argv[1]}))\n"
         "print(json.dumps([off and gc.isenabled(), sorted(sys.modules)]))\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
-    out = subprocess.run(
-        [sys.executable, "-c", probe, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env={**env, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg")},
-    )
-    gc_off_then_on, modules = json.loads(out.stdout)
+    gc_off_then_on, modules = json.loads(_run_probe(probe, tmp_path))
     assert gc_off_then_on  # the collector is back on after the imports
     loaded = set(modules)
     assert "tokligence.app" in loaded
@@ -148,18 +144,8 @@ def _modules_after_building(tmp_path: Path, extra_env: dict[str, str]) -> set[st
         "tokligence.app.build(config)\n"
         "tokligence.cli._build_parser()\n"
         "show_rows(config)\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
-    out = subprocess.run(
-        [sys.executable, "-c", probe, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env={**env, **extra_env, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg")},
-    )
-    return set(json.loads(out.stdout))
+    return _modules_after(probe, tmp_path, extra_env)
 
 
 def _trading(loaded: set[str]) -> list[str]:
@@ -196,8 +182,10 @@ def test_a_gateway_with_the_update_check_off_never_loads_it(tmp_path: Path) -> N
 
 
 def _modules_while_serving(tmp_path: Path, extra_env: dict[str, str]) -> set[str]:
+    """The modules loaded by a gateway that served for a moment (the update
+    check off, as in every test)."""
     probe = (
-        "import json, sys, trio\n"
+        "import sys, trio\n"
         "import tokligence.app\n"
         "from tokligence.config import load_config\n"
         "config = load_config(flags={'data_dir': sys.argv[1], 'port': 0})\n"
@@ -205,26 +193,12 @@ def _modules_while_serving(tmp_path: Path, extra_env: dict[str, str]) -> set[str
         "    async with trio.open_nursery() as nursery:\n"
         "        await nursery.start(tokligence.app.serve, config)\n"
         "        await trio.sleep(0.2)  # an announcer would be started by now\n"
-        "        print(json.dumps(sorted(sys.modules)))\n"
         "        nursery.cancel_scope.cancel()\n"
         "trio.run(main)\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLIGENCE_")}
-    out = subprocess.run(
-        [sys.executable, "-c", probe, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env={
-            **env,
-            **extra_env,
-            "TOKLIGENCE_UPDATE_CHECK_ENABLED": "false",
-            "HOME": str(tmp_path),
-            "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
-        },
+    return _modules_after(
+        probe, tmp_path, {**extra_env, "TOKLIGENCE_UPDATE_CHECK_ENABLED": "false"}
     )
-    return set(json.loads(out.stdout))
 
 
 def test_a_configured_provider_waits_for_httpx_until_the_gateway_listens(tmp_path: Path) -> None:
