@@ -211,6 +211,14 @@ def setup_logging(config: Config, *, worker: int | None = None) -> None:
     logger.setLevel(_LEVELS[config.log_level])
     # Our handlers are the whole story; don't echo again through the root.
     logger.propagate = False
+    # LINE_FORMAT shows none of the thread, the process or the calling
+    # line, which every record would otherwise look up: the settings the
+    # logging documentation gives for leaving them out (its "Optimization"
+    # section). A third of an access line's cost (~10 of ~30 us).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None  # documented there
 
 
 def shutdown_logging() -> None:
