@@ -48,7 +48,6 @@ from ..upstreams.base import CallContext, Embeddings, Relayed
 from .models import AutoAccount
 from .peer import (
     COUNT_TOKENS_PATH,
-    SELLER_PATHS,
     BuyerNode,
     PeerUpstream,
     SellerFacing,
@@ -122,15 +121,7 @@ class AutoPeerUpstream(SellerFacing):
     async def relay(self, path: str, body: bytes, context: CallContext) -> Relayed:
         if path == COUNT_TOKENS_PATH:
             return counted(body)  # counting is not sold: no seller needed
-        if path not in SELLER_PATHS:
-            raise ClientError(
-                "invalid_request",
-                f"{self.name} sells chat, messages and responses, not {path}",
-                param="model",
-            )
-        node = self.node
-        if node is None:
-            raise UpstreamUnreachable("unavailable", f"{self.name} is not attached yet")
+        node = self._node_for(path)
         model = str(json.loads(body).get("model", ""))
         found = await self.directory.cheapest_offer(model)
         if found is None:

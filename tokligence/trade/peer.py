@@ -178,6 +178,19 @@ class SellerFacing:
     def usage_reader(self, dialect: str) -> UsageReader:
         return usage_reader_of(dialect)
 
+    def _node_for(self, path: str) -> BuyerNode:
+        """The attached node, for a path sellers sell (count_tokens is
+        answered before: counting is not sold); any other path is refused."""
+        if path not in SELLER_PATHS:
+            raise ClientError(
+                "invalid_request",
+                f"{self.name} sells chat, messages and responses, not {path}",
+                param="model",
+            )
+        if self.node is None:
+            raise UpstreamUnreachable("unavailable", f"{self.name} is not attached yet")
+        return self.node
+
 
 class PeerUpstream(SellerFacing):
     """A seller gateway as a provider (see the module docstring)."""
@@ -240,15 +253,7 @@ class PeerUpstream(SellerFacing):
     async def relay(self, path: str, body: bytes, context: CallContext) -> Relayed:
         if path == COUNT_TOKENS_PATH:
             return counted(body)
-        if path not in SELLER_PATHS:
-            raise ClientError(
-                "invalid_request",
-                f"{self.name} sells chat, messages and responses, not {path}",
-                param="model",
-            )
-        node = self.node
-        if node is None:
-            raise UpstreamUnreachable("unavailable", f"{self.name} is not attached yet")
+        node = self._node_for(path)
         seller_path, dialect = SELLER_PATHS[path]
         obj = json.loads(body)
         model = str(obj.get("model", ""))
