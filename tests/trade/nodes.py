@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 import peewee
 
 from tests.e2e.test_process import clean_env, free_port
+from tests.fakes.openai_chat import ChatScenario, chat_json
+from tests.fakes.wire import FakeServer
 from tokligence.ledger import db as dbmod
 from tokligence.trade import book, store
 from tokligence.trade.book import Entry
@@ -198,6 +200,37 @@ def offer_env(name: str, models: str, provider: str, **fields: str) -> dict[str,
     values.update(fields)
     prefix = f"TOKLIGENCE_TRADE_OFFER_{name.upper()}_"
     return {prefix + key.upper(): value for key, value in values.items()}
+
+
+CHAT = "/v1/chat/completions"
+
+
+@contextmanager
+def seller_and_buyer(
+    tmp_path: Path, offers: dict[str, str], *, credit: int
+) -> Iterator[tuple[Node, Node, FakeServer]]:
+    """Alice sells ``offers`` through a fake OpenAI whose every chat answer
+    is 1,000 input and 200 output tokens; Bob routes ``gpt-*`` to her, with
+    ``credit`` micro-USD granted. Both are stopped on exit."""
+    chat = ChatScenario(text=["Hello."], prompt_tokens=1_000, completion_tokens=200)
+    fake = FakeServer(defaults={CHAT: chat_json(chat)})
+    with ExitStack() as stack:
+        url = stack.enter_context(fake.running_in_thread())
+        alice = Node(
+            "alice",
+            tmp_path / "alice",
+            {
+                "TOKLIGENCE_OPENAI_API_KEY": "upstream-key",
+                "TOKLIGENCE_OPENAI_BASE_URL": url + "/v1",
+                **offers,
+            },
+        )
+        bob = Node("bob", tmp_path / "bob", {"TOKLIGENCE_ROUTES": "gpt-*=>peer:alice"})
+        stack.callback(stop_all, [alice, bob])
+        alice.start()
+        bob.env.update(pair(bob, alice, name="alice", credit=credit))
+        bob.start()
+        yield alice, bob, fake
 
 
 def stop_all(nodes: Mapping[str, Node] | list[Node]) -> None:

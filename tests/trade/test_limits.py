@@ -13,19 +13,24 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fakes.openai_chat import ChatScenario, chat_json
 from tests.fakes.wire import FakeServer
 from tokligence.trade import store
 
-from .nodes import Node, offer_env, open_account, order_headers, pair, stop_all, until
+from .nodes import (
+    CHAT,
+    Node,
+    offer_env,
+    open_account,
+    order_headers,
+    seller_and_buyer,
+    until,
+)
 
-CHAT = "/v1/chat/completions"
 # 1,000 bytes of body (at least the 1,000 input tokens the upstream reports)
 # and 200 output tokens at most: 4,500 micro-USD held and posted at 2.50 and 10.
 PAD = "x" * (1_000 - 90)
@@ -44,27 +49,13 @@ def body(model: str) -> bytes:
 
 @pytest.fixture
 def market(tmp_path: Path) -> Iterator[tuple[Node, Node, FakeServer]]:
-    chat = ChatScenario(text=["Hello."], prompt_tokens=1_000, completion_tokens=200)
-    fake = FakeServer(defaults={CHAT: chat_json(chat)})
-    with ExitStack() as stack:
-        url = stack.enter_context(fake.running_in_thread())
-        alice = Node(
-            "alice",
-            tmp_path / "alice",
-            {
-                "TOKLIGENCE_OPENAI_API_KEY": "upstream-key",
-                "TOKLIGENCE_OPENAI_BASE_URL": url + "/v1",
-                **offer_env("fast", "gpt-4o*", "openai"),
-                **offer_env("paced", "gpt-paced*", "openai", rpm="2"),
-                **offer_env("daily", "gpt-daily*", "openai", daily_tokens="1000"),
-            },
-        )
-        bob = Node("bob", tmp_path / "bob", {"TOKLIGENCE_ROUTES": "gpt-*=>peer:alice"})
-        stack.callback(stop_all, [alice, bob])
-        alice.start()
-        bob.env.update(pair(bob, alice, name="alice", credit=LIMIT))
-        bob.start()
-        yield alice, bob, fake
+    offers = {
+        **offer_env("fast", "gpt-4o*", "openai"),
+        **offer_env("paced", "gpt-paced*", "openai", rpm="2"),
+        **offer_env("daily", "gpt-daily*", "openai", daily_tokens="1000"),
+    }
+    with seller_and_buyer(tmp_path, offers, credit=LIMIT) as market:
+        yield market
 
 
 def test_twenty_at_once_never_pass_the_credit_limit(

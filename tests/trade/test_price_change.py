@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fakes.openai_chat import ChatScenario, chat_json
-from tests.fakes.wire import FakeServer
 from tokligence.trade.receipts import verify_receipt
 
-from .nodes import Node, offer_env, order_headers, pair, stop_all, until
+from .nodes import CHAT, Node, offer_env, order_headers, seller_and_buyer, until
 
-CHAT = "/v1/chat/completions"
 BODY = json.dumps(
     {"model": "gpt-4o-mini", "max_tokens": 200, "messages": [{"role": "user", "content": "hi"}]}
 ).encode()
@@ -31,24 +27,8 @@ BODY = json.dumps(
 
 @pytest.fixture
 def market(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
-    chat = ChatScenario(text=["Hello."], prompt_tokens=1_000, completion_tokens=200)
-    fake = FakeServer(defaults={CHAT: chat_json(chat)})
-    with ExitStack() as stack:
-        url = stack.enter_context(fake.running_in_thread())
-        alice = Node(
-            "alice",
-            tmp_path / "alice",
-            {
-                "TOKLIGENCE_OPENAI_API_KEY": "upstream-key",
-                "TOKLIGENCE_OPENAI_BASE_URL": url + "/v1",
-                **offer_env("fast", "gpt-*", "openai"),
-            },
-        )
-        bob = Node("bob", tmp_path / "bob", {"TOKLIGENCE_ROUTES": "gpt-*=>peer:alice"})
-        stack.callback(stop_all, [alice, bob])
-        alice.start()
-        bob.env.update(pair(bob, alice, name="alice", credit=10_000_000))
-        bob.start()
+    offers = offer_env("fast", "gpt-*", "openai")
+    with seller_and_buyer(tmp_path, offers, credit=10_000_000) as (alice, bob, _):
         yield alice, bob
 
 
